@@ -1,0 +1,77 @@
+"""The web application: ``create_app()`` is what gunicorn serves."""
+
+from __future__ import annotations
+
+import logging
+
+import swagger_ui_bundle
+from flask import Flask, request, send_from_directory
+from flask_smorest import abort
+
+import settings
+from api import health, messages, notifications
+from api.auth import authenticate
+from api.errors import HeraldApi, register_error_handlers
+from models.db import database, is_sqlite, open_database
+
+#: Blueprints under /v1, all behind API-key authentication.
+V1_BLUEPRINTS = (notifications.blp, messages.blp)
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_app() -> Flask:
+    logging.basicConfig(level=settings.LOG_LEVEL)
+    if database.obj is None:
+        open_database()
+    import tasks  # noqa: F401  (binds the broker the API enqueues to)
+
+    app = Flask("herald")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.MAX_REQUEST_BYTES,
+        API_TITLE="Herald",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Multi-channel notification service"},
+            "security": [{"bearerAuth": []}],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    api = HeraldApi(app)
+    register_error_handlers(app, api)
+    api.register_blueprint(health.blp)
+    for blueprint in V1_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+    v1_names = {blueprint.name for blueprint in V1_BLUEPRINTS}
+    app.before_request(_connect_database)
+    app.before_request(lambda: _guard_v1(v1_names))
+    app.teardown_request(_release_database)
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", _docs_asset)
+    return app
+
+
+def _guard_v1(v1_names: set[str]) -> None:
+    if request.blueprint not in v1_names:
+        return
+    authenticate()
+    if request.method in BODY_METHODS and not request.is_json:
+        abort(415)
+
+
+def _connect_database() -> None:
+    database.connect(reuse_if_open=True)
+
+
+def _release_database(exception=None) -> None:
+    if not is_sqlite() and not database.is_closed():
+        database.close()
+
+
+def _docs_asset(filename: str):
+    """Swagger UI's files, shipped by the swagger-ui-bundle package (the docs work offline)."""
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,16 @@
+"""Delivery channels: one module per provider adapter, registered by name."""
+
+from channels.base import Channel
+from channels.email import EmailChannel
+
+#: Every channel Herald can deliver through, by the name the API and the queues use.
+REGISTRY: dict[str, Channel] = {channel.name: channel for channel in (EmailChannel(),)}
+
+#: Recipient ``type`` → channel name, for recipients addressed directly.
+RECIPIENT_TYPES: dict[str, str] = {
+    channel.recipient_type: name for name, channel in REGISTRY.items()
+}
+
+
+def get_channel(name: str) -> Channel:
+    return REGISTRY[name]

@@ -1,0 +1,83 @@
+"""The channel adapter contract, the three delivery errors, and the channel registry.
+
+A channel turns a rendered message into a provider call. It never touches the database or the
+queue: it returns a :class:`Receipt` or raises one of the errors below, and the ``deliver`` task
+does the bookkeeping. A new channel is one module defining a :class:`Channel` subclass plus one
+line in :data:`REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import settings
+from models.states import FailureReason
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What to say to one recipient on one channel, after templating."""
+
+    subject: str | None
+    body: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The provider's acknowledgement: its id for the message, if it gives one."""
+
+    provider_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """Base of the errors an adapter raises; ``str(error)`` is recorded on the attempt."""
+
+
+class TransientError(DeliveryError):
+    """Try again later; ``retry_after`` (seconds) is the provider's own delay, if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Trying again will not help; the message fails with ``reason``."""
+
+    def __init__(self, reason: FailureReason, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class DeadAddress(PermanentError):
+    """The address no longer exists (unsubscribed push endpoint, blocked bot, closed account)."""
+
+    def __init__(self, message: str):
+        super().__init__(FailureReason.DEAD_ADDRESS, message)
+
+
+class Channel:
+    """An adapter to one delivery provider.
+
+    ``name`` is the channel's name in the API and the Dramatiq queue its messages go through;
+    ``recipient_type`` is the recipient ``type`` a sender uses to address it directly;
+    ``settings_prefix`` names its retry settings (``<PREFIX>_MAX_RETRIES`` and so on).
+    """
+
+    name: ClassVar[str]
+    recipient_type: ClassVar[str]
+    settings_prefix: ClassVar[str]
+
+    def send(self, rendered: Rendered, destination: str) -> Receipt:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections this adapter holds for the current thread."""
+
+
+def channel_setting(channel: Channel, suffix: str) -> Any:
+    """A per-channel setting, e.g. ``EMAIL_MAX_RETRIES`` for suffix ``MAX_RETRIES``."""
+    return getattr(settings, f"{channel.settings_prefix}_{suffix}")

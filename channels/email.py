@@ -1,0 +1,125 @@
+"""Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import threading
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+import settings
+from channels.base import Channel, PermanentError, Receipt, Rendered, TransientError
+from models.states import FailureReason
+
+
+class EmailChannel(Channel):
+    name = "email"
+    recipient_type = "email"
+    settings_prefix = "EMAIL"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def send(self, rendered: Rendered, destination: str) -> Receipt:
+        email = compose(rendered, destination)
+        try:
+            self._send(email)
+        except smtplib.SMTPRecipientsRefused as error:
+            self.close()
+            code, reply = next(iter(error.recipients.values()))
+            raise _by_code(code, reply, FailureReason.INVALID_DESTINATION) from None
+        except (
+            smtplib.SMTPAuthenticationError,
+            smtplib.SMTPConnectError,
+            smtplib.SMTPHeloError,
+        ) as error:
+            self.close()  # the server or our configuration, not this message: keep retrying
+            raise TransientError(f"SMTP session failed: {_reply(error)}") from None
+        except smtplib.SMTPResponseException as error:
+            self.close()
+            raise _by_code(
+                error.smtp_code, error.smtp_error, FailureReason.REJECTED_BY_PROVIDER
+            ) from None
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise TransientError(f"SMTP connection failed: {error!r}") from None
+        return Receipt(provider_id=email["Message-ID"])
+
+    def close(self) -> None:
+        connection = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+    def _send(self, email: EmailMessage) -> None:
+        """Send on this thread's connection; a stale one (closed by the server) is replaced once."""
+        connection = getattr(self._local, "smtp", None)
+        if connection is not None:
+            try:
+                connection.send_message(email)
+                return
+            except smtplib.SMTPServerDisconnected:
+                self._local.smtp = None
+        self._local.smtp = connect()
+        self._local.smtp.send_message(email)
+
+
+def connect() -> smtplib.SMTP:
+    """Open an SMTP connection as the settings say (TLS mode, credentials, timeout)."""
+    host, port, timeout = settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_TIMEOUT_SECONDS
+    mode = settings.SMTP_TLS.lower()
+    if mode == "ssl":
+        connection = smtplib.SMTP_SSL(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if mode == "starttls":
+            connection.starttls(context=ssl.create_default_context())
+        if settings.SMTP_USER:
+            connection.login(settings.SMTP_USER, settings.SMTP_PASSWORD)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def compose(rendered: Rendered, destination: str) -> EmailMessage:
+    """Build the MIME message: plain text, plus an HTML alternative when there is one."""
+    sender_domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "localhost"
+    email = EmailMessage()
+    try:
+        email["From"] = settings.MAIL_FROM
+        email["To"] = destination
+        email["Subject"] = rendered.subject or ""
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = make_msgid(domain=sender_domain)
+        for name, value in rendered.headers.items():
+            email[name] = value
+    except (ValueError, TypeError) as error:
+        raise PermanentError(
+            FailureReason.TEMPLATE_ERROR, f"invalid email header: {error}"
+        ) from None
+    email.set_content(rendered.body)
+    if rendered.html:
+        email.add_alternative(rendered.html, subtype="html")
+    return email
+
+
+def _reply(error: smtplib.SMTPResponseException) -> str:
+    text = error.smtp_error
+    return f"{error.smtp_code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+def _by_code(code: int, reply: bytes | str, permanent_reason: FailureReason) -> Exception:
+    """SMTP replies: 4xx try again later, 5xx do not."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    message = f"SMTP {code} {text}"
+    if 400 <= code < 500:
+        return TransientError(message)
+    return PermanentError(permanent_reason, message)

@@ -1,0 +1,1 @@
+"""Development helpers: ``herald run``, its mail catcher and its embedded Redis."""

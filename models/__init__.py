@@ -1,0 +1,32 @@
+"""Peewee models, split by aggregate, and the schema migrations that create them."""
+
+from __future__ import annotations
+
+import os
+
+from peewee import Database
+from playhouse.migrations import Runner
+
+from models.db import database
+from models.message import Attempt, Message
+from models.notification import IdempotencyRecord, Notification
+from models.sender import Sender
+
+ALL_MODELS = [Sender, Notification, IdempotencyRecord, Message, Attempt]
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+MIGRATIONS_TABLE = "schema_migration"
+
+
+def migration_runner(db: Database | None = None) -> Runner:
+    return Runner(db or database.obj, directory=MIGRATIONS_DIR, table_name=MIGRATIONS_TABLE)
+
+
+def upgrade(db: Database | None = None) -> list[str]:
+    """Apply pending migrations in order; return the names applied (each recorded once)."""
+    return migration_runner(db).up()
+
+
+def schema_version(db: Database | None = None) -> str | None:
+    """The newest applied migration, or None on an empty database."""
+    applied = [m.name for m in migration_runner(db).status() if m.applied]
+    return applied[-1] if applied else None

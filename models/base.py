@@ -1,0 +1,60 @@
+"""Shared model pieces: the base class, UTC timestamps, JSON columns, time-ordered ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+
+from peewee import DateTimeField, Model, TextField
+
+from models.db import database
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): random but time-ordered, so new rows append to the primary-key index."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 76) - 1)
+    value &= ~(0b11 << 62)
+    value |= 0b10 << 62
+    return uuid.UUID(int=value)
+
+
+class UTCDateTimeField(DateTimeField):
+    """Stores naive UTC in the database and gives back timezone-aware UTC datetimes."""
+
+    def db_value(self, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class JSONField(TextField):
+    """A JSON document stored as text (portable between SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False

@@ -1,0 +1,181 @@
+"""Messages (one per recipient × channel) and their delivery attempts, with the state guards
+that keep delivery exactly-once per claim: every transition is one guarded UPDATE."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
+
+from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
+from models.db import write_transaction
+from models.notification import Notification
+from models.sender import Sender
+from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
+
+#: A delayed retry job may arrive this much before its ``due_at`` (clock skew between hosts).
+CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
+
+
+class Message(BaseModel):
+    """One recipient on one channel.
+
+    ``due_at`` is when the next step is due, read by state: ``queued`` → when it was queued,
+    ``retrying`` → the next attempt, ``sending`` → when the worker's lease expires,
+    ``scheduled`` → the send time. One index on (state, due_at) serves every recovery query.
+    """
+
+    id = UUIDField(primary_key=True, default=new_id)
+    notification = ForeignKeyField(Notification, backref="messages", on_delete="CASCADE")
+    sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
+    channel = CharField(max_length=20)
+    destination = TextField()
+    state = CharField(max_length=16, default=MessageState.QUEUED)
+    failure_reason = CharField(max_length=32, null=True)
+    attempts = IntegerField(default=0)
+    due_at = UTCDateTimeField(null=True)
+    last_error = TextField(null=True)
+    provider_id = TextField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+    sent_at = UTCDateTimeField(null=True)
+    delivered_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("state", "due_at"), False),
+            (("sender", "created_at"), False),
+        )
+
+
+class Attempt(BaseModel):
+    """One try at handing a message to its provider, and how it ended."""
+
+    message = ForeignKeyField(Message, backref="attempt_rows", on_delete="CASCADE", index=False)
+    number = IntegerField()
+    started_at = UTCDateTimeField()
+    finished_at = UTCDateTimeField()
+    outcome = CharField(max_length=16)
+    error = TextField(null=True)
+    provider_id = TextField(null=True)
+
+    class Meta:
+        indexes = ((("message", "number"), True),)
+
+
+def message_for(sender: Sender, message_id) -> Message | None:
+    """The message with this id if ``sender`` may see it (its own, or any for an admin)."""
+    query = Message.select().where(Message.id == message_id)
+    if not sender.is_admin:
+        query = query.where(Message.sender == sender)
+    return query.first()
+
+
+def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -> Message | None:
+    """Move a message from ``queued``/``retrying`` to ``sending`` with a lease, atomically.
+
+    Returns the claimed message (its notification joined), or None when there is nothing to
+    claim: already sent, claimed by another worker, cancelled, or a retry not yet due.
+    """
+    now = now or utcnow()
+    claimed = (
+        Message.update(
+            state=MessageState.SENDING,
+            attempts=Message.attempts + 1,
+            due_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .where(
+            (Message.id == message_id)
+            & Message.state.in_(CLAIMABLE)
+            & (Message.due_at.is_null() | (Message.due_at <= now + CLAIM_EARLY_TOLERANCE))
+        )
+        .execute()
+    )
+    if not claimed:
+        return None
+    return (
+        Message.select(Message, Notification)
+        .join(Notification)
+        .where(Message.id == message_id)
+        .get()
+    )
+
+
+def finish_attempt(
+    message: Message,
+    outcome: AttemptOutcome,
+    *,
+    started_at: datetime,
+    state: MessageState,
+    failure_reason: FailureReason | None = None,
+    error: str | None = None,
+    provider_id: str | None = None,
+    due_at: datetime | None = None,
+) -> bool:
+    """Record the attempt ``message.attempts`` and move the message out of ``sending``.
+
+    The update is fenced by state and attempt number, so a worker whose lease expired and whose
+    message was claimed again cannot overwrite the newer attempt. Returns False when fenced out.
+    """
+    now = utcnow()
+    changes = {
+        Message.state: state,
+        Message.failure_reason: failure_reason,
+        Message.last_error: error,
+        Message.due_at: due_at,
+        Message.updated_at: now,
+    }
+    if state == MessageState.SENT:
+        changes[Message.sent_at] = now
+        changes[Message.provider_id] = provider_id
+    with write_transaction():
+        updated = (
+            Message.update(changes)
+            .where(
+                (Message.id == message.id)
+                & (Message.state == MessageState.SENDING)
+                & (Message.attempts == message.attempts)
+            )
+            .execute()
+        )
+        if updated:
+            Attempt.insert(
+                message=message.id,
+                number=message.attempts,
+                started_at=started_at,
+                finished_at=now,
+                outcome=outcome,
+                error=error,
+                provider_id=provider_id,
+            ).on_conflict_ignore().execute()
+    return bool(updated)
+
+
+def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[str, str]]:
+    """Put stuck messages back to ``queued`` and return their (id, channel) for re-enqueueing.
+
+    Stuck means: ``queued`` or ``retrying`` and overdue by ``after_seconds`` (the job was lost,
+    or the broker was down when it should have been enqueued), or ``sending`` past its lease
+    (the worker died mid-send).
+    """
+    overdue = now - timedelta(seconds=after_seconds)
+    stuck = (Message.state.in_(CLAIMABLE) & (Message.due_at < overdue)) | (
+        (Message.state == MessageState.SENDING) & (Message.due_at < now)
+    )
+    rows = list(
+        Message.select(Message.id, Message.channel, Message.state)
+        .where(stuck)
+        .order_by(Message.due_at)
+        .limit(limit)
+        .tuples()
+    )
+    if not rows:
+        return []
+    with write_transaction():
+        (
+            Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now)
+            .where(Message.id.in_([row[0] for row in rows]) & stuck)
+            .execute()
+        )
+    return [(str(message_id), channel) for message_id, channel, _ in rows]

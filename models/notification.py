@@ -1,0 +1,48 @@
+"""Notifications as senders submit them, and the idempotency records that guard their creation."""
+
+from __future__ import annotations
+
+from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
+
+from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.sender import Sender
+
+
+class Notification(BaseModel):
+    """One send request: what to say (``content``) and how the sender labels it."""
+
+    id = UUIDField(primary_key=True, default=new_id)
+    sender = ForeignKeyField(Sender, backref="notifications", on_delete="CASCADE", index=False)
+    service_name = CharField(max_length=100, null=True)
+    event = CharField(max_length=100, null=True)
+    target_id = CharField(max_length=100, null=True)
+    target_type = CharField(max_length=100, null=True)
+    reference = CharField(max_length=255, null=True)
+    content = JSONField()
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("sender", "created_at"), False),)
+
+
+class IdempotencyRecord(BaseModel):
+    """The first response to a request made with an ``Idempotency-Key``, per sender and key."""
+
+    sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
+    key = CharField(max_length=255)
+    fingerprint = CharField(max_length=64, help_text="SHA-256 of the canonical request body")
+    notification = ForeignKeyField(Notification, on_delete="CASCADE")
+    status_code = IntegerField(null=True)
+    response = JSONField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("sender", "key"), True),)
+
+
+def notification_for(sender: Sender, notification_id) -> Notification | None:
+    """The notification with this id if ``sender`` may see it (its own, or any for an admin)."""
+    query = Notification.select().where(Notification.id == notification_id)
+    if not sender.is_admin:
+        query = query.where(Notification.sender == sender)
+    return query.first()

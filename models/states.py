@@ -1,0 +1,57 @@
+"""Message states and failure reasons: the one place their names are spelled."""
+
+from enum import StrEnum
+
+
+class MessageState(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+#: States from which ``deliver`` may claim a message.
+CLAIMABLE = (MessageState.QUEUED, MessageState.RETRYING)
+#: States a message never leaves on its own.
+FINAL = (
+    MessageState.SENT,
+    MessageState.DELIVERED,
+    MessageState.FAILED,
+    MessageState.CANCELLED,
+    MessageState.EXPIRED,
+)
+
+
+class FailureReason(StrEnum):
+    INVALID_DESTINATION = "INVALID_DESTINATION"
+    DEAD_ADDRESS = "DEAD_ADDRESS"
+    REJECTED_BY_PROVIDER = "REJECTED_BY_PROVIDER"
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+    TEMPLATE_ERROR = "TEMPLATE_ERROR"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+    EXPIRED = "EXPIRED"
+    NO_ACTIVE_CHANNEL = "NO_ACTIVE_CHANNEL"
+    THROTTLED = "THROTTLED"
+
+
+class AttemptOutcome(StrEnum):
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    DEAD_ADDRESS = "dead_address"
+
+
+def notification_state(message_states: list[str]) -> str:
+    """A notification's state, from its messages': ``pending`` until every message is final,
+    then ``completed`` (none failed), ``failed`` (all failed) or ``partial``."""
+    if any(state not in FINAL for state in message_states):
+        return "pending"
+    failed = sum(state == MessageState.FAILED for state in message_states)
+    if failed == 0:
+        return "completed"
+    return "failed" if failed == len(message_states) else "partial"

@@ -1,0 +1,3 @@
+from scheduler import main
+
+main()

@@ -1,0 +1,147 @@
+"""Herald configuration: every tunable, read once from an environment variable with a default.
+
+Code reads these as ``settings.NAME`` at the moment it needs them, so tests can change one with
+``monkeypatch.setattr(settings, "NAME", value)``. ``SETTINGS`` keeps each setting's default and
+meaning; ``herald settings`` prints them as the table in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    meaning: str
+
+
+SETTINGS: dict[str, Setting] = {}
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _setting(name: str, default: Any, meaning: str, cast: Callable[[str], Any] = str) -> Any:
+    """Declare a setting and return its value from the environment (empty means default)."""
+    SETTINGS[name] = Setting(name, default, meaning)
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError as error:
+        raise SystemExit(f"settings: {name}={raw!r} is not valid: {error}") from None
+
+
+# --- storage -------------------------------------------------------------------------------
+VAR_DIR = _setting(
+    "VAR_DIR", "var", "Directory for local state: SQLite file, embedded Redis, outbox"
+)
+DATABASE_URL = _setting(
+    "DATABASE_URL",
+    f"sqlite:///{VAR_DIR}/herald.db",
+    "sqlite:///path (WAL mode, shared by all processes) or postgresql://user:pass@host/db",
+)
+DATABASE_POOL_SIZE = _setting(
+    "DATABASE_POOL_SIZE", 20, "PostgreSQL connections kept per process (pooled)", int
+)
+SQLITE_BUSY_TIMEOUT_MS = _setting(
+    "SQLITE_BUSY_TIMEOUT_MS", 10000, "How long a SQLite writer waits for the lock", int
+)
+
+# --- broker and Redis ----------------------------------------------------------------------
+REDIS_URL = _setting(
+    "REDIS_URL", "", "Redis for locks and rate limits; empty: `herald run` starts an embedded one"
+)
+BROKER_URL = _setting(
+    "BROKER_URL", "", "Dramatiq broker: redis://… or amqp://… (RabbitMQ); empty: REDIS_URL"
+)
+BROKER_TIMEOUT_SECONDS = _setting(
+    "BROKER_TIMEOUT_SECONDS",
+    3.0,
+    "Connect/read timeout when enqueueing; a down broker fails fast",
+    float,
+)
+
+# --- API -----------------------------------------------------------------------------------
+MAX_REQUEST_BYTES = _setting(
+    "MAX_REQUEST_BYTES", 1024 * 1024, "Largest request body (413 above)", int
+)
+MAX_RECIPIENTS_PER_REQUEST = _setting(
+    "MAX_RECIPIENTS_PER_REQUEST", 10000, "Most recipients in one POST /v1/notifications", int
+)
+IDEMPOTENCY_KEY_MAX_LENGTH = _setting(
+    "IDEMPOTENCY_KEY_MAX_LENGTH", 255, "Longest accepted Idempotency-Key header", int
+)
+
+# --- email channel -------------------------------------------------------------------------
+SMTP_HOST = _setting("SMTP_HOST", "127.0.0.1", "SMTP server host")
+SMTP_PORT = _setting("SMTP_PORT", 1025, "SMTP server port (1025: the dev mail catcher)", int)
+SMTP_USER = _setting("SMTP_USER", "", "SMTP username; empty: no AUTH")
+SMTP_PASSWORD = _setting("SMTP_PASSWORD", "", "SMTP password")
+SMTP_TLS = _setting("SMTP_TLS", "none", "none, starttls or ssl")
+SMTP_TIMEOUT_SECONDS = _setting("SMTP_TIMEOUT_SECONDS", 30.0, "SMTP socket timeout", float)
+MAIL_FROM = _setting("MAIL_FROM", "Herald <herald@localhost>", "From header of every email")
+EMAIL_MAX_RETRIES = _setting(
+    "EMAIL_MAX_RETRIES", 8, "Retries after the first email attempt before RETRIES_EXHAUSTED", int
+)
+EMAIL_MIN_BACKOFF_MS = _setting(
+    "EMAIL_MIN_BACKOFF_MS", 15000, "First email retry delay; doubles per attempt, with jitter", int
+)
+EMAIL_MAX_BACKOFF_MS = _setting("EMAIL_MAX_BACKOFF_MS", 3600000, "Longest email retry delay", int)
+
+# --- delivery and recovery -----------------------------------------------------------------
+DELIVERY_LEASE_SECONDS = _setting(
+    "DELIVERY_LEASE_SECONDS", 120, "How long a worker owns a message it is sending", int
+)
+REPLAY_INTERVAL_SECONDS = _setting(
+    "REPLAY_INTERVAL_SECONDS", 10, "How often the scheduler looks for stuck messages", int
+)
+REPLAY_AFTER_SECONDS = _setting(
+    "REPLAY_AFTER_SECONDS",
+    60,
+    "A message queued (or overdue for retry) this long is re-enqueued",
+    int,
+)
+REPLAY_BATCH_SIZE = _setting("REPLAY_BATCH_SIZE", 1000, "Messages re-enqueued per replay pass", int)
+LEADER_LOCK_TTL_SECONDS = _setting(
+    "LEADER_LOCK_TTL_SECONDS",
+    15,
+    "Scheduler leader lock lifetime; a standby takes over after it",
+    int,
+)
+
+# --- processes -----------------------------------------------------------------------------
+LOG_LEVEL = _setting("LOG_LEVEL", "INFO", "Python log level for all processes")
+HOST = _setting("HOST", "0.0.0.0", "Address the web process binds (`herald run`: 127.0.0.1)")
+PORT = _setting("PORT", 8000, "Port the web process binds", int)
+WORKER_THREADS = _setting("WORKER_THREADS", 8, "Dramatiq threads per worker process", int)
+WORKER_PROCESSES = _setting("WORKER_PROCESSES", 1, "Dramatiq worker processes", int)
+MAILCATCHER = _setting(
+    "MAILCATCHER", True, "`herald run` starts a mail catcher on SMTP_HOST:SMTP_PORT", _flag
+)
+
+
+def broker_url() -> str:
+    """The broker URL in force: BROKER_URL, else REDIS_URL."""
+    return BROKER_URL or REDIS_URL
+
+
+def markdown_table() -> str:
+    """The settings as a Markdown table (the README's configuration section)."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for item in SETTINGS.values():
+        default = "" if item.default == "" else f"`{item.default}`"
+        rows.append(f"| `{item.name}` | {default} | {item.meaning} |")
+    return "\n".join(rows)

@@ -1,0 +1,75 @@
+"""Broker and Redis connections: Redis by default, RabbitMQ when ``BROKER_URL`` is ``amqp://``."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+import settings
+from models.db import database, is_sqlite
+
+NOT_CONFIGURED = (
+    "No broker configured: set REDIS_URL (or BROKER_URL), e.g. redis://127.0.0.1:6379/0. "
+    "`herald run` starts an embedded Redis for development."
+)
+
+
+class BrokerNotConfigured(SystemExit):
+    pass
+
+
+def redis_client(url: str | None = None) -> redis.Redis:
+    """A Redis client that fails fast (``BROKER_TIMEOUT_SECONDS``) when Redis is down."""
+    url = url or settings.REDIS_URL or settings.broker_url()
+    if not url:
+        raise BrokerNotConfigured(NOT_CONFIGURED)
+    timeout = settings.BROKER_TIMEOUT_SECONDS
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 1)
+    )
+
+
+class DatabaseConnections(dramatiq.Middleware):
+    """Gives each message a database connection; pooled ones go back to the pool after it."""
+
+    def before_process_message(self, broker, message):
+        database.connect(reuse_if_open=True)
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if not is_sqlite() and not database.is_closed():
+            database.close()
+
+    after_skip_message = after_process_message
+
+
+def create_broker(url: str | None = None) -> dramatiq.Broker:
+    """A broker for ``url`` (default: the configured one), with Herald's middleware."""
+    url = url or settings.broker_url()
+    if not url:
+        raise BrokerNotConfigured(NOT_CONFIGURED)
+    if url.startswith(("amqp://", "amqps://")):
+        broker = RabbitmqBroker(url=url)
+    else:
+        broker = RedisBroker(client=redis_client(url))
+    broker.add_middleware(DatabaseConnections())
+    return broker
+
+
+def use_broker(broker: dramatiq.Broker, actors: list[dramatiq.Actor]) -> None:
+    """Make ``broker`` the global broker and move ``actors`` onto it."""
+    dramatiq.set_broker(broker)
+    for actor in actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
+
+
+def ping(broker: dramatiq.Broker) -> None:
+    """Raise if the broker cannot be reached."""
+    if isinstance(broker, RedisBroker):
+        broker.client.ping()
+    else:
+        broker.connection  # noqa: B018  (opens, or raises)

@@ -1,0 +1,135 @@
+"""The ``deliver`` job: claim one message, hand it to its channel, record how it went.
+
+There is one actor per channel (``deliver_email``, …), each on the queue named after its
+channel, so operators can dedicate workers with ``dramatiq tasks --queues email``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable
+from datetime import timedelta
+
+import dramatiq
+
+import settings
+from channels import REGISTRY, get_channel
+from channels.base import Channel, DeadAddress, PermanentError, TransientError, channel_setting
+from models.base import utcnow
+from models.message import Message, claim_message, finish_attempt
+from models.states import AttemptOutcome, FailureReason, MessageState
+from tasks.render import render
+
+logger = logging.getLogger(__name__)
+
+
+def deliver(message_id: str) -> None:
+    """Deliver one message, if it is still ours to deliver."""
+    message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
+    if message is None:
+        logger.debug("message %s: nothing to claim", message_id)
+        return
+    channel = get_channel(message.channel)
+    started_at = utcnow()
+    try:
+        receipt = channel.send(render(message), message.destination)
+    except TransientError as error:
+        retry_or_fail(channel, message, started_at, str(error), error.retry_after)
+    except DeadAddress as error:
+        _fail(message, started_at, AttemptOutcome.DEAD_ADDRESS, error.reason, str(error))
+    except PermanentError as error:
+        _fail(message, started_at, AttemptOutcome.PERMANENT, error.reason, str(error))
+    except Exception as error:  # an adapter bug or an unforeseen library error
+        logger.exception("message %s: unexpected error from %s", message_id, channel.name)
+        retry_or_fail(channel, message, started_at, f"unexpected error: {error!r}", None)
+    else:
+        finish_attempt(
+            message,
+            AttemptOutcome.SENT,
+            started_at=started_at,
+            state=MessageState.SENT,
+            provider_id=receipt.provider_id,
+        )
+
+
+def _fail(message, started_at, outcome, reason, error) -> None:
+    logger.info("message %s failed: %s: %s", message.id, reason, error)
+    finish_attempt(
+        message,
+        outcome,
+        started_at=started_at,
+        state=MessageState.FAILED,
+        failure_reason=reason,
+        error=error,
+    )
+
+
+def retry_or_fail(
+    channel: Channel, message: Message, started_at, error: str, retry_after: float | None
+) -> None:
+    """Schedule the next attempt with backoff, or fail with RETRIES_EXHAUSTED past the limit."""
+    if message.attempts > channel_setting(channel, "MAX_RETRIES"):
+        _fail(message, started_at, AttemptOutcome.TRANSIENT, FailureReason.RETRIES_EXHAUSTED, error)
+        return
+    delay_ms = retry_delay_ms(
+        message.attempts,
+        channel_setting(channel, "MIN_BACKOFF_MS"),
+        channel_setting(channel, "MAX_BACKOFF_MS"),
+        retry_after,
+    )
+    due_at = utcnow() + timedelta(milliseconds=delay_ms)
+    recorded = finish_attempt(
+        message,
+        AttemptOutcome.TRANSIENT,
+        started_at=started_at,
+        state=MessageState.RETRYING,
+        error=error,
+        due_at=due_at,
+    )
+    if recorded:
+        logger.info(
+            "message %s: retry %d in %d ms: %s", message.id, message.attempts, delay_ms, error
+        )
+        enqueue([(str(message.id), channel.name)], delay_ms=delay_ms, quiet=True)
+
+
+def retry_delay_ms(attempt: int, min_ms: int, max_ms: int, retry_after: float | None) -> int:
+    """Exponential backoff with jitter; a provider's Retry-After wins when it is given."""
+    if retry_after is not None:
+        return max(0, int(retry_after * 1000))
+    ceiling = min(max_ms, min_ms * 2 ** (attempt - 1))
+    return int(random.uniform(ceiling / 2, ceiling))
+
+
+#: One actor per channel; Dramatiq's own retries are off because the database drives retries.
+ACTORS: dict[str, dramatiq.Actor] = {
+    name: dramatiq.actor(
+        deliver,
+        actor_name=f"deliver_{name}",
+        queue_name=name,
+        max_retries=0,
+        time_limit=settings.DELIVERY_LEASE_SECONDS * 1000,
+    )
+    for name in REGISTRY
+}
+
+
+def enqueue(
+    items: Iterable[tuple[str, str]], delay_ms: int | None = None, quiet: bool = False
+) -> int:
+    """Enqueue a ``deliver`` job for each (message id, channel); return how many went out.
+
+    With ``quiet``, a broker failure is logged rather than raised: the messages stay in the
+    database and the scheduler's replay job enqueues them once the broker is back.
+    """
+    sent = 0
+    try:
+        for message_id, channel in items:
+            ACTORS[channel].send_with_options(args=(str(message_id),), delay=delay_ms)
+            sent += 1
+    except Exception:
+        if not quiet:
+            raise
+        logger.warning("broker unavailable after %d enqueues; replay will pick up the rest", sent)
+    return sent

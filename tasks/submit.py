@@ -1,0 +1,111 @@
+"""Accepting a notification: write it and its messages in one transaction, then enqueue.
+
+The database is the source of truth and the queue only carries work: if enqueueing fails
+after the commit, the notification is still accepted and the scheduler's replay job enqueues
+its messages later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from channels import RECIPIENT_TYPES
+from models.base import new_id, utcnow
+from models.db import write_transaction
+from models.message import Message
+from models.notification import IdempotencyRecord, Notification
+from models.sender import Sender
+from models.states import MessageState
+from tasks.deliver import enqueue
+
+#: Rows per INSERT statement (keeps SQLite under its bound-variable limit).
+INSERT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    fingerprint: str
+
+
+class IdempotencyReplay(Exception):
+    """The key was used before; ``record`` holds the first request's outcome."""
+
+    def __init__(self, record: IdempotencyRecord):
+        super().__init__(record.key)
+        self.record = record
+
+
+def find_idempotency_record(sender: Sender, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.get_or_none(
+        (IdempotencyRecord.sender == sender) & (IdempotencyRecord.key == key)
+    )
+
+
+def submit_notification(
+    sender: Sender, data: dict, idempotency: Idempotency | None = None
+) -> tuple[Notification, list[Message]]:
+    """Store a notification with one message per recipient × channel, then enqueue them.
+
+    ``data`` is the validated request (snake_case keys). Raises :class:`IdempotencyReplay` when
+    the idempotency key was already used by this sender.
+    """
+    if idempotency and (record := find_idempotency_record(sender, idempotency.key)):
+        raise IdempotencyReplay(record)
+    now = utcnow()
+    notification = Notification(
+        id=new_id(),
+        sender=sender,
+        service_name=data.get("service_name"),
+        event=data.get("event"),
+        target_id=data.get("target_id"),
+        target_type=data.get("target_type"),
+        reference=data.get("reference"),
+        content=data["message"],
+        created_at=now,
+    )
+    messages = [
+        Message(
+            id=new_id(),
+            notification=notification,
+            sender=sender,
+            channel=RECIPIENT_TYPES[recipient["type"]],
+            destination=recipient["value"],
+            state=MessageState.QUEUED,
+            due_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for recipient in data["recipients"]
+    ]
+    try:
+        with write_transaction():
+            notification.save(force_insert=True)
+            rows = [message.__data__ for message in messages]
+            for start in range(0, len(rows), INSERT_CHUNK):
+                Message.insert_many(rows[start : start + INSERT_CHUNK]).execute()
+            if idempotency:
+                IdempotencyRecord.create(
+                    sender=sender,
+                    key=idempotency.key,
+                    fingerprint=idempotency.fingerprint,
+                    notification=notification,
+                )
+    except IntegrityError:
+        record = idempotency and find_idempotency_record(sender, idempotency.key)
+        if record:  # a concurrent request with the same key won the race
+            raise IdempotencyReplay(record) from None
+        raise
+    enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    return notification, messages
+
+
+def save_idempotent_response(sender: Sender, key: str, status_code: int, body: dict) -> None:
+    """Keep the response to the first request made with ``key``, to replay it verbatim."""
+    (
+        IdempotencyRecord.update(status_code=status_code, response=body)
+        .where((IdempotencyRecord.sender == sender) & (IdempotencyRecord.key == key))
+        .execute()
+    )
