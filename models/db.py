@@ -31,7 +31,6 @@ def open_database(url: str | None = None) -> Database:
             max_connections=settings.DATABASE_POOL_SIZE,
             stale_timeout=300,
             timeout=30,
-            autorollback=True,
             **params,
         )
     else:
@@ -53,7 +52,6 @@ def _sqlite(url: str) -> SqliteDatabase:
             "foreign_keys": 1,
         },
         timeout=settings.SQLITE_BUSY_TIMEOUT_MS / 1000,
-        autorollback=True,
     )
 
 

@@ -1,0 +1,48 @@
+"""API keys: 401 without a valid one; each sender sees only its own notifications."""
+
+import pytest
+
+from models.sender import Sender
+from tests.factories import email_notification
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer hk_not-a-real-key", "hk_no-scheme"],
+)
+def test_missing_or_invalid_key_is_401(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/v1/notifications", json=email_notification(), headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_keys_are_stored_hashed(sender):
+    stored = Sender.get_by_id(sender.sender.id)
+    assert sender.key not in (stored.key_hash, stored.key_hint)
+    assert len(stored.key_hash) == 64
+
+
+def test_a_sender_cannot_see_another_senders_notification(client, sender, other_sender):
+    posted = client.post("/v1/notifications", json=email_notification(), headers=sender.headers)
+    notification_id = posted.get_json()["id"]
+    message_id = posted.get_json()["messages"][0]["id"]
+
+    assert client.get(f"/v1/notifications/{notification_id}", headers=other_sender.headers).status_code == 404
+    assert client.get(f"/v1/messages/{message_id}", headers=other_sender.headers).status_code == 404
+    assert client.get(f"/v1/notifications/{notification_id}", headers=sender.headers).status_code == 200
+
+
+def test_an_admin_sees_every_senders_notifications(client, sender, admin):
+    posted = client.post("/v1/notifications", json=email_notification(), headers=sender.headers)
+    notification_id = posted.get_json()["id"]
+    message_id = posted.get_json()["messages"][0]["id"]
+
+    assert client.get(f"/v1/notifications/{notification_id}", headers=admin.headers).status_code == 200
+    assert client.get(f"/v1/messages/{message_id}", headers=admin.headers).status_code == 200
+
+
+def test_healthz_and_docs_need_no_key(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/openapi.json").status_code == 200

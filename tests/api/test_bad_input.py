@@ -1,0 +1,127 @@
+"""Bad input is a 4xx naming the field, in the JSON error contract, and stores nothing."""
+
+import json
+
+import pytest
+
+import settings
+from models.message import Message
+from models.notification import Notification
+from tests.factories import email_notification
+
+
+@pytest.fixture(autouse=True)
+def nothing_stored(db):
+    yield
+    assert Notification.select().count() == 0
+    assert Message.select().count() == 0
+
+
+def post(client, sender, body, **kwargs):
+    return client.post("/v1/notifications", json=body, headers=sender.headers, **kwargs)
+
+
+def assert_error(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    data = response.get_json()
+    assert data["code"] == status
+    assert isinstance(data["status"], str) and data["status"]
+    assert isinstance(data["message"], str) and data["message"]
+    return data
+
+
+def test_missing_recipients(client, sender):
+    body = email_notification()
+    del body["recipients"]
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"] == {"recipients": ["Missing data for required field."]}
+
+
+def test_empty_recipients(client, sender):
+    data = assert_error(post(client, sender, email_notification() | {"recipients": []}), 400)
+    assert "recipients" in data["errors"]
+
+
+def test_invalid_email_names_the_recipient_index(client, sender):
+    body = email_notification("ion@example.md", "not-an-email", "also bad@example.md")
+    data = assert_error(post(client, sender, body), 400)
+    assert set(data["errors"]["recipients"]) == {"1", "2"}
+    assert data["errors"]["recipients"]["1"] == {"value": ["Not a valid email address."]}
+
+
+def test_unknown_recipient_type(client, sender):
+    body = email_notification() | {"recipients": [{"type": "pigeon", "value": "x"}]}
+    data = assert_error(post(client, sender, body), 400)
+    assert "type" in data["errors"]["recipients"]["0"]
+
+
+def test_unknown_fields_are_rejected_at_every_level(client, sender):
+    body = email_notification() | {"priority": "high"}
+    body["message"]["colour"] = "red"
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"]["priority"] == ["Unknown field."]
+    assert data["errors"]["message"] == {"colour": ["Unknown field."]}
+
+
+def test_email_needs_a_subject(client, sender):
+    body = email_notification()
+    del body["message"]["subject"]
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"] == {"message": {"subject": ["Required for email recipients."]}}
+
+
+def test_subject_with_line_breaks_is_rejected(client, sender):
+    body = email_notification()
+    body["message"]["subject"] = "Hello\r\nBcc: victim@example.md"
+    data = assert_error(post(client, sender, body), 400)
+    assert "subject" in data["errors"]["message"]
+
+
+def test_body_over_the_limit_is_413(client, sender):
+    body = email_notification()
+    body["message"]["body"] = "x" * settings.MAX_REQUEST_BYTES
+    assert_error(post(client, sender, body), 413)
+
+
+def test_more_recipients_than_allowed(client, sender, monkeypatch):
+    monkeypatch.setattr(settings, "MAX_RECIPIENTS_PER_REQUEST", 3)
+    body = email_notification(*(f"p{i}@example.md" for i in range(4)))
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"]["recipients"] == ["At most 3 recipients per request."]
+
+
+def test_the_default_recipient_limit_is_ten_thousand():
+    assert settings.MAX_RECIPIENTS_PER_REQUEST == 10000
+
+
+def test_malformed_json(client, sender):
+    response = client.post(
+        "/v1/notifications",
+        data='{"recipients": [',
+        headers=sender.headers | {"Content-Type": "application/json"},
+    )
+    data = assert_error(response, 400)
+    assert data["errors"] == {"json": ["Invalid JSON body."]}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_415(client, sender, content_type):
+    headers = dict(sender.headers)
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post(
+        "/v1/notifications", data=json.dumps(email_notification()), headers=headers
+    )
+    assert_error(response, 415)
+
+
+def test_wrong_field_types(client, sender):
+    body = email_notification() | {"recipients": "ion@example.md", "reference": 7}
+    data = assert_error(post(client, sender, body), 400)
+    assert "recipients" in data["errors"]
+    assert data["errors"]["reference"] == ["Not a valid string."]
+
+
+def test_overlong_labels(client, sender):
+    data = assert_error(post(client, sender, email_notification(event="E" * 101)), 400)
+    assert "event" in data["errors"]

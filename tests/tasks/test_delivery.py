@@ -1,0 +1,202 @@
+"""The whole path: API → database → Redis → Dramatiq worker → SMTP server, and its failures."""
+
+from datetime import timedelta
+
+import settings
+from models.base import utcnow
+from models.message import Message
+from models.states import MessageState
+from scheduler.jobs import replay
+from tasks.deliver import ACTORS
+from tests.factories import email_notification, message
+from tests.support import wait_until
+
+
+def send(client, sender, body):
+    response = client.post("/v1/notifications", json=body, headers=sender.headers)
+    assert response.status_code == 202
+    return response.get_json()
+
+
+def settled(message_id, *states):
+    return lambda: message(message_id).state in states
+
+
+def test_email_travels_from_the_api_to_the_smtp_server(client, sender, smtp, worker):
+    body = email_notification("ion.popescu@example.md")
+    body["message"]["html"] = "<p>Vă așteptăm <b>luni</b>.</p>"
+    posted = send(client, sender, body)
+    message_id = posted["messages"][0]["id"]
+
+    (mail,) = smtp.wait_for(1)
+    wait_until(settled(message_id, MessageState.SENT))
+
+    assert mail.rcpt_tos == ["ion.popescu@example.md"]
+    email = mail.email
+    assert email["To"] == "ion.popescu@example.md"
+    assert email["From"] == settings.MAIL_FROM
+    assert email["Subject"] == "Programare confirmată"
+    assert email["X-Herald-Message-Id"] == message_id
+    assert email["Message-ID"]
+    assert email.get_body(("plain",)).get_content().strip() == "Vă așteptăm luni la ora 9:00."
+    assert "<b>luni</b>" in email.get_body(("html",)).get_content()
+
+    status = client.get(f"/v1/messages/{message_id}", headers=sender.headers).get_json()
+    assert status["state"] == "sent"
+    assert status["sentAt"]
+    assert status["attempts"] == 1
+    assert [a["outcome"] for a in status["attemptHistory"]] == ["sent"]
+    assert status["attemptHistory"][0]["providerId"] == email["Message-ID"]
+    notification = client.get(f"/v1/notifications/{posted['id']}", headers=sender.headers)
+    assert notification.get_json()["state"] == "completed"
+
+
+def test_a_4xx_reply_is_retried_then_sent(client, sender, smtp, worker, fast_retries):
+    smtp.data_replies = ["451 4.3.0 Mailbox temporarily unavailable"]
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+
+    wait_until(settled(message_id, MessageState.SENT))
+
+    assert len(smtp.received) == 1
+    assert smtp.data_commands == 2
+    status = client.get(f"/v1/messages/{message_id}", headers=sender.headers).get_json()
+    assert status["attempts"] == 2
+    assert [a["outcome"] for a in status["attemptHistory"]] == ["transient", "sent"]
+    assert "451" in status["attemptHistory"][0]["error"]
+
+
+def test_a_5xx_reply_fails_at_once_with_its_reason(client, sender, smtp, worker, fast_retries):
+    smtp.data_replies = ["554 5.7.1 Message rejected as spam"]
+    posted = send(client, sender, email_notification())
+    message_id = posted["messages"][0]["id"]
+
+    wait_until(settled(message_id, MessageState.FAILED))
+
+    failed = message(message_id)
+    assert failed.failure_reason == "REJECTED_BY_PROVIDER"
+    assert failed.attempts == 1
+    assert "554" in failed.last_error
+    assert smtp.received == []
+    notification = client.get(f"/v1/notifications/{posted['id']}", headers=sender.headers)
+    assert notification.get_json()["state"] == "failed"
+    assert notification.get_json()["messages"][0]["failureReason"] == "REJECTED_BY_PROVIDER"
+
+
+def test_a_refused_recipient_is_an_invalid_destination(client, sender, smtp, worker):
+    smtp.rcpt_replies["nobody@example.md"] = "550 5.1.1 No such user"
+    body = email_notification("nobody@example.md", "ion@example.md")
+    nobody, ion = (m["id"] for m in send(client, sender, body)["messages"])
+
+    wait_until(settled(nobody, MessageState.FAILED))
+    wait_until(settled(ion, MessageState.SENT))
+
+    assert message(nobody).failure_reason == "INVALID_DESTINATION"
+    assert [mail.rcpt_tos for mail in smtp.received] == [["ion@example.md"]]
+
+
+def test_retries_run_out(client, sender, smtp, worker, fast_retries, monkeypatch):
+    monkeypatch.setattr(settings, "EMAIL_MAX_RETRIES", 2)
+    smtp.data_replies = ["421 4.7.0 Try again later"] * 5
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+
+    wait_until(settled(message_id, MessageState.FAILED))
+
+    failed = message(message_id)
+    assert failed.failure_reason == "RETRIES_EXHAUSTED"
+    assert failed.attempts == 3
+    assert smtp.data_commands == 3
+
+
+def test_an_unreachable_smtp_server_is_retried(client, sender, smtp, worker, fast_retries, monkeypatch):
+    from dev.embedded_redis import free_port
+
+    real_port = settings.SMTP_PORT
+    monkeypatch.setattr(settings, "SMTP_PORT", free_port())  # nothing listens there
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+    wait_until(lambda: message(message_id).attempts >= 1 and message(message_id).state == "retrying")
+    assert "connection" in message(message_id).last_error.lower()
+
+    monkeypatch.setattr(settings, "SMTP_PORT", real_port)
+    wait_until(settled(message_id, MessageState.SENT))
+    assert len(smtp.received) == 1
+
+
+def test_a_duplicated_deliver_job_sends_once(client, sender, smtp, queues, db):
+    import dramatiq
+
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+    for _ in range(3):
+        ACTORS["email"].send(message_id)
+
+    worker = dramatiq.Worker(queues, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        wait_until(settled(message_id, MessageState.SENT))
+        queues.join("email", timeout=10_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+    assert len(smtp.received) == 1
+    assert message(message_id).attempts == 1
+
+
+def test_a_worker_that_died_mid_send_is_recovered_by_replay(client, sender, smtp, queues, db):
+    """A claimed message whose worker vanished (lease expired) is requeued and sent once."""
+    import dramatiq
+
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+    queues.flush_all()  # the job was taken by the worker that then died
+    claimed_at = utcnow() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 5)
+    Message.update(
+        state=MessageState.SENDING, attempts=1, due_at=claimed_at + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    ).where(Message.id == message_id).execute()
+
+    assert replay(utcnow()) == 1
+
+    worker = dramatiq.Worker(queues, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        wait_until(settled(message_id, MessageState.SENT))
+    finally:
+        worker.stop()
+    assert len(smtp.received) == 1
+    assert message(message_id).attempts == 2
+
+
+def test_a_live_lease_is_not_replayed(client, sender, queues, db):
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+    Message.update(
+        state=MessageState.SENDING, attempts=1, due_at=utcnow() + timedelta(seconds=60)
+    ).where(Message.id == message_id).execute()
+
+    assert replay(utcnow()) == 0
+    assert message(message_id).state == MessageState.SENDING
+
+
+def test_broker_down_at_accept_time_then_replay_delivers(client, sender, smtp, broker_outage, monkeypatch):
+    import dramatiq
+
+    server, own_broker = broker_outage
+    server.stop()
+
+    response = client.post("/v1/notifications", json=email_notification(), headers=sender.headers)
+
+    assert response.status_code == 202
+    message_id = response.get_json()["messages"][0]["id"]
+    assert message(message_id).state == MessageState.QUEUED
+
+    server.start()
+    overdue = utcnow() - timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1)
+    Message.update(due_at=overdue).where(Message.id == message_id).execute()  # time passes
+    assert replay(utcnow()) == 1
+    worker = dramatiq.Worker(own_broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        wait_until(settled(message_id, MessageState.SENT))
+        own_broker.join("email", timeout=10_000)
+        worker.join()
+    finally:
+        worker.stop()
+    assert len(smtp.received) == 1
+    assert replay(utcnow()) == 0
