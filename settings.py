@@ -91,6 +91,7 @@ SMTP_PORT = _setting("SMTP_PORT", 1025, "SMTP server port (1025: the dev mail ca
 SMTP_USER = _setting("SMTP_USER", "", "SMTP username; empty: no AUTH")
 SMTP_PASSWORD = _setting("SMTP_PASSWORD", "", "SMTP password")
 SMTP_TLS = _setting("SMTP_TLS", "none", "none, starttls or ssl")
+SMTP_CA_FILE = _setting("SMTP_CA_FILE", "", "Extra CA bundle to trust for SMTP TLS (internal CAs)")
 SMTP_TIMEOUT_SECONDS = _setting("SMTP_TIMEOUT_SECONDS", 30.0, "SMTP socket timeout", float)
 MAIL_FROM = _setting("MAIL_FROM", "Herald <herald@localhost>", "From header of every email")
 EMAIL_MAX_RETRIES = _setting(

@@ -73,20 +73,26 @@ def connect() -> smtplib.SMTP:
     host, port, timeout = settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_TIMEOUT_SECONDS
     mode = settings.SMTP_TLS.lower()
     if mode == "ssl":
-        connection = smtplib.SMTP_SSL(
-            host, port, timeout=timeout, context=ssl.create_default_context()
-        )
+        connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
     else:
         connection = smtplib.SMTP(host, port, timeout=timeout)
     try:
         if mode == "starttls":
-            connection.starttls(context=ssl.create_default_context())
+            connection.starttls(context=_tls_context())
         if settings.SMTP_USER:
             connection.login(settings.SMTP_USER, settings.SMTP_PASSWORD)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Verifying TLS: the system CAs, plus SMTP_CA_FILE when set."""
+    context = ssl.create_default_context()
+    if settings.SMTP_CA_FILE:
+        context.load_verify_locations(settings.SMTP_CA_FILE)
+    return context
 
 
 def compose(rendered: Rendered, destination: str) -> EmailMessage:

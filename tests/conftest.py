@@ -90,6 +90,7 @@ def database(request, tmp_path_factory):
     else:
         url = TEST_DATABASE_URL
     db = open_database(url)
+    db.herald_url = url  # for tests that start Herald processes on the same database
     drop_all(db)
     upgrade(db)
     yield db

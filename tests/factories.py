@@ -26,7 +26,9 @@ def make_sender(name: str, admin: bool = False, permissions=()) -> SenderWithKey
 def email_notification(*addresses: str, **extra) -> dict:
     """A valid POST /v1/notifications body sending one email to each address."""
     body = {
-        "recipients": [{"type": "email", "value": address} for address in addresses or ["ion@example.md"]],
+        "recipients": [
+            {"type": "email", "value": address} for address in addresses or ["ion@example.md"]
+        ],
         "message": {"subject": "Programare confirmată", "body": "Vă așteptăm luni la ora 9:00."},
     }
     body.update(extra)

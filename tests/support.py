@@ -17,6 +17,7 @@ class ScriptedMailServer(MailCatcher):
         self.data_replies: list[str] = []
         self.rcpt_replies: dict[str, str] = {}
         self.data_commands = 0
+        self.sessions: set = set()  # client (host, port) per connection
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.rcpt_replies:
@@ -26,6 +27,7 @@ class ScriptedMailServer(MailCatcher):
 
     async def handle_DATA(self, server, session, envelope):
         self.data_commands += 1
+        self.sessions.add(session.peer)
         if self.data_replies:
             return self.data_replies.pop(0)
         return await super().handle_DATA(server, session, envelope)

@@ -29,9 +29,15 @@ def test_a_sender_cannot_see_another_senders_notification(client, sender, other_
     notification_id = posted.get_json()["id"]
     message_id = posted.get_json()["messages"][0]["id"]
 
-    assert client.get(f"/v1/notifications/{notification_id}", headers=other_sender.headers).status_code == 404
+    assert (
+        client.get(f"/v1/notifications/{notification_id}", headers=other_sender.headers).status_code
+        == 404
+    )
     assert client.get(f"/v1/messages/{message_id}", headers=other_sender.headers).status_code == 404
-    assert client.get(f"/v1/notifications/{notification_id}", headers=sender.headers).status_code == 200
+    assert (
+        client.get(f"/v1/notifications/{notification_id}", headers=sender.headers).status_code
+        == 200
+    )
 
 
 def test_an_admin_sees_every_senders_notifications(client, sender, admin):
@@ -39,7 +45,9 @@ def test_an_admin_sees_every_senders_notifications(client, sender, admin):
     notification_id = posted.get_json()["id"]
     message_id = posted.get_json()["messages"][0]["id"]
 
-    assert client.get(f"/v1/notifications/{notification_id}", headers=admin.headers).status_code == 200
+    assert (
+        client.get(f"/v1/notifications/{notification_id}", headers=admin.headers).status_code == 200
+    )
     assert client.get(f"/v1/messages/{message_id}", headers=admin.headers).status_code == 200
 
 

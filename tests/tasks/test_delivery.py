@@ -107,13 +107,17 @@ def test_retries_run_out(client, sender, smtp, worker, fast_retries, monkeypatch
     assert smtp.data_commands == 3
 
 
-def test_an_unreachable_smtp_server_is_retried(client, sender, smtp, worker, fast_retries, monkeypatch):
+def test_an_unreachable_smtp_server_is_retried(
+    client, sender, smtp, worker, fast_retries, monkeypatch
+):
     from dev.embedded_redis import free_port
 
     real_port = settings.SMTP_PORT
     monkeypatch.setattr(settings, "SMTP_PORT", free_port())  # nothing listens there
     message_id = send(client, sender, email_notification())["messages"][0]["id"]
-    wait_until(lambda: message(message_id).attempts >= 1 and message(message_id).state == "retrying")
+    wait_until(
+        lambda: message(message_id).attempts >= 1 and message(message_id).state == "retrying"
+    )
     assert "connection" in message(message_id).last_error.lower()
 
     monkeypatch.setattr(settings, "SMTP_PORT", real_port)
@@ -149,7 +153,9 @@ def test_a_worker_that_died_mid_send_is_recovered_by_replay(client, sender, smtp
     queues.flush_all()  # the job was taken by the worker that then died
     claimed_at = utcnow() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 5)
     Message.update(
-        state=MessageState.SENDING, attempts=1, due_at=claimed_at + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+        state=MessageState.SENDING,
+        attempts=1,
+        due_at=claimed_at + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
     ).where(Message.id == message_id).execute()
 
     assert replay(utcnow()) == 1
@@ -174,7 +180,9 @@ def test_a_live_lease_is_not_replayed(client, sender, queues, db):
     assert message(message_id).state == MessageState.SENDING
 
 
-def test_broker_down_at_accept_time_then_replay_delivers(client, sender, smtp, broker_outage, monkeypatch):
+def test_broker_down_at_accept_time_then_replay_delivers(
+    client, sender, smtp, broker_outage, monkeypatch
+):
     import dramatiq
 
     server, own_broker = broker_outage

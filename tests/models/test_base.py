@@ -1,0 +1,20 @@
+"""Time-ordered ids and UTC timestamps."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from models.base import UTCDateTimeField, new_id
+
+
+def test_ids_are_uuid7_and_time_ordered():
+    ids = [new_id() for _ in range(1000)]
+    assert all(value.version == 7 for value in ids)
+    assert len(set(ids)) == 1000
+    assert [value.int >> 80 for value in ids] == sorted(value.int >> 80 for value in ids)
+
+
+def test_timestamps_are_stored_as_utc_and_read_back_aware():
+    field = UTCDateTimeField()
+    chisinau = timezone(timedelta(hours=2))
+    stored = field.db_value(datetime(2026, 11, 23, 11, 0, tzinfo=chisinau))
+    assert stored == datetime(2026, 11, 23, 9, 0)
+    assert field.python_value(stored) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

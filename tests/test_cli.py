@@ -1,0 +1,73 @@
+"""The herald command, run as a user runs it."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import settings
+
+
+@pytest.fixture
+def herald(tmp_path):
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/cli.db", VAR_DIR=str(tmp_path))
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    return run
+
+
+def test_db_upgrade_reports_the_schema_version(herald):
+    result = herald("db", "upgrade")
+    assert result.returncode == 0
+    assert "schema version: 0001_initial" in result.stdout
+
+
+def test_senders_create_prints_only_the_key(herald, tmp_path):
+    result = herald(
+        "senders", "create", "permits", "--grant", "contacts:read", "--grant", "resend_failed"
+    )
+
+    assert result.returncode == 0
+    assert re.fullmatch(r"hk_[A-Za-z0-9_-]{43}\n", result.stdout)
+
+    from models.db import database, open_database
+    from models.sender import sender_for_key
+
+    previous = database.obj
+    try:
+        open_database(f"sqlite:///{tmp_path}/cli.db")
+        sender = sender_for_key(result.stdout.strip())
+        assert sender.name == "permits"
+        assert sender.permissions == ["contacts:read", "resend_failed"]
+        assert not sender.is_admin
+    finally:
+        database.initialize(previous)
+
+
+def test_senders_list_and_duplicates(herald):
+    herald("senders", "create", "ops", "--admin")
+    duplicate = herald("senders", "create", "ops")
+    listing = herald("senders", "list")
+
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stderr
+    assert duplicate.stdout == ""
+    assert re.search(r"\bops\s+yes\s+hk_", listing.stdout)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
+        readme = file.read()
+    missing = [name for name in settings.SETTINGS if f"`{name}`" not in readme]
+    assert missing == []
