@@ -10,7 +10,7 @@ from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDFiel
 from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
 from models.db import write_transaction
 from models.notification import Notification
-from models.sender import Sender
+from models.sender import Sender, visible_to
 from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
 
 #: A delayed retry job may arrive this much before its ``due_at`` (clock skew between hosts).
@@ -65,10 +65,7 @@ class Attempt(BaseModel):
 
 def message_for(sender: Sender, message_id) -> Message | None:
     """The message with this id if ``sender`` may see it (its own, or any for an admin)."""
-    query = Message.select().where(Message.id == message_id)
-    if not sender.is_admin:
-        query = query.where(Message.sender == sender)
-    return query.first()
+    return visible_to(sender, Message.select().where(Message.id == message_id), Message).first()
 
 
 def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -> Message | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
-from models.sender import Sender
+from models.sender import Sender, visible_to
 
 
 class Notification(BaseModel):
@@ -43,6 +43,4 @@ class IdempotencyRecord(BaseModel):
 def notification_for(sender: Sender, notification_id) -> Notification | None:
     """The notification with this id if ``sender`` may see it (its own, or any for an admin)."""
     query = Notification.select().where(Notification.id == notification_id)
-    if not sender.is_admin:
-        query = query.where(Notification.sender == sender)
-    return query.first()
+    return visible_to(sender, query, Notification).first()

@@ -62,6 +62,12 @@ def rotate_key(sender: Sender) -> str:
     return key
 
 
+def visible_to(sender: Sender, query, model):
+    """``query`` narrowed to the rows of ``model`` that ``sender`` may see: its own, or all for
+    an admin. Every read on behalf of a sender goes through here."""
+    return query if sender.is_admin else query.where(model.sender == sender)
+
+
 def sender_for_key(key: str) -> Sender | None:
     """The sender owning ``key``, or None."""
     return Sender.get_or_none(Sender.key_hash == hash_key(key))

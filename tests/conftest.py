@@ -11,7 +11,6 @@ os.environ["REDIS_URL"] = "redis://127.0.0.1:9/0"
 os.environ["BROKER_URL"] = ""
 os.environ["DATABASE_URL"] = "sqlite:///:memory:"
 
-import dramatiq  # noqa: E402
 import pytest  # noqa: E402
 
 import settings  # noqa: E402
@@ -22,7 +21,7 @@ from dev.mailcatcher import start_mailcatcher  # noqa: E402
 from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade  # noqa: E402
 from models.db import open_database  # noqa: E402
 from tasks.broker import create_broker, use_broker  # noqa: E402
-from tests.support import ScriptedMailServer  # noqa: E402
+from tests.support import ScriptedMailServer, running_worker  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
@@ -64,10 +63,8 @@ def queues(broker):
 @pytest.fixture
 def worker(queues, db):
     """A real Dramatiq worker consuming from the real broker, stopped after the test."""
-    worker = dramatiq.Worker(queues, worker_threads=2, worker_timeout=100)
-    worker.start()
-    yield worker
-    worker.stop()
+    with running_worker(queues) as worker:
+        yield worker
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import dramatiq
 
 from dev.mailcatcher import MailCatcher
 
@@ -43,3 +46,20 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@contextmanager
+def running_worker(broker: dramatiq.Broker, threads: int = 2) -> Iterator[dramatiq.Worker]:
+    """A real Dramatiq worker consuming from ``broker`` for the duration of the block."""
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def drain(broker: dramatiq.Broker, worker: dramatiq.Worker, queue: str = "email") -> None:
+    """Wait until ``queue`` is empty and ``worker`` has finished what it took."""
+    broker.join(queue, timeout=10_000)
+    worker.join()

@@ -9,7 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-import dramatiq
 import pytest
 
 import settings
@@ -17,7 +16,7 @@ from models.base import utcnow
 from models.states import MessageState
 from scheduler.jobs import replay
 from tests.factories import email_notification, message
-from tests.support import ScriptedMailServer, wait_until
+from tests.support import ScriptedMailServer, running_worker, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 2
@@ -78,12 +77,8 @@ def test_a_killed_worker_loses_nothing_and_sends_once(
         wait_until(lambda: message(message_id).due_at < utcnow(), timeout=LEASE_SECONDS + 5)
         assert replay(utcnow()) == 1
 
-        worker = dramatiq.Worker(queues, worker_threads=1, worker_timeout=100)
-        worker.start()
-        try:
+        with running_worker(queues, threads=1):
             wait_until(lambda: message(message_id).state == MessageState.SENT)
-        finally:
-            worker.stop()
     finally:
         if worker_process.poll() is None:
             os.killpg(worker_process.pid, signal.SIGKILL)

@@ -9,7 +9,7 @@ from models.states import MessageState
 from scheduler.jobs import replay
 from tasks.deliver import ACTORS
 from tests.factories import email_notification, message
-from tests.support import wait_until
+from tests.support import drain, running_worker, wait_until
 
 
 def send(client, sender, body):
@@ -126,20 +126,13 @@ def test_an_unreachable_smtp_server_is_retried(
 
 
 def test_a_duplicated_deliver_job_sends_once(client, sender, smtp, queues, db):
-    import dramatiq
-
     message_id = send(client, sender, email_notification())["messages"][0]["id"]
     for _ in range(3):
         ACTORS["email"].send(message_id)
 
-    worker = dramatiq.Worker(queues, worker_threads=4, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(queues, threads=4) as worker:
         wait_until(settled(message_id, MessageState.SENT))
-        queues.join("email", timeout=10_000)
-        worker.join()
-    finally:
-        worker.stop()
+        drain(queues, worker)
 
     assert len(smtp.received) == 1
     assert message(message_id).attempts == 1
@@ -147,8 +140,6 @@ def test_a_duplicated_deliver_job_sends_once(client, sender, smtp, queues, db):
 
 def test_a_worker_that_died_mid_send_is_recovered_by_replay(client, sender, smtp, queues, db):
     """A claimed message whose worker vanished (lease expired) is requeued and sent once."""
-    import dramatiq
-
     message_id = send(client, sender, email_notification())["messages"][0]["id"]
     queues.flush_all()  # the job was taken by the worker that then died
     claimed_at = utcnow() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 5)
@@ -160,12 +151,8 @@ def test_a_worker_that_died_mid_send_is_recovered_by_replay(client, sender, smtp
 
     assert replay(utcnow()) == 1
 
-    worker = dramatiq.Worker(queues, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(queues):
         wait_until(settled(message_id, MessageState.SENT))
-    finally:
-        worker.stop()
     assert len(smtp.received) == 1
     assert message(message_id).attempts == 2
 
@@ -183,8 +170,6 @@ def test_a_live_lease_is_not_replayed(client, sender, queues, db):
 def test_broker_down_at_accept_time_then_replay_delivers(
     client, sender, smtp, broker_outage, monkeypatch
 ):
-    import dramatiq
-
     server, own_broker = broker_outage
     server.stop()
 
@@ -198,13 +183,8 @@ def test_broker_down_at_accept_time_then_replay_delivers(
     overdue = utcnow() - timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1)
     Message.update(due_at=overdue).where(Message.id == message_id).execute()  # time passes
     assert replay(utcnow()) == 1
-    worker = dramatiq.Worker(own_broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(own_broker) as worker:
         wait_until(settled(message_id, MessageState.SENT))
-        own_broker.join("email", timeout=10_000)
-        worker.join()
-    finally:
-        worker.stop()
+        drain(own_broker, worker)
     assert len(smtp.received) == 1
     assert replay(utcnow()) == 0
