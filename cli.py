@@ -13,8 +13,15 @@ def _open_database():
 
 
 def senders_create(args: argparse.Namespace) -> int:
-    from models.sender import SenderExists, create_sender
+    from models.sender import PERMISSIONS, SenderExists, create_sender
 
+    unknown = sorted(set(args.grant) - set(PERMISSIONS))
+    if unknown:
+        print(
+            f"herald: unknown permission {', '.join(unknown)}; known: {', '.join(PERMISSIONS)}",
+            file=sys.stderr,
+        )
+        return 2
     _open_database()
     try:
         _, key = create_sender(args.name, admin=args.admin, permissions=args.grant)

@@ -61,7 +61,18 @@ def main() -> int:
         env["REDIS_URL"] = redis_server.url
     catcher = None
     if settings.MAILCATCHER:
-        catcher = start_mailcatcher(MailCatcher(outbox), settings.SMTP_HOST, settings.SMTP_PORT)
+        try:
+            catcher = start_mailcatcher(MailCatcher(outbox), settings.SMTP_HOST, settings.SMTP_PORT)
+        except OSError as error:
+            if redis_server:
+                redis_server.stop()
+            print(
+                f"herald run: the mail catcher cannot listen on {settings.SMTP_HOST}:"
+                f"{settings.SMTP_PORT} ({error}). Set SMTP_PORT to a free port, or "
+                "MAILCATCHER=false to send through the SMTP_* server instead.",
+                file=sys.stderr,
+            )
+            return 1
 
     children = {
         name: subprocess.Popen(command, shell=True, env=env, start_new_session=True)

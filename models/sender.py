@@ -11,6 +11,9 @@ from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 
 KEY_PREFIX = "hk_"
 
+#: What a non-admin sender may be granted (admins have everything).
+PERMISSIONS = ("contacts:read", "contacts:write", "resend_failed")
+
 
 def hash_key(key: str) -> str:
     """SHA-256 of an API key. Keys are 256 random bits, so a fast hash is enough to store them."""

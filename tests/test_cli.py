@@ -55,6 +55,14 @@ def test_senders_create_prints_only_the_key(herald, tmp_path):
         database.initialize(previous)
 
 
+def test_unknown_permissions_are_refused(herald):
+    result = herald("senders", "create", "crm", "--grant", "everything")
+    assert result.returncode == 2
+    assert "unknown permission everything" in result.stderr
+    assert "resend_failed" in result.stderr
+    assert "crm" not in herald("senders", "list").stdout
+
+
 def test_senders_list_and_duplicates(herald):
     herald("senders", "create", "ops", "--admin")
     duplicate = herald("senders", "create", "ops")

@@ -126,29 +126,37 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
-@pytest.fixture
-def tls_server(certificate, monkeypatch):
+def start_tls_server(certificate, monkeypatch, mode: str):
+    """An SMTP server with AUTH over TLS: STARTTLS required, or TLS from the first byte (ssl)."""
     cert_file, key_file = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     handler = ScriptedMailServer()
     port = free_port()
+    tls = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+    if mode == "ssl":
+        # aiosmtpd does not count implicit TLS as TLS for AUTH; the transport is TLS anyway.
+        tls = {"ssl_context": context, "auth_require_tls": False}
     controller = Controller(
         handler,
         hostname="127.0.0.1",
         port=port,
-        tls_context=context,
-        require_starttls=True,
         authenticator=authenticator,
-        auth_require_tls=True,
+        **tls,
     )
     controller.start()
     monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
     monkeypatch.setattr(settings, "SMTP_PORT", port)
-    monkeypatch.setattr(settings, "SMTP_TLS", "starttls")
+    monkeypatch.setattr(settings, "SMTP_TLS", mode)
     monkeypatch.setattr(settings, "SMTP_CA_FILE", cert_file)
     monkeypatch.setattr(settings, "SMTP_USER", "herald")
     monkeypatch.setattr(settings, "SMTP_PASSWORD", "s3cret")
+    return handler, controller
+
+
+@pytest.fixture
+def tls_server(certificate, monkeypatch):
+    handler, controller = start_tls_server(certificate, monkeypatch, "starttls")
     yield handler
     controller.stop()
 
@@ -156,6 +164,15 @@ def tls_server(certificate, monkeypatch):
 def test_starttls_and_auth(tls_server, channel):
     channel.send(HELLO, "a@example.md")
     assert [mail.rcpt_tos for mail in tls_server.received] == [["a@example.md"]]
+
+
+def test_implicit_tls_and_auth(certificate, monkeypatch, channel):
+    handler, controller = start_tls_server(certificate, monkeypatch, "ssl")
+    try:
+        channel.send(HELLO, "a@example.md")
+    finally:
+        controller.stop()
+    assert [mail.rcpt_tos for mail in handler.received] == [["a@example.md"]]
 
 
 def test_wrong_password_is_transient_not_the_messages_fault(tls_server, channel, monkeypatch):
