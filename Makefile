@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean settings-doc
 
 install: $(STAMP)
 
@@ -30,3 +30,8 @@ format: $(STAMP)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
+
+settings-doc: $(STAMP)
+	$(BIN)/python -c "import re, settings; p = 'README.md'; s = open(p).read(); \
+	s = re.sub(r'(<!-- settings:start[^>]*-->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings.markdown_table() + m.group(2), s, flags=re.S); \
+	open(p, 'w').write(s)"

@@ -44,6 +44,25 @@ def _setting(name: str, default: Any, meaning: str, cast: Callable[[str], Any] =
         raise SystemExit(f"settings: {name}={raw!r} is not valid: {error}") from None
 
 
+def _channel(
+    prefix: str, label: str, max_retries: int, min_backoff_ms: int, rate: float = 0
+) -> None:
+    """Declare a channel's retry and rate settings: <PREFIX>_MAX_RETRIES, _MIN_BACKOFF_MS,
+    _MAX_BACKOFF_MS and _RATE_LIMIT_PER_SECOND (0: unlimited), as module globals."""
+    values = {
+        "MAX_RETRIES": (max_retries, f"Retries after the first {label} attempt", int),
+        "MIN_BACKOFF_MS": (min_backoff_ms, f"First {label} retry delay; doubles, with jitter", int),
+        "MAX_BACKOFF_MS": (3600000, f"Longest {label} retry delay", int),
+        "RATE_LIMIT_PER_SECOND": (
+            rate,
+            f"{label} sends per second, all workers (0: no limit)",
+            float,
+        ),
+    }
+    for suffix, (default, meaning, cast) in values.items():
+        globals()[f"{prefix}_{suffix}"] = _setting(f"{prefix}_{suffix}", default, meaning, cast)
+
+
 # --- storage -------------------------------------------------------------------------------
 VAR_DIR = _setting(
     "VAR_DIR", "var", "Directory for local state: SQLite file, embedded Redis, outbox"
@@ -94,13 +113,81 @@ SMTP_TLS = _setting("SMTP_TLS", "none", "none, starttls or ssl")
 SMTP_CA_FILE = _setting("SMTP_CA_FILE", "", "Extra CA bundle to trust for SMTP TLS (internal CAs)")
 SMTP_TIMEOUT_SECONDS = _setting("SMTP_TIMEOUT_SECONDS", 30.0, "SMTP socket timeout", float)
 MAIL_FROM = _setting("MAIL_FROM", "Herald <herald@localhost>", "From header of every email")
-EMAIL_MAX_RETRIES = _setting(
-    "EMAIL_MAX_RETRIES", 8, "Retries after the first email attempt before RETRIES_EXHAUSTED", int
+_channel("EMAIL", "email", max_retries=8, min_backoff_ms=15000)
+MAX_ATTACHMENT_BYTES = _setting(
+    "MAX_ATTACHMENT_BYTES",
+    10 * 1024 * 1024,
+    "Total decoded size of a notification's attachments",
+    int,
 )
-EMAIL_MIN_BACKOFF_MS = _setting(
-    "EMAIL_MIN_BACKOFF_MS", 15000, "First email retry delay; doubles per attempt, with jitter", int
+ATTACHMENT_CONTENT_TYPES = _setting(
+    "ATTACHMENT_CONTENT_TYPES",
+    "application/pdf,image/png,image/jpeg,text/plain,text/csv",
+    "Comma-separated content types allowed as email attachments",
 )
-EMAIL_MAX_BACKOFF_MS = _setting("EMAIL_MAX_BACKOFF_MS", 3600000, "Longest email retry delay", int)
+
+# --- web push --------------------------------------------------------------------------------
+VAPID_PRIVATE_KEY = _setting(
+    "VAPID_PRIVATE_KEY", "", "VAPID private key (base64url, from `herald vapid generate`)"
+)
+VAPID_PUBLIC_KEY = _setting("VAPID_PUBLIC_KEY", "", "VAPID public key served to browsers")
+VAPID_SUBJECT = _setting("VAPID_SUBJECT", "mailto:herald@localhost", "VAPID `sub` claim")
+WEBPUSH_TTL_SECONDS = _setting(
+    "WEBPUSH_TTL_SECONDS", 86400, "How long a push service keeps a push", int
+)
+_channel("WEBPUSH", "web push", max_retries=6, min_backoff_ms=5000)
+
+# --- Telegram, Viber, WhatsApp, SMS ------------------------------------------------------------
+TELEGRAM_API_URL = _setting(
+    "TELEGRAM_API_URL", "https://api.telegram.org", "Telegram Bot API base URL"
+)
+TELEGRAM_BOT_TOKEN = _setting("TELEGRAM_BOT_TOKEN", "", "Telegram bot token")
+_channel("TELEGRAM", "Telegram", max_retries=6, min_backoff_ms=2000, rate=30)
+VIBER_API_URL = _setting("VIBER_API_URL", "https://chatapi.viber.com/pa", "Viber REST API base URL")
+VIBER_AUTH_TOKEN = _setting("VIBER_AUTH_TOKEN", "", "Viber bot authentication token")
+VIBER_SENDER_NAME = _setting("VIBER_SENDER_NAME", "Herald", "Sender name shown in Viber")
+VIBER_SENDER_AVATAR = _setting("VIBER_SENDER_AVATAR", "", "Sender avatar URL shown in Viber")
+_channel("VIBER", "Viber", max_retries=6, min_backoff_ms=2000)
+WHATSAPP_API_URL = _setting(
+    "WHATSAPP_API_URL", "https://graph.facebook.com/v21.0", "WhatsApp Cloud API base URL"
+)
+WHATSAPP_TOKEN = _setting("WHATSAPP_TOKEN", "", "WhatsApp Cloud API bearer token")
+WHATSAPP_PHONE_NUMBER_ID = _setting(
+    "WHATSAPP_PHONE_NUMBER_ID", "", "WhatsApp sender phone number id"
+)
+_channel("WHATSAPP", "WhatsApp", max_retries=6, min_backoff_ms=5000)
+SMS_PROVIDER = _setting(
+    "SMS_PROVIDER", "twilio", "SMS provider adapter: twilio (Twilio-compatible API)"
+)
+SMS_API_URL = _setting("SMS_API_URL", "https://api.twilio.com", "SMS provider API base URL")
+SMS_ACCOUNT_SID = _setting("SMS_ACCOUNT_SID", "", "SMS provider account id (basic-auth user)")
+SMS_AUTH_TOKEN = _setting("SMS_AUTH_TOKEN", "", "SMS provider auth token (basic-auth password)")
+SMS_FROM = _setting("SMS_FROM", "", "SMS sender number or alphanumeric id")
+SMS_MAX_SEGMENTS = _setting(
+    "SMS_MAX_SEGMENTS", 6, "Longest SMS accepted, in segments (400 above)", int
+)
+SMS_DEFAULT_REGION = _setting(
+    "SMS_DEFAULT_REGION", "MD", "Region for phone numbers written without +country code"
+)
+_channel("SMS", "SMS", max_retries=6, min_backoff_ms=5000)
+
+# --- webhooks, callbacks, letters, in-app ----------------------------------------------------
+ALLOW_PRIVATE_URLS = _setting(
+    "ALLOW_PRIVATE_URLS",
+    False,
+    "Allow http:// and private/loopback webhook and callback URLs",
+    _flag,
+)
+OUTBOUND_TIMEOUT_SECONDS = _setting(
+    "OUTBOUND_TIMEOUT_SECONDS", 10.0, "Timeout of provider, webhook and callback HTTP calls", float
+)
+_channel("WEBHOOK", "webhook", max_retries=8, min_backoff_ms=5000)
+_channel("CALLBACK", "delivery callback", max_retries=10, min_backoff_ms=5000)
+DOCUMENT_STORE_DIR = _setting(
+    "DOCUMENT_STORE_DIR", f"{VAR_DIR}/documents", "Where letters (PDF) and attachments are stored"
+)
+_channel("LETTER", "letter", max_retries=3, min_backoff_ms=5000)
+_channel("INAPP", "in-app", max_retries=3, min_backoff_ms=1000)
 
 # --- delivery and recovery -----------------------------------------------------------------
 DELIVERY_LEASE_SECONDS = _setting(

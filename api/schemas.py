@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
+import json
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
-from channels import RECIPIENT_TYPES
+from channels import RECIPIENT_TYPES, REGISTRY
+from channels.base import InvalidContent, InvalidDestination
 from models.message import Attempt, Message
 from models.states import notification_state
 
@@ -30,48 +31,56 @@ class CamelSchema(ma.Schema):
 
 
 NO_LINE_BREAKS = validate.Regexp(r"^[^\r\n]*$", error="Must not contain line breaks.")
-is_email = validate.Email(error="Not a valid email address.")
+MAX_VALUE_JSON_BYTES = 4096
 
 
 def _label(length: int):
     return fields.String(validate=validate.Length(min=1, max=length), load_default=None)
 
 
+def _small_json(value) -> None:
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_VALUE_JSON_BYTES:
+        raise ValidationError(f"At most {MAX_VALUE_JSON_BYTES} bytes of JSON.")
+
+
 # --- requests ------------------------------------------------------------------------------
 class RecipientSchema(CamelSchema):
+    """A recipient addressed directly: ``type`` picks the channel, which validates ``value``."""
+
     type = fields.String(
         required=True,
         validate=validate.OneOf(sorted(RECIPIENT_TYPES)),
         metadata={"description": "How `value` addresses the recipient", "example": "email"},
     )
-    value = fields.String(
+    value = fields.Raw(
         required=True,
-        validate=validate.Length(min=1, max=1000),
-        metadata={"example": "ion.popescu@example.md"},
+        validate=_small_json,
+        metadata={
+            "description": "An address: a string for most types; a PushSubscription object for "
+            "`webpush`; a list of lines for `address`",
+            "example": "ion.popescu@example.md",
+        },
     )
 
-    @pre_load
-    def strip_value(self, data, **kwargs):
-        if isinstance(data, dict) and isinstance(data.get("value"), str):
-            data = {**data, "value": data["value"].strip()}
+    @post_load
+    def normalise(self, data: dict, **kwargs) -> dict:
+        channel = REGISTRY[RECIPIENT_TYPES[data["type"]]]
+        try:
+            data["value"] = channel.parse_destination(data["value"])
+        except InvalidDestination as error:
+            raise ValidationError(str(error), "value") from None
+        data["channel"] = channel.name
         return data
-
-    @validates_schema
-    def check_address(self, data: dict, **kwargs) -> None:
-        if data["type"] == "email":
-            value = data["value"]
-            if len(value) > 254 or re.search(r"\s", value):
-                raise ValidationError("Not a valid email address.", "value")
-            try:
-                is_email(value)
-            except ValidationError as error:
-                raise ValidationError(error.messages, "value") from None
 
 
 class MessageContentSchema(CamelSchema):
     subject = fields.String(validate=[validate.Length(min=1, max=998), NO_LINE_BREAKS])
     body = fields.String(required=True, validate=validate.Length(min=1))
     html = fields.String(validate=validate.Length(min=1))
+    action_url = fields.Url(
+        schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2000)
+    )
+    data = fields.Dict(validate=_small_json, metadata={"description": "Free-form data for apps"})
 
 
 def _recipient_count(recipients: list) -> None:
@@ -94,10 +103,16 @@ class NotificationCreateSchema(CamelSchema):
     reference = _label(255)
 
     @validates_schema(skip_on_field_errors=True)
-    def subject_for_email(self, data: dict, **kwargs) -> None:
-        needs_subject = any(r["type"] == "email" for r in data["recipients"])
-        if needs_subject and not data["message"].get("subject"):
-            raise ValidationError({"subject": ["Required for email recipients."]}, "message")
+    def content_fits_channels(self, data: dict, **kwargs) -> None:
+        """Each channel in use checks the content it would send (email needs a subject, …)."""
+        errors: dict[str, list[str]] = {}
+        for name in sorted({recipient["channel"] for recipient in data["recipients"]}):
+            try:
+                REGISTRY[name].check_content(data["message"])
+            except InvalidContent as error:
+                errors.setdefault(error.field, []).append(str(error))
+        if errors:
+            raise ValidationError(errors, "message")
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -155,6 +170,9 @@ class MessageSchema(MessageSummarySchema):
     notification_id = fields.UUID(attribute="notification_id")
     attempts = fields.Integer(metadata={"description": "Delivery attempts made so far"})
     last_error = fields.String(allow_none=True)
+    details = fields.Dict(
+        allow_none=True, metadata={"description": "What the channel reported (segments, …)"}
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     sent_at = fields.DateTime(allow_none=True)

@@ -2,9 +2,16 @@
 
 from channels.base import Channel
 from channels.email import EmailChannel
+from channels.inapp import InAppChannel
 
 #: Every channel Herald can deliver through, by the name the API and the queues use.
-REGISTRY: dict[str, Channel] = {channel.name: channel for channel in (EmailChannel(),)}
+REGISTRY: dict[str, Channel] = {
+    channel.name: channel
+    for channel in (
+        EmailChannel(),
+        InAppChannel(),
+    )
+}
 
 #: Recipient ``type`` → channel name, for recipients addressed directly.
 RECIPIENT_TYPES: dict[str, str] = {

@@ -1,9 +1,9 @@
-"""The channel adapter contract, the three delivery errors, and the channel registry.
+"""The channel adapter contract, the delivery errors, and the helpers every adapter shares.
 
 A channel turns a rendered message into a provider call. It never touches the database or the
 queue: it returns a :class:`Receipt` or raises one of the errors below, and the ``deliver`` task
 does the bookkeeping. A new channel is one module defining a :class:`Channel` subclass plus one
-line in :data:`REGISTRY`.
+line in ``channels.REGISTRY``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,26 @@ class Rendered:
     subject: str | None
     body: str
     html: str | None = None
+    action_url: str | None = None
+    data: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The notification's content as submitted, for channel-specific parts (attachments,
+    #: provider templates) that are not rendered.
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """The provider's acknowledgement: its id for the message, if it gives one."""
+    """The provider's acknowledgement.
+
+    ``provider_id`` is its id for the message; ``details`` are kept on the message (segments,
+    document id, provider status); ``state`` overrides ``sent`` where a channel ends elsewhere
+    (in-app messages become ``unread``).
+    """
 
     provider_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    state: str | None = None
 
 
 class DeliveryError(Exception):
@@ -59,17 +71,45 @@ class DeadAddress(PermanentError):
         super().__init__(FailureReason.DEAD_ADDRESS, message)
 
 
+class InvalidDestination(ValueError):
+    """A recipient ``value`` this channel cannot deliver to; the message says why (API 400)."""
+
+
+class InvalidContent(ValueError):
+    """Message content this channel cannot send; ``field`` names the content field (API 400)."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+
+
 class Channel:
     """An adapter to one delivery provider.
 
     ``name`` is the channel's name in the API and the Dramatiq queue its messages go through;
     ``recipient_type`` is the recipient ``type`` a sender uses to address it directly;
-    ``settings_prefix`` names its retry settings (``<PREFIX>_MAX_RETRIES`` and so on).
+    ``settings_prefix`` names its settings (``<PREFIX>_MAX_RETRIES``, ``_MIN_BACKOFF_MS``,
+    ``_MAX_BACKOFF_MS``, ``_RATE_LIMIT_PER_SECOND``).
     """
 
     name: ClassVar[str]
     recipient_type: ClassVar[str]
     settings_prefix: ClassVar[str]
+
+    def parse_destination(self, value: Any) -> str:
+        """Validate a recipient ``value`` at accept time and return it as stored (normalised).
+
+        Raises :class:`InvalidDestination` with a reason a sender can act on.
+        """
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidDestination("Must be a non-empty string.")
+        return value.strip()
+
+    def check_content(self, content: dict[str, Any]) -> None:
+        """Validate the notification's ``message`` for this channel at accept time.
+
+        Raises :class:`InvalidContent` naming the field.
+        """
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         raise NotImplementedError

@@ -8,9 +8,21 @@ import threading
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
+from marshmallow import ValidationError, validate
+
 import settings
-from channels.base import Channel, PermanentError, Receipt, Rendered, TransientError
+from channels.base import (
+    Channel,
+    InvalidContent,
+    InvalidDestination,
+    PermanentError,
+    Receipt,
+    Rendered,
+    TransientError,
+)
 from models.states import FailureReason
+
+_is_email = validate.Email()
 
 
 class EmailChannel(Channel):
@@ -20,6 +32,20 @@ class EmailChannel(Channel):
 
     def __init__(self) -> None:
         self._local = threading.local()
+
+    def parse_destination(self, value) -> str:
+        address = super().parse_destination(value)
+        try:
+            if len(address) > 254 or any(char.isspace() for char in address):
+                raise ValidationError("")
+            _is_email(address)
+        except ValidationError:
+            raise InvalidDestination("Not a valid email address.") from None
+        return address
+
+    def check_content(self, content: dict) -> None:
+        if not content.get("subject"):
+            raise InvalidContent("subject", "Required for email recipients.")
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         email = compose(rendered, destination)

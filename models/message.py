@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
 
-from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
+from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.db import write_transaction
 from models.notification import Notification
 from models.sender import Sender, visible_to
@@ -36,6 +36,7 @@ class Message(BaseModel):
     due_at = UTCDateTimeField(null=True)
     last_error = TextField(null=True)
     provider_id = TextField(null=True)
+    details = JSONField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
     sent_at = UTCDateTimeField(null=True)
@@ -108,6 +109,7 @@ def finish_attempt(
     failure_reason: FailureReason | None = None,
     error: str | None = None,
     provider_id: str | None = None,
+    details: dict | None = None,
     due_at: datetime | None = None,
 ) -> bool:
     """Record the attempt ``message.attempts`` and move the message out of ``sending``.
@@ -123,9 +125,10 @@ def finish_attempt(
         Message.due_at: due_at,
         Message.updated_at: now,
     }
-    if state == MessageState.SENT:
+    if outcome == AttemptOutcome.SENT:
         changes[Message.sent_at] = now
         changes[Message.provider_id] = provider_id
+        changes[Message.details] = details or None
     with write_transaction():
         updated = (
             Message.update(changes)

@@ -13,6 +13,10 @@ class MessageState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # in-app messages, once stored for their user
+    UNREAD = "unread"
+    READ = "read"
+    DELETED = "deleted"
 
 
 #: States from which ``deliver`` may claim a message.
@@ -24,6 +28,9 @@ FINAL = (
     MessageState.FAILED,
     MessageState.CANCELLED,
     MessageState.EXPIRED,
+    MessageState.UNREAD,
+    MessageState.READ,
+    MessageState.DELETED,
 )
 
 

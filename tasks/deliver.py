@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import dramatiq
+from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
 
 import settings
 from channels import REGISTRY, get_channel
@@ -19,13 +21,20 @@ from channels.base import Channel, DeadAddress, PermanentError, TransientError, 
 from models.base import utcnow
 from models.message import Message, claim_message, finish_attempt
 from models.states import AttemptOutcome, FailureReason, MessageState
+from tasks.broker import redis_client
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
 
 
-def deliver(message_id: str) -> None:
-    """Deliver one message, if it is still ours to deliver."""
+def deliver(message_id: str, channel_name: str | None = None) -> None:
+    """Deliver one message, if it is still ours to deliver.
+
+    ``channel_name`` lets a rate-limited channel defer the job before touching the database.
+    """
+    if channel_name and not rate_allows(get_channel(channel_name)):
+        enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
+        return
     message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
     if message is None:
         logger.debug("message %s: nothing to claim", message_id)
@@ -48,8 +57,9 @@ def deliver(message_id: str) -> None:
             message,
             AttemptOutcome.SENT,
             started_at=started_at,
-            state=MessageState.SENT,
+            state=receipt.state or MessageState.SENT,
             provider_id=receipt.provider_id,
+            details=receipt.details,
         )
 
 
@@ -94,6 +104,23 @@ def retry_or_fail(
         enqueue([(str(message.id), channel.name)], delay_ms=delay_ms, quiet=True)
 
 
+_limiters: dict[str, WindowRateLimiter] = {}
+
+
+def rate_allows(channel: Channel) -> bool:
+    """Take a slot in the channel's per-second window, shared by all workers through Redis."""
+    rate = channel_setting(channel, "RATE_LIMIT_PER_SECOND")
+    if not rate:
+        return True
+    limiter = _limiters.get(channel.name)
+    if limiter is None or limiter.limit != max(1, int(rate)):
+        backend = RedisBackend(client=redis_client())
+        limiter = WindowRateLimiter(backend, f"herald:rate:{channel.name}", limit=max(1, int(rate)))
+        _limiters[channel.name] = limiter
+    with limiter.acquire(raise_on_failure=False) as acquired:
+        return acquired
+
+
 def retry_delay_ms(attempt: int, min_ms: int, max_ms: int, retry_after: float | None) -> int:
     """Exponential backoff with jitter; a provider's Retry-After wins when it is given."""
     if retry_after is not None:
@@ -126,7 +153,7 @@ def enqueue(
     sent = 0
     try:
         for message_id, channel in items:
-            ACTORS[channel].send_with_options(args=(str(message_id),), delay=delay_ms)
+            ACTORS[channel].send_with_options(args=(str(message_id), channel), delay=delay_ms)
             sent += 1
     except Exception:
         if not quiet:

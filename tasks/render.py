@@ -13,5 +13,8 @@ def render(message: Message) -> Rendered:
         subject=content.get("subject"),
         body=content["body"],
         html=content.get("html"),
+        action_url=content.get("action_url"),
+        data=content.get("data"),
         headers={"X-Herald-Message-Id": str(message.id)},
+        content=content,
     )

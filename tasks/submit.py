@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
-from channels import RECIPIENT_TYPES
 from models.base import new_id, utcnow
 from models.db import write_transaction
 from models.message import Message
@@ -71,7 +70,7 @@ def submit_notification(
             id=new_id(),
             notification=notification,
             sender=sender,
-            channel=RECIPIENT_TYPES[recipient["type"]],
+            channel=recipient["channel"],
             destination=recipient["value"],
             state=MessageState.QUEUED,
             due_at=now,

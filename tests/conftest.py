@@ -46,6 +46,7 @@ def redis_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def broker(redis_url):
+    settings.REDIS_URL = redis_url  # locks and rate limits use the same Redis
     broker = create_broker(redis_url)
     use_broker(broker, list(tasks.ACTORS.values()))
     yield broker
