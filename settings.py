@@ -104,6 +104,11 @@ IDEMPOTENCY_KEY_MAX_LENGTH = _setting(
     "IDEMPOTENCY_KEY_MAX_LENGTH", 255, "Longest accepted Idempotency-Key header", int
 )
 
+# --- templates -------------------------------------------------------------------------------
+TEMPLATE_MAX_BYTES = _setting(
+    "TEMPLATE_MAX_BYTES", 65536, "Largest template part (subject, body or html), in bytes", int
+)
+
 # --- email channel -------------------------------------------------------------------------
 SMTP_HOST = _setting("SMTP_HOST", "127.0.0.1", "SMTP server host")
 SMTP_PORT = _setting("SMTP_PORT", 1025, "SMTP server port (1025: the dev mail catcher)", int)

@@ -9,13 +9,13 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import health, messages, notifications
+from api import health, messages, notifications, templates
 from api.auth import authenticate
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
 
 #: Blueprints under /v1, all behind API-key authentication.
-V1_BLUEPRINTS = (notifications.blp, messages.blp)
+V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 

@@ -11,8 +11,9 @@ from models.db import database
 from models.message import Attempt, Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
+from models.template import Template, TemplateVersion
 
-ALL_MODELS = [Sender, Notification, IdempotencyRecord, Message, Attempt]
+ALL_MODELS = [Sender, Template, TemplateVersion, Notification, IdempotencyRecord, Message, Attempt]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"
 

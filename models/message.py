@@ -30,6 +30,8 @@ class Message(BaseModel):
     sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
     channel = CharField(max_length=20)
     destination = TextField()
+    language = CharField(max_length=16, null=True)
+    attributes = JSONField(null=True, help_text="this recipient's template attributes")
     state = CharField(max_length=16, default=MessageState.QUEUED)
     failure_reason = CharField(max_length=32, null=True)
     attempts = IntegerField(default=0)

@@ -6,6 +6,7 @@ from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.sender import Sender, visible_to
+from models.template import TemplateVersion
 
 
 class Notification(BaseModel):
@@ -18,7 +19,9 @@ class Notification(BaseModel):
     target_id = CharField(max_length=100, null=True)
     target_type = CharField(max_length=100, null=True)
     reference = CharField(max_length=255, null=True)
-    content = JSONField()
+    content = JSONField(help_text="the message as sent, when no template is used")
+    template_version = ForeignKeyField(TemplateVersion, null=True, on_delete="RESTRICT")
+    attributes = JSONField(null=True, help_text="template attributes shared by all recipients")
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:

@@ -38,3 +38,47 @@ def email_notification(*addresses: str, **extra) -> dict:
 def message(message_id) -> Message:
     """The message row as it is now in the database."""
     return Message.get_by_id(message_id)
+
+
+def visit_reminder(**overrides) -> dict:
+    """A POST /v1/templates body: a visit reminder in Romanian, Russian and English."""
+    body = {
+        "code": "visit-reminder",
+        "name": "Visit reminder",
+        "category": "housing",
+        "defaultLanguage": "ro",
+        "attributes": [
+            {"name": "visitDate", "required": True, "example": "2026-12-01T09:00:00+02:00"},
+            {"name": "officerName", "required": False, "example": "Ana Rusu"},
+        ],
+        "contents": [
+            {
+                "channel": "email",
+                "language": "ro",
+                "subject": "Vizită pe {{ visitDate | date }}",
+                "body": "Vă vizităm pe {{ visitDate | date }}."
+                "{% if officerName is defined %} Ofițer: {{ officerName }}.{% endif %}",
+                "html": "<p>Vă vizităm pe <b>{{ visitDate | date }}</b>."
+                "{% if officerName is defined %} Ofițer: {{ officerName }}.{% endif %}</p>",
+            },
+            {
+                "channel": "email",
+                "language": "ru",
+                "subject": "Визит {{ visitDate | date }}",
+                "body": "Мы придём {{ visitDate | date }}.",
+            },
+            {
+                "channel": "email",
+                "language": "en",
+                "subject": "Visit on {{ visitDate | date }}",
+                "body": "We visit on {{ visitDate | date }}.",
+            },
+            {
+                "channel": "default",
+                "language": "ro",
+                "body": "Vizită: {{ visitDate | date('short') }}",
+            },
+        ],
+    }
+    body.update(overrides)
+    return body

@@ -1,0 +1,161 @@
+"""Template rendering in Jinja2's sandbox, compiled once per (version, channel, language, part).
+
+Text parts render unescaped; HTML parts auto-escape every value. An undefined attribute is an
+error, never an empty string. Filters format dates, times and numbers in the recipient's language.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from models.template import DEFAULT_CHANNEL
+
+PARTS = ("subject", "body", "html")
+
+
+class TemplateProblem(ValueError):
+    """A template that cannot be saved or rendered; ``part`` and ``line`` say where."""
+
+    def __init__(self, message: str, part: str | None = None, line: int | None = None):
+        where = f" (line {line})" if line else ""
+        super().__init__(f"{message}{where}")
+        self.part = part
+        self.line = line
+
+
+def _when(value: Any) -> datetime | date:
+    if isinstance(value, datetime | date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise TemplateProblem(f"{value!r} is not an ISO date or datetime") from None
+
+
+@pass_context
+def _format_date(context, value, format: str = "long") -> str:
+    return babel_dates.format_date(_when(value), format=format, locale=context.get("language"))
+
+
+@pass_context
+def _format_time(context, value, format: str = "short") -> str:
+    return babel_dates.format_time(_when(value), format=format, locale=context.get("language"))
+
+
+@pass_context
+def _format_datetime(context, value, format: str = "medium") -> str:
+    return babel_dates.format_datetime(_when(value), format=format, locale=context.get("language"))
+
+
+@pass_context
+def _format_number(context, value) -> str:
+    return babel_numbers.format_decimal(value, locale=context.get("language"))
+
+
+def _environment(html: bool) -> ImmutableSandboxedEnvironment:
+    environment = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=html, trim_blocks=True, lstrip_blocks=True
+    )
+    environment.filters.update(
+        date=_format_date, time=_format_time, datetime=_format_datetime, number=_format_number
+    )
+    return environment
+
+
+TEXT = _environment(html=False)
+HTML = _environment(html=True)
+
+
+def language_tag(tag: str) -> str:
+    """A supported language tag in canonical form (``ro``, ``ru``, ``en``, ``ro-MD``)."""
+    try:
+        locale = Locale.parse(tag, sep="-")
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise TemplateProblem(f"Unsupported language {tag!r}.") from None
+    return f"{locale.language}-{locale.territory}" if locale.territory else locale.language
+
+
+def check_source(source: str, part: str) -> None:
+    """Raise :class:`TemplateProblem` for a syntax error, or for any reach into internals
+    (attributes or keys starting with an underscore), with the line number."""
+    environment = HTML if part == "html" else TEXT
+    try:
+        tree = environment.parse(source)
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(f"Syntax error: {error.message}", part, error.lineno) from None
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
+        if isinstance(name, str) and name.startswith("_"):
+            raise TemplateProblem(f"Access to {name!r} is not allowed", part, node.lineno)
+
+
+def choose_content(
+    contents: list[dict], channel: str, language: str | None, default_language: str
+) -> dict | None:
+    """The content row for a channel and language: the recipient's language first (the channel's
+    own row, then the ``default`` row), then the template's default language, then any row."""
+    rows = [row for row in contents if row["channel"] in (channel, DEFAULT_CHANNEL)]
+    for wanted in (language, default_language, None):
+        for row_channel in (channel, DEFAULT_CHANNEL):
+            for row in rows:
+                if row["channel"] == row_channel and wanted in (None, row["language"]):
+                    return row
+    return None
+
+
+def missing_attributes(declared: list[dict], attributes: dict) -> list[str]:
+    """Names of required attributes absent from ``attributes``."""
+    return [a["name"] for a in declared if a.get("required") and a["name"] not in attributes]
+
+
+def render_version(version, channel: str, language: str | None, attributes: dict) -> dict:
+    """Render a template version for one channel: picks the content row, checks required
+    attributes, renders. The result includes the ``language`` actually used."""
+    missing = missing_attributes(version.attributes, attributes)
+    if missing:
+        raise TemplateProblem(f"Missing required attributes: {', '.join(missing)}.")
+    content = choose_content(version.contents, channel, language, version.default_language)
+    if content is None:
+        raise TemplateProblem(f"No content for channel {channel!r}.")
+    rendered = render_content(version.id, content, attributes, content["language"])
+    return {**rendered, "language": content["language"]}
+
+
+@lru_cache(maxsize=4096)
+def _compiled(key: tuple, part: str, source: str):
+    return (HTML if part == "html" else TEXT).from_string(source)
+
+
+def render_content(
+    version_id: Any, content: dict, attributes: dict, language: str
+) -> dict[str, str | None]:
+    """Render one content row: ``{subject, body, html}``. Raises :class:`TemplateProblem` for
+    undefined attributes and sandbox violations."""
+    context = {**attributes, "language": language.replace("-", "_")}
+    rendered: dict[str, str | None] = {}
+    for part in PARTS:
+        source = content.get(part)
+        if source is None:
+            rendered[part] = None
+            continue
+        key = (str(version_id), content["channel"], content["language"])
+        try:
+            rendered[part] = _compiled(key, part, source).render(context)
+        except UndefinedError as error:
+            raise TemplateProblem(f"Undefined attribute: {error.message}", part) from None
+        except SecurityError as error:
+            raise TemplateProblem(f"Not allowed: {error}", part) from None
+        except TemplateProblem as error:
+            raise TemplateProblem(str(error), part) from None
+    if rendered.get("subject"):
+        rendered["subject"] = " ".join(rendered["subject"].split())
+    return rendered
