@@ -105,6 +105,12 @@ IDEMPOTENCY_KEY_MAX_LENGTH = _setting(
 )
 
 # --- templates -------------------------------------------------------------------------------
+MAX_ATTRIBUTES_BYTES = _setting(
+    "MAX_ATTRIBUTES_BYTES",
+    16384,
+    "Largest attributes object (shared or per recipient)",
+    int,
+)
 TEMPLATE_MAX_BYTES = _setting(
     "TEMPLATE_MAX_BYTES", 65536, "Largest template part (subject, body or html), in bytes", int
 )

@@ -36,16 +36,20 @@ DEFAULT_MESSAGES = {
 }
 
 
+#: Where webargs reads arguments; its errors come keyed by these.
+LOCATIONS = {"json", "query", "querystring", "headers", "form", "files", "view_args", "cookies"}
+
+
 def flatten(messages: Any) -> Any:
-    """``{"json": {"field": [...]}, "headers": {...}}`` → ``{"field": [...], ...}``."""
+    """``{"json": {"field": [...]}, "query": {...}}`` → ``{"field": [...], ...}``."""
     if not isinstance(messages, dict):
         return messages
     merged: dict[str, Any] = {}
-    for location, errors in messages.items():
-        if isinstance(errors, dict):
+    for key, errors in messages.items():
+        if key in LOCATIONS and isinstance(errors, dict):
             merged.update(errors)
         else:
-            merged[location] = errors
+            merged[key] = errors
     return merged
 
 

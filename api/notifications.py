@@ -13,7 +13,7 @@ from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
 from api.schemas import NotificationCreateSchema, NotificationSchema
 from models.notification import notification_for
-from tasks.submit import submit_notification
+from tasks.submit import InvalidSubmission, submit_notification
 
 blp = Blueprint(
     "notifications",
@@ -45,9 +45,12 @@ class Notifications(MethodView):
     @idempotent(dump_notification, 202)
     def post(self, data):
         """Submit a notification: one message per recipient is queued for delivery."""
-        notification, messages = submit_notification(
-            current_sender(), data, requested_idempotency()
-        )
+        try:
+            notification, messages = submit_notification(
+                current_sender(), data, requested_idempotency()
+            )
+        except InvalidSubmission as invalid:
+            abort(400, errors=invalid.errors)
         notification.__dict__["message_list"] = messages
         return make_response(dump_notification(notification), 202)
 

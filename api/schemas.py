@@ -12,6 +12,7 @@ from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidContent, InvalidDestination
 from models.message import Attempt, Message
 from models.states import notification_state
+from tasks.templating import TemplateProblem, language_tag
 
 
 def camelcase(name: str) -> str:
@@ -43,6 +44,19 @@ def _small_json(value) -> None:
         raise ValidationError(f"At most {MAX_VALUE_JSON_BYTES} bytes of JSON.")
 
 
+def _attributes_size(value) -> None:
+    if len(json.dumps(value, separators=(",", ":"))) > settings.MAX_ATTRIBUTES_BYTES:
+        raise ValidationError(f"At most {settings.MAX_ATTRIBUTES_BYTES} bytes of JSON.")
+
+
+def language(value: str) -> None:
+    """A language tag Herald can render in (``ro``, ``ru``, ``en``, ``ro-MD``, …)."""
+    try:
+        language_tag(value)
+    except TemplateProblem as problem:
+        raise ValidationError(str(problem)) from None
+
+
 # --- requests ------------------------------------------------------------------------------
 class RecipientSchema(CamelSchema):
     """A recipient addressed directly: ``type`` picks the channel, which validates ``value``."""
@@ -61,6 +75,11 @@ class RecipientSchema(CamelSchema):
             "example": "ion.popescu@example.md",
         },
     )
+    attributes = fields.Dict(
+        validate=_attributes_size,
+        metadata={"description": "Template attributes for this recipient (override the shared)"},
+    )
+    language = fields.String(validate=language)
 
     @post_load
     def normalise(self, data: dict, **kwargs) -> dict:
@@ -95,7 +114,16 @@ class NotificationCreateSchema(CamelSchema):
     recipients = fields.List(
         fields.Nested(RecipientSchema), required=True, validate=_recipient_count
     )
-    message = fields.Nested(MessageContentSchema, required=True)
+    message = fields.Nested(MessageContentSchema, metadata={"description": "Or a template"})
+    template = fields.String(
+        validate=validate.Length(min=1, max=100), metadata={"description": "Template id or code"}
+    )
+    attributes = fields.Dict(
+        validate=_attributes_size, metadata={"description": "Template attributes for everyone"}
+    )
+    language = fields.String(
+        validate=language, metadata={"description": "Language for recipients without their own"}
+    )
     service_name = _label(100)
     event = _label(100)
     target_id = _label(100)
@@ -103,8 +131,17 @@ class NotificationCreateSchema(CamelSchema):
     reference = _label(255)
 
     @validates_schema(skip_on_field_errors=True)
+    def message_or_template(self, data: dict, **kwargs) -> None:
+        if "message" in data and "template" in data:
+            raise ValidationError("Give a message or a template, not both.", "template")
+        if "message" not in data and "template" not in data:
+            raise ValidationError("A message or a template is required.", "message")
+
+    @validates_schema(skip_on_field_errors=True)
     def content_fits_channels(self, data: dict, **kwargs) -> None:
         """Each channel in use checks the content it would send (email needs a subject, …)."""
+        if "message" not in data:
+            return  # template contents are checked against the template at submission
         errors: dict[str, list[str]] = {}
         for name in sorted({recipient["channel"] for recipient in data["recipients"]}):
             try:
@@ -120,6 +157,7 @@ class MessageSummarySchema(CamelSchema):
     id = fields.UUID()
     channel = fields.String()
     destination = fields.String()
+    language = fields.String(allow_none=True)
     state = fields.String()
     failure_reason = fields.String(allow_none=True)
 
@@ -135,8 +173,17 @@ class NotificationSchema(CamelSchema):
     target_type = fields.String(allow_none=True)
     reference = fields.String(allow_none=True)
     message = fields.Nested(MessageContentSchema, attribute="content")
+    template = fields.Method("get_template", metadata={"description": "{id, code, version}"})
+    attributes = fields.Dict(allow_none=True)
     created_at = fields.DateTime()
     messages = fields.Method("get_messages")
+
+    def get_template(self, notification) -> dict | None:
+        if notification.template_version_id is None:
+            return None
+        version = notification.template_version
+        template = version.template
+        return {"id": str(template.id), "code": template.code, "version": version.version}
 
     def get_state(self, notification) -> str:
         return notification_state([m.state for m in self._messages(notification)])

@@ -11,7 +11,7 @@ import settings
 from api.auth import current_sender
 from api.errors import Blueprint
 from api.pagination import PageArgs, paginate
-from api.schemas import CamelSchema
+from api.schemas import CamelSchema, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.sender import Sender
@@ -41,13 +41,6 @@ IDENTIFIER = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="Must be an
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="Letters, digits, . _ -")
 
 
-def _language(value: str) -> None:
-    try:
-        language_tag(value)
-    except TemplateProblem as problem:
-        raise ValidationError(str(problem)) from None
-
-
 def _part_size(value: str) -> None:
     if len(value.encode()) > settings.TEMPLATE_MAX_BYTES:
         raise ValidationError(f"At most {settings.TEMPLATE_MAX_BYTES} bytes.")
@@ -64,7 +57,7 @@ class ContentSchema(CamelSchema):
     channel = fields.String(
         required=True, validate=validate.OneOf(sorted([*REGISTRY, DEFAULT_CHANNEL]))
     )
-    language = fields.String(required=True, validate=_language)
+    language = fields.String(required=True, validate=language)
     subject = fields.String(validate=[validate.Length(min=1, max=998), _part_size])
     body = fields.String(required=True, validate=[validate.Length(min=1), _part_size])
     html = fields.String(validate=[validate.Length(min=1), _part_size])
@@ -77,7 +70,7 @@ class TemplateWriteSchema(CamelSchema):
     description = fields.String(validate=validate.Length(max=2000), allow_none=True)
     category = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
     attributes = fields.List(fields.Nested(AttributeSchema), validate=validate.Length(max=100))
-    default_language = fields.String(required=True, validate=_language)
+    default_language = fields.String(required=True, validate=language)
     contents = fields.List(
         fields.Nested(ContentSchema), required=True, validate=validate.Length(min=1, max=60)
     )
@@ -160,7 +153,7 @@ class TemplateListArgs(PageArgs):
 
 class PreviewSchema(CamelSchema):
     attributes = fields.Dict(load_default=dict)
-    language = fields.String(validate=_language)
+    language = fields.String(validate=language)
     channel = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
 
 

@@ -1,18 +1,40 @@
-"""Turning a message into what its channel sends."""
+"""Turning a message into what its channel sends: the notification's own content, or its pinned
+template version rendered in the message's language with its attributes."""
 
 from __future__ import annotations
 
-from channels.base import Rendered
+from functools import lru_cache
+
+from channels.base import PermanentError, Rendered
 from models.message import Message
+from models.states import FailureReason
+from models.template import TemplateVersion
+from tasks.templating import TemplateProblem, render_version
+
+
+@lru_cache(maxsize=1024)
+def _version(version_id) -> TemplateVersion:
+    """Template versions never change once saved, so each worker loads one once."""
+    return TemplateVersion.get_by_id(version_id)
 
 
 def render(message: Message) -> Rendered:
-    """The rendered content of ``message`` (its notification's content, for now verbatim)."""
-    content = message.notification.content
+    """The rendered content of ``message``; a template that cannot render fails it with
+    TEMPLATE_ERROR."""
+    notification = message.notification
+    content = notification.content
+    parts = content
+    if notification.template_version_id is not None:
+        attributes = {**(notification.attributes or {}), **(message.attributes or {})}
+        version = _version(notification.template_version_id)
+        try:
+            parts = render_version(version, message.channel, message.language, attributes)
+        except TemplateProblem as problem:
+            raise PermanentError(FailureReason.TEMPLATE_ERROR, str(problem)) from None
     return Rendered(
-        subject=content.get("subject"),
-        body=content["body"],
-        html=content.get("html"),
+        subject=parts.get("subject"),
+        body=parts["body"],
+        html=parts.get("html"),
         action_url=content.get("action_url"),
         data=content.get("data"),
         headers={"X-Herald-Message-Id": str(message.id)},

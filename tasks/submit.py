@@ -17,7 +17,9 @@ from models.message import Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
 from models.states import MessageState
+from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
+from tasks.templating import check_use
 
 #: Rows per INSERT statement (keeps SQLite under its bound-variable limit).
 INSERT_CHUNK = 500
@@ -27,6 +29,14 @@ INSERT_CHUNK = 500
 class Idempotency:
     key: str
     fingerprint: str
+
+
+class InvalidSubmission(Exception):
+    """The request is well-formed but cannot be sent as asked; ``errors`` name the fields."""
+
+    def __init__(self, errors: dict):
+        super().__init__(errors)
+        self.errors = errors
 
 
 class IdempotencyReplay(Exception):
@@ -49,10 +59,12 @@ def submit_notification(
     """Store a notification with one message per recipient × channel, then enqueue them.
 
     ``data`` is the validated request (snake_case keys). Raises :class:`IdempotencyReplay` when
-    the idempotency key was already used by this sender.
+    the idempotency key was already used by this sender, :class:`InvalidSubmission` when the
+    template cannot serve the request.
     """
     if idempotency and (record := find_idempotency_record(sender, idempotency.key)):
         raise IdempotencyReplay(record)
+    version = template_version(sender, data) if "template" in data else None
     now = utcnow()
     notification = Notification(
         id=new_id(),
@@ -62,7 +74,9 @@ def submit_notification(
         target_id=data.get("target_id"),
         target_type=data.get("target_type"),
         reference=data.get("reference"),
-        content=data["message"],
+        content=data.get("message") or {},
+        template_version=version,
+        attributes=data.get("attributes") if version else None,
         created_at=now,
     )
     messages = [
@@ -72,6 +86,8 @@ def submit_notification(
             sender=sender,
             channel=recipient["channel"],
             destination=recipient["value"],
+            language=recipient.get("language") or data.get("language"),
+            attributes=recipient.get("attributes"),
             state=MessageState.QUEUED,
             due_at=now,
             created_at=now,
@@ -99,6 +115,20 @@ def submit_notification(
         raise
     enqueue(((message.id, message.channel) for message in messages), quiet=True)
     return notification, messages
+
+
+def template_version(sender: Sender, data: dict) -> TemplateVersion:
+    """The current version of the requested template, checked against the recipients."""
+    template = template_for(sender, data["template"])
+    if template is None:
+        raise InvalidSubmission({"template": ["No such template."]})
+    version = current_version(template)
+    errors = check_use(
+        version, data["recipients"], data.get("attributes") or {}, data.get("language")
+    )
+    if errors:
+        raise InvalidSubmission(errors)
+    return version
 
 
 def save_idempotent_response(sender: Sender, key: str, status_code: int, body: dict) -> None:

@@ -130,6 +130,41 @@ def render_version(version, channel: str, language: str | None, attributes: dict
     return {**rendered, "language": content["language"]}
 
 
+def check_use(version, recipients: list[dict], shared: dict, language: str | None) -> dict:
+    """Accept-time check of a send with a template version: every recipient's channel has
+    content, and every recipient has the required attributes. Returns API errors (empty: ok)."""
+    from channels import REGISTRY
+    from channels.base import InvalidContent
+
+    errors: dict = {}
+    contents: dict[tuple, dict | None] = {}
+    for index, recipient in enumerate(recipients):
+        channel, wanted = recipient["channel"], recipient.get("language") or language
+        key = (channel, wanted)
+        if key not in contents:
+            contents[key] = choose_content(
+                version.contents, channel, wanted, version.default_language
+            )
+            problem = None
+            if contents[key] is None:
+                wanted_language = wanted or version.default_language
+                problem = f"No content for channel {channel!r} in language {wanted_language!r}."
+            else:
+                try:
+                    REGISTRY[channel].check_content(contents[key])
+                except InvalidContent as error:
+                    problem = f"Content for {channel!r} is unusable: {error.field}: {error}"
+            if problem:
+                errors.setdefault("template", []).append(problem)
+        missing = missing_attributes(
+            version.attributes, {**shared, **recipient.get("attributes", {})}
+        )
+        if missing:
+            message = f"Missing required attributes: {', '.join(missing)}."
+            errors.setdefault("recipients", {})[index] = {"attributes": [message]}
+    return errors
+
+
 @lru_cache(maxsize=4096)
 def _compiled(key: tuple, part: str, source: str):
     return (HTML if part == "html" else TEXT).from_string(source)
