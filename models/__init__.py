@@ -7,13 +7,25 @@ import os
 from peewee import Database
 from playhouse.migrations import Runner
 
+from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
 from models.message import Attempt, Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
 from models.template import Template, TemplateVersion
 
-ALL_MODELS = [Sender, Template, TemplateVersion, Notification, IdempotencyRecord, Message, Attempt]
+ALL_MODELS = [
+    Sender,
+    Contact,
+    ContactChannel,
+    Subscription,
+    Template,
+    TemplateVersion,
+    Notification,
+    IdempotencyRecord,
+    Message,
+    Attempt,
+]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.contact import Contact
 from models.db import write_transaction
 from models.notification import Notification
 from models.sender import Sender, visible_to
@@ -32,6 +33,8 @@ class Message(BaseModel):
     destination = TextField()
     language = CharField(max_length=16, null=True)
     attributes = JSONField(null=True, help_text="this recipient's template attributes")
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    recipient_key = CharField(max_length=200, null=True, help_text="IDNP or in-app user id")
     state = CharField(max_length=16, default=MessageState.QUEUED)
     failure_reason = CharField(max_length=32, null=True)
     attempts = IntegerField(default=0)
@@ -48,6 +51,7 @@ class Message(BaseModel):
         indexes = (
             (("state", "due_at"), False),
             (("sender", "created_at"), False),
+            (("recipient_key", "created_at"), False),
         )
 
 
