@@ -63,6 +63,15 @@ def show_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def vapid_generate(args: argparse.Namespace) -> int:
+    from channels.webpush import generate_vapid_keys
+
+    private, public = generate_vapid_keys()
+    print(f"VAPID_PRIVATE_KEY={private}")
+    print(f"VAPID_PUBLIC_KEY={public}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from dev.run import main as run_main
 
@@ -89,6 +98,13 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=db_upgrade)
+
+    vapid = commands.add_parser("vapid", help="web push keys").add_subparsers(
+        dest="action", required=True
+    )
+    vapid.add_parser(
+        "generate", help="print a new VAPID key pair as VAPID_PRIVATE_KEY=… and VAPID_PUBLIC_KEY=…"
+    ).set_defaults(func=vapid_generate)
 
     commands.add_parser("settings", help="print every setting as a Markdown table").set_defaults(
         func=show_settings

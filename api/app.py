@@ -9,7 +9,7 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import health, messages, notifications, templates
+from api import health, messages, notifications, templates, webpush
 from api.auth import authenticate
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
@@ -44,6 +44,7 @@ def create_app() -> Flask:
     api = HeraldApi(app)
     register_error_handlers(app, api)
     api.register_blueprint(health.blp)
+    api.register_blueprint(webpush.blp)
     for blueprint in V1_BLUEPRINTS:
         api.register_blueprint(blueprint)
 

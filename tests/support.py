@@ -57,6 +57,10 @@ def running_worker(broker: dramatiq.Broker, threads: int = 2) -> Iterator[dramat
         yield worker
     finally:
         worker.stop()
+        # A stopped worker leaves its middleware on the broker; tests start many workers.
+        broker.middleware[:] = [
+            m for m in broker.middleware if getattr(m, "worker", None) is not worker
+        ]
 
 
 def drain(broker: dramatiq.Broker, worker: dramatiq.Worker, queue: str = "email") -> None:
