@@ -4,6 +4,8 @@ from channels.base import Channel
 from channels.email import EmailChannel
 from channels.inapp import InAppChannel
 from channels.webpush import WebPushChannel
+from channels.telegram import TelegramChannel
+from channels.viber import ViberChannel
 
 #: Every channel Herald can deliver through, by the name the API and the queues use.
 REGISTRY: dict[str, Channel] = {
@@ -12,6 +14,8 @@ REGISTRY: dict[str, Channel] = {
         EmailChannel(),
         InAppChannel(),
         WebPushChannel(),
+        TelegramChannel(),
+        ViberChannel(),
     )
 }
 
