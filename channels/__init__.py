@@ -3,6 +3,8 @@
 from channels.base import Channel
 from channels.email import EmailChannel
 from channels.inapp import InAppChannel
+from channels.sms import SmsChannel
+from channels.whatsapp import WhatsAppChannel
 
 #: Every channel Herald can deliver through, by the name the API and the queues use.
 REGISTRY: dict[str, Channel] = {
@@ -10,6 +12,8 @@ REGISTRY: dict[str, Channel] = {
     for channel in (
         EmailChannel(),
         InAppChannel(),
+        SmsChannel(),
+        WhatsAppChannel(),
     )
 }
 
