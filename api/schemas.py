@@ -92,6 +92,31 @@ class RecipientSchema(CamelSchema):
         return data
 
 
+class WhatsAppTemplateSchema(CamelSchema):
+    """A message template approved for the WhatsApp Business account, sent instead of text."""
+
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=512),
+            validate.Regexp(r"^[a-z0-9_]+$", error="Lowercase letters, digits and underscores."),
+        ],
+        metadata={"example": "appointment_reminder"},
+    )
+    language = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$", error="A language code such as ro or en_US."
+        ),
+        metadata={"example": "ro"},
+    )
+    components = fields.List(
+        fields.Dict(),
+        validate=[validate.Length(max=20), _small_json],
+        metadata={"description": "Cloud API template components (parameters), passed as given"},
+    )
+
+
 class MessageContentSchema(CamelSchema):
     subject = fields.String(validate=[validate.Length(min=1, max=998), NO_LINE_BREAKS])
     body = fields.String(required=True, validate=validate.Length(min=1))
@@ -100,6 +125,10 @@ class MessageContentSchema(CamelSchema):
         schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2000)
     )
     data = fields.Dict(validate=_small_json, metadata={"description": "Free-form data for apps"})
+    whatsapp_template = fields.Nested(
+        WhatsAppTemplateSchema,
+        metadata={"description": "Sent on WhatsApp instead of `body` (needed after 24 hours)"},
+    )
 
 
 def _recipient_count(recipients: list) -> None:

@@ -3,9 +3,11 @@
 from channels.base import Channel
 from channels.email import EmailChannel
 from channels.inapp import InAppChannel
-from channels.webpush import WebPushChannel
+from channels.sms import SmsChannel
 from channels.telegram import TelegramChannel
 from channels.viber import ViberChannel
+from channels.webpush import WebPushChannel
+from channels.whatsapp import WhatsAppChannel
 
 #: Every channel Herald can deliver through, by the name the API and the queues use.
 REGISTRY: dict[str, Channel] = {
@@ -16,6 +18,8 @@ REGISTRY: dict[str, Channel] = {
         WebPushChannel(),
         TelegramChannel(),
         ViberChannel(),
+        SmsChannel(),
+        WhatsAppChannel(),
     )
 }
 

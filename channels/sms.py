@@ -1,0 +1,201 @@
+"""SMS through the gateway named by ``SMS_PROVIDER``; Twilio's Messages API is built in.
+
+A gateway is one :class:`SmsProvider` subclass listed in ``PROVIDERS``: it sends a text to an
+E.164 number and classifies the gateway's answers. The channel around it validates numbers,
+counts segments and records them on the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import requests
+
+import settings
+from channels import http
+from channels.base import (
+    Channel,
+    DeadAddress,
+    DeliveryError,
+    InvalidContent,
+    PermanentError,
+    Receipt,
+    Rendered,
+    TransientError,
+)
+from channels.phone import json_object, parse_phone, plain_text, required_settings
+from models.states import FailureReason
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+#: The GSM 03.38 default alphabet: one septet each (ESC itself is not text).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+#: The extension table: ESC plus one septet each, so two septets.
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+
+@dataclass(frozen=True)
+class Segments:
+    """How many SMS a text takes, and in which encoding."""
+
+    count: int
+    encoding: str
+
+
+def count_segments(text: str) -> Segments:
+    """Segments for ``text``: GSM-7 when every character is in the GSM alphabet (160 septets
+    alone, 153 per part when concatenated), else UCS-2 (70 UTF-16 units alone, 67 per part).
+
+    An escape sequence or a surrogate pair is never split across parts, as gateways do.
+    """
+    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
+        units = [2 if char in GSM7_EXTENSION else 1 for char in text]
+        return Segments(_pack(units, single=160, part=153), GSM7)
+    units = [2 if ord(char) > 0xFFFF else 1 for char in text]
+    return Segments(_pack(units, single=70, part=67), UCS2)
+
+
+def _pack(units: list[int], single: int, part: int) -> int:
+    if sum(units) <= single:
+        return 1
+    parts, used = 1, 0
+    for size in units:
+        if used + size > part:
+            parts, used = parts + 1, 0
+        used += size
+    return parts
+
+
+# --- gateways ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SmsAccepted:
+    """A gateway's acceptance: its message id and, when it says, the segments it billed."""
+
+    provider_id: str | None
+    segments: int | None = None
+
+
+class SmsProvider:
+    """One SMS gateway's API: send ``text`` to an E.164 number, or raise a delivery error."""
+
+    name: ClassVar[str]
+
+    def send(self, to: str, text: str) -> SmsAccepted:
+        raise NotImplementedError
+
+
+class TwilioProvider(SmsProvider):
+    """Twilio's Messages API, or any gateway speaking it (form POST, basic auth)."""
+
+    name = "twilio"
+    INVALID_DESTINATION_CODES = frozenset({21211, 21614})  # invalid To; not a mobile number
+    UNSUBSCRIBED_CODES = frozenset({21610})  # the recipient replied STOP
+
+    def send(self, to: str, text: str) -> SmsAccepted:
+        account = required_settings("SMS", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM")[0]
+        url = (
+            f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/"
+            f"{quote(account, safe='')}/Messages.json"
+        )
+        response = http.call(
+            "POST",
+            url,
+            data={"To": to, "From": settings.SMS_FROM, "Body": text},
+            auth=(account, settings.SMS_AUTH_TOKEN),
+        )
+        if not 200 <= response.status_code < 300:
+            raise self.classify(response)
+        answer = json_object(response)
+        return SmsAccepted(
+            provider_id=str(answer["sid"]) if answer.get("sid") else None,
+            segments=_positive_int(answer.get("num_segments")),
+        )
+
+    def classify(self, response: requests.Response) -> DeliveryError:
+        """The error for a Twilio error answer (``{"code", "message", "status"}``)."""
+        status = response.status_code
+        error = json_object(response)
+        code = _positive_int(error.get("code"))
+        detail = str(error.get("message") or http.snippet(response))[:300]
+        message = f"{http.host(response.url)} answered {status}: Twilio error {code}: {detail}"
+        if status in http.TRANSIENT_STATUSES or status >= 500:
+            return TransientError(message, retry_after=http.retry_after(response))
+        if status == 401:
+            return TransientError(f"{message} (check SMS_ACCOUNT_SID and SMS_AUTH_TOKEN)")
+        if code in self.UNSUBSCRIBED_CODES:
+            return DeadAddress(message)
+        if code in self.INVALID_DESTINATION_CODES:
+            return PermanentError(FailureReason.INVALID_DESTINATION, message)
+        return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
+
+
+#: The gateways ``SMS_PROVIDER`` may name.
+PROVIDERS: dict[str, SmsProvider] = {provider.name: provider for provider in (TwilioProvider(),)}
+
+
+class UnknownProvider(ValueError):
+    """``SMS_PROVIDER`` names no gateway in ``PROVIDERS``."""
+
+
+def sms_provider(name: str) -> SmsProvider:
+    """The gateway called ``name`` (case-insensitive)."""
+    try:
+        return PROVIDERS[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise UnknownProvider(f"SMS_PROVIDER={name!r} is not one of: {known}") from None
+
+
+# --- the channel ---------------------------------------------------------------------------
+class SmsChannel(Channel):
+    name = "sms"
+    recipient_type = "phone"
+    settings_prefix = "SMS"
+
+    def __init__(self) -> None:
+        try:
+            sms_provider(settings.SMS_PROVIDER)
+        except UnknownProvider as error:
+            raise SystemExit(f"settings: {error}") from None
+
+    def parse_destination(self, value: Any) -> str:
+        return parse_phone(value)
+
+    def check_content(self, content: dict[str, Any]) -> None:
+        segments = count_segments(plain_text(content["body"], content.get("action_url")))
+        limit = settings.SMS_MAX_SEGMENTS
+        if segments.count > limit:
+            raise InvalidContent(
+                "body",
+                f"Too long for SMS: it would take {segments.count} {segments.encoding} segments "
+                f"(body, plus actionUrl if given); at most {limit} are allowed.",
+            )
+
+    def send(self, rendered: Rendered, destination: str) -> Receipt:
+        try:
+            provider = sms_provider(settings.SMS_PROVIDER)
+        except UnknownProvider as error:
+            raise TransientError(str(error)) from None
+        text = plain_text(rendered.body, rendered.action_url)
+        counted = count_segments(text)
+        accepted = provider.send(destination, text)
+        return Receipt(
+            provider_id=accepted.provider_id,
+            details={"segments": accepted.segments or counted.count, "encoding": counted.encoding},
+        )
+
+    def close(self) -> None:
+        http.close_session()
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None

@@ -1,0 +1,130 @@
+"""WhatsApp through Meta's Cloud API: a text message, or a provider template when the
+notification carries ``whatsappTemplate`` (required outside the 24-hour customer-care window)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+import settings
+from channels import http
+from channels.base import (
+    Channel,
+    DeliveryError,
+    InvalidContent,
+    PermanentError,
+    Receipt,
+    Rendered,
+    TransientError,
+)
+from channels.phone import json_object, parse_phone, plain_text, required_settings
+from models.states import FailureReason
+
+#: Longest text message body the Cloud API accepts.
+MAX_TEXT_LENGTH = 4096
+#: Throughput (130429), pair rate (131056) and application rate limits (4, 80007).
+RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})
+TOKEN_EXPIRED = 190
+UNDELIVERABLE = 131026
+REENGAGEMENT_REQUIRED = 131047
+
+
+class WhatsAppChannel(Channel):
+    name = "whatsapp"
+    recipient_type = "whatsapp"
+    settings_prefix = "WHATSAPP"
+
+    def parse_destination(self, value: Any) -> str:
+        return parse_phone(value)
+
+    def check_content(self, content: dict[str, Any]) -> None:
+        if content.get("whatsapp_template"):
+            return
+        length = len(plain_text(content["body"], content.get("action_url")))
+        if length > MAX_TEXT_LENGTH:
+            raise InvalidContent(
+                "body",
+                f"Too long for WhatsApp: {length} characters (body, plus actionUrl if given); "
+                f"at most {MAX_TEXT_LENGTH} are allowed.",
+            )
+
+    def send(self, rendered: Rendered, destination: str) -> Receipt:
+        token, number_id = required_settings(
+            "WhatsApp", "WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"
+        )
+        payload = message_payload(rendered, destination)
+        response = http.call(
+            "POST",
+            f"{settings.WHATSAPP_API_URL.rstrip('/')}/{quote(number_id, safe='')}/messages",
+            json=payload,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if not 200 <= response.status_code < 300:
+            raise classify(response)
+        messages = json_object(response).get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else {}
+        details = {"type": payload["type"]}
+        if payload["type"] == "template":
+            details["template"] = payload["template"]["name"]
+        wamid = first.get("id") if isinstance(first, dict) else None
+        return Receipt(provider_id=str(wamid) if wamid else None, details=details)
+
+    def close(self) -> None:
+        http.close_session()
+
+
+def message_payload(rendered: Rendered, destination: str) -> dict[str, Any]:
+    """The Cloud API request body: the notification's template if it has one, else text."""
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": destination.lstrip("+"),
+    }
+    template = rendered.content.get("whatsapp_template")
+    if template:
+        spec: dict[str, Any] = {
+            "name": template["name"],
+            "language": {"code": template["language"]},
+        }
+        if template.get("components"):
+            spec["components"] = template["components"]
+        return {**payload, "type": "template", "template": spec}
+    text = plain_text(rendered.body, rendered.action_url)
+    return {**payload, "type": "text", "text": {"body": text, "preview_url": False}}
+
+
+def classify(response: requests.Response) -> DeliveryError:
+    """The error for a Cloud API error answer (``{"error": {"message", "type", "code", …}}``)."""
+    status = response.status_code
+    error = json_object(response).get("error")
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code")
+    code = code if isinstance(code, int) else None
+    message = f"{http.host(response.url)} answered {status}: {_describe(error, response)}"
+    if status in http.TRANSIENT_STATUSES or status >= 500 or code in RATE_LIMIT_CODES:
+        return TransientError(message, retry_after=http.retry_after(response))
+    if code == TOKEN_EXPIRED or status == 401:
+        return TransientError(f"{message} (check WHATSAPP_TOKEN)")
+    if code == UNDELIVERABLE:
+        return PermanentError(FailureReason.INVALID_DESTINATION, message)
+    if code == REENGAGEMENT_REQUIRED:
+        return PermanentError(
+            FailureReason.REJECTED_BY_PROVIDER,
+            f"{message} (over 24 hours since the user last wrote: send a whatsappTemplate)",
+        )
+    return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
+
+
+def _describe(error: dict[str, Any], response: requests.Response) -> str:
+    """Code, type, message, details and trace id of a Cloud API error, briefly."""
+    if not error:
+        return http.snippet(response)
+    text = f"WhatsApp error {error.get('code')} ({error.get('type')}): {error.get('message')}"
+    data = error.get("error_data")
+    if isinstance(data, dict) and data.get("details"):
+        text += f": {data['details']}"
+    if error.get("fbtrace_id"):
+        text += f" [fbtrace_id {error['fbtrace_id']}]"
+    return text[:500]
