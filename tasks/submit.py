@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
+from channels import documents
 from models.base import new_id, utcnow
 from models.db import write_transaction
 from models.message import Message
@@ -54,6 +55,7 @@ def submit_notification(
     if idempotency and (record := find_idempotency_record(sender, idempotency.key)):
         raise IdempotencyReplay(record)
     now = utcnow()
+    content, stored = store_attachments(data["message"])
     notification = Notification(
         id=new_id(),
         sender=sender,
@@ -62,7 +64,7 @@ def submit_notification(
         target_id=data.get("target_id"),
         target_type=data.get("target_type"),
         reference=data.get("reference"),
-        content=data["message"],
+        content=content,
         created_at=now,
     )
     messages = [
@@ -79,6 +81,55 @@ def submit_notification(
         )
         for recipient in data["recipients"]
     ]
+    try:
+        _insert(sender, notification, messages, idempotency)
+    except BaseException:
+        for document_id in stored:
+            documents.delete(document_id)
+        raise
+    enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    return notification, messages
+
+
+def store_attachments(content: dict) -> tuple[dict, list[str]]:
+    """Put each attachment in the document store once (however many recipients there are).
+
+    Returns the content to keep in the database, whose attachments are references
+    (``document_id``, ``filename``, ``content_type``, ``size``) rather than bytes, and the ids
+    stored, so that a failed submission can remove them.
+    """
+    attachments = content.get("attachments")
+    if not attachments:
+        return content, []
+    stored: list[str] = []
+    references = []
+    try:
+        for attachment in attachments:
+            data = attachment["content"]
+            document_id = documents.put(data, attachment["content_type"], attachment["filename"])
+            stored.append(document_id)
+            references.append(
+                {
+                    "document_id": document_id,
+                    "filename": attachment["filename"],
+                    "content_type": attachment["content_type"],
+                    "size": len(data),
+                }
+            )
+    except BaseException:
+        for document_id in stored:
+            documents.delete(document_id)
+        raise
+    return content | {"attachments": references}, stored
+
+
+def _insert(
+    sender: Sender,
+    notification: Notification,
+    messages: list[Message],
+    idempotency: Idempotency | None,
+) -> None:
+    """Write the notification, its messages and its idempotency record in one transaction."""
     try:
         with write_transaction():
             notification.save(force_insert=True)
@@ -97,8 +148,6 @@ def submit_notification(
         if record:  # a concurrent request with the same key won the race
             raise IdempotencyReplay(record) from None
         raise
-    enqueue(((message.id, message.channel) for message in messages), quiet=True)
-    return notification, messages
 
 
 def save_idempotent_response(sender: Sender, key: str, status_code: int, body: dict) -> None:
