@@ -17,6 +17,8 @@ from models.db import database, is_sqlite, open_database
 #: Blueprints under /v1, all behind API-key authentication.
 V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+#: Requests that may carry email attachments, and so a larger body.
+ATTACHMENT_REQUESTS = {("POST", "notifications.Notifications")}
 
 
 def create_app() -> Flask:
@@ -49,6 +51,7 @@ def create_app() -> Flask:
         api.register_blueprint(blueprint)
 
     v1_names = {blueprint.name for blueprint in V1_BLUEPRINTS}
+    app.before_request(_limit_request_body)
     app.before_request(_connect_database)
     app.before_request(lambda: _guard_v1(v1_names))
     app.teardown_request(_release_database)
@@ -62,6 +65,19 @@ def _guard_v1(v1_names: set[str]) -> None:
     authenticate()
     if request.method in BODY_METHODS and not request.is_json:
         abort(415)
+
+
+def attachment_request_limit() -> int:
+    """The largest body of a request with attachments: MAX_ATTACHMENT_BYTES in base64 plus
+    MAX_REQUEST_BYTES for the rest (text fields stay within MAX_REQUEST_BYTES by validation)."""
+    return 4 * -(-settings.MAX_ATTACHMENT_BYTES // 3) + settings.MAX_REQUEST_BYTES
+
+
+def _limit_request_body() -> None:
+    if (request.method, request.endpoint) in ATTACHMENT_REQUESTS:
+        request.max_content_length = attachment_request_limit()
+    else:
+        request.max_content_length = settings.MAX_REQUEST_BYTES
 
 
 def _connect_database() -> None:

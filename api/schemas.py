@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 import marshmallow as ma
@@ -117,10 +119,58 @@ class WhatsAppTemplateSchema(CamelSchema):
     )
 
 
+def _fits_request_limit(text: str) -> None:
+    if len(text.encode(errors="surrogatepass")) > settings.MAX_REQUEST_BYTES:
+        raise ValidationError(f"At most {settings.MAX_REQUEST_BYTES} bytes.")
+
+
+def _allowed_content_type(value: str) -> None:
+    allowed = [item.strip() for item in settings.ATTACHMENT_CONTENT_TYPES.split(",")]
+    if value not in allowed:
+        raise ValidationError(f"Must be one of: {', '.join(allowed)}.")
+
+
+MAX_ATTACHMENTS = 10
+
+
+class AttachmentSchema(CamelSchema):
+    """A file sent with every email: base64 ``content`` in; a document store reference out."""
+
+    filename = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=255),
+            validate.Regexp(
+                r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]+$",
+                error="Must be a file name without path separators or control characters.",
+            ),
+        ],
+        metadata={"example": "programare.pdf"},
+    )
+    content_type = fields.String(
+        required=True,
+        validate=_allowed_content_type,
+        metadata={"description": "One of ATTACHMENT_CONTENT_TYPES", "example": "application/pdf"},
+    )
+    content = fields.String(
+        required=True, load_only=True, metadata={"description": "The file, base64-encoded"}
+    )
+    document_id = fields.String(dump_only=True, metadata={"description": "Where it is stored"})
+    size = fields.Integer(dump_only=True, metadata={"description": "Bytes, decoded"})
+
+    @post_load
+    def decode(self, data: dict, **kwargs) -> dict:
+        try:
+            data["content"] = base64.b64decode("".join(data["content"].split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("Not valid base64.", "content") from None
+        return data
+
+
 class MessageContentSchema(CamelSchema):
     subject = fields.String(validate=[validate.Length(min=1, max=998), NO_LINE_BREAKS])
-    body = fields.String(required=True, validate=validate.Length(min=1))
-    html = fields.String(validate=validate.Length(min=1))
+    body = fields.String(required=True, validate=[validate.Length(min=1), _fits_request_limit])
+    html = fields.String(validate=[validate.Length(min=1), _fits_request_limit])
     action_url = fields.Url(
         schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2000)
     )
@@ -129,6 +179,21 @@ class MessageContentSchema(CamelSchema):
         WhatsAppTemplateSchema,
         metadata={"description": "Sent on WhatsApp instead of `body` (needed after 24 hours)"},
     )
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema),
+        validate=validate.Length(max=MAX_ATTACHMENTS, error="At most {max} attachments."),
+        metadata={"description": "Files attached to every email (other channels ignore them)"},
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def attachments_fit(self, data: dict, **kwargs) -> None:
+        """The attachments' decoded sizes add up to at most MAX_ATTACHMENT_BYTES."""
+        total, limit = 0, settings.MAX_ATTACHMENT_BYTES
+        for index, attachment in enumerate(data.get("attachments") or []):
+            total += len(attachment["content"])
+            if total > limit:
+                message = f"Attachments may total at most {limit} bytes (decoded)."
+                raise ValidationError({"attachments": {index: {"content": [message]}}})
 
 
 def _recipient_count(recipients: list) -> None:

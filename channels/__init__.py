@@ -3,6 +3,7 @@
 from channels.base import Channel
 from channels.email import EmailChannel
 from channels.inapp import InAppChannel
+from channels.letter import LetterChannel
 from channels.sms import SmsChannel
 from channels.telegram import TelegramChannel
 from channels.viber import ViberChannel
@@ -20,6 +21,7 @@ REGISTRY: dict[str, Channel] = {
         ViberChannel(),
         SmsChannel(),
         WhatsAppChannel(),
+        LetterChannel(),
     )
 }
 

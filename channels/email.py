@@ -1,16 +1,19 @@
-"""Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings."""
+"""Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings,
+and the notification's attachments from the document store."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
 import threading
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from marshmallow import ValidationError, validate
 
 import settings
+from channels import documents
 from channels.base import (
     Channel,
     InvalidContent,
@@ -48,7 +51,7 @@ class EmailChannel(Channel):
             raise InvalidContent("subject", "Required for email recipients.")
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
-        email = compose(rendered, destination)
+        email = compose(rendered, destination, self._attachments(rendered))
         try:
             self._send(email)
         except smtplib.SMTPRecipientsRefused as error:
@@ -80,6 +83,18 @@ class EmailChannel(Channel):
                 connection.quit()
             except (smtplib.SMTPException, OSError):
                 connection.close()
+
+    def _attachments(self, rendered: Rendered) -> list[documents.Document]:
+        """The message's attachments, read from the document store. Each thread keeps the last
+        message's, so the recipients of one notification read each file once."""
+        references = rendered.content.get("attachments") or []
+        cached = getattr(self._local, "attachments", {})
+        loaded = {}
+        for reference in references:
+            document_id = reference["document_id"]
+            loaded[document_id] = cached.get(document_id) or _load(reference)
+        self._local.attachments = loaded
+        return [loaded[reference["document_id"]] for reference in references]
 
     def _send(self, email: EmailMessage) -> None:
         """Send on this thread's connection; a stale one (closed by the server) is replaced once."""
@@ -121,8 +136,24 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def compose(rendered: Rendered, destination: str) -> EmailMessage:
-    """Build the MIME message: plain text, plus an HTML alternative when there is one."""
+def _load(reference: dict) -> documents.Document:
+    """An attachment from the store. One that is gone will not come back: the message fails."""
+    try:
+        return documents.get(reference["document_id"])
+    except documents.DocumentNotFound:
+        raise PermanentError(
+            FailureReason.TEMPLATE_ERROR,
+            f"attachment {reference['filename']!r} is missing from the document store",
+        ) from None
+    except OSError as error:
+        raise TransientError(f"document store: {error.strerror or error!r}") from None
+
+
+def compose(
+    rendered: Rendered, destination: str, attachments: Sequence[documents.Document] = ()
+) -> EmailMessage:
+    """Build the MIME message: plain text, plus an HTML alternative when there is one, plus
+    the attachments."""
     sender_domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "localhost"
     email = EmailMessage()
     try:
@@ -140,6 +171,11 @@ def compose(rendered: Rendered, destination: str) -> EmailMessage:
     email.set_content(rendered.body)
     if rendered.html:
         email.add_alternative(rendered.html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        email.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return email
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
+from channels import documents
 from models.base import new_id, utcnow
 from models.db import write_transaction
 from models.message import Message
@@ -66,6 +67,7 @@ def submit_notification(
         raise IdempotencyReplay(record)
     version = template_version(sender, data) if "template" in data else None
     now = utcnow()
+    content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
         sender=sender,
@@ -74,7 +76,7 @@ def submit_notification(
         target_id=data.get("target_id"),
         target_type=data.get("target_type"),
         reference=data.get("reference"),
-        content=data.get("message") or {},
+        content=content,
         template_version=version,
         attributes=data.get("attributes") if version else None,
         created_at=now,
@@ -96,6 +98,55 @@ def submit_notification(
         for recipient in data["recipients"]
     ]
     try:
+        _insert(sender, notification, messages, idempotency)
+    except BaseException:
+        for document_id in stored:
+            documents.delete(document_id)
+        raise
+    enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    return notification, messages
+
+
+def store_attachments(content: dict) -> tuple[dict, list[str]]:
+    """Put each attachment in the document store once (however many recipients there are).
+
+    Returns the content to keep in the database, whose attachments are references
+    (``document_id``, ``filename``, ``content_type``, ``size``) rather than bytes, and the ids
+    stored, so that a failed submission can remove them.
+    """
+    attachments = content.get("attachments")
+    if not attachments:
+        return content, []
+    stored: list[str] = []
+    references = []
+    try:
+        for attachment in attachments:
+            data = attachment["content"]
+            document_id = documents.put(data, attachment["content_type"], attachment["filename"])
+            stored.append(document_id)
+            references.append(
+                {
+                    "document_id": document_id,
+                    "filename": attachment["filename"],
+                    "content_type": attachment["content_type"],
+                    "size": len(data),
+                }
+            )
+    except BaseException:
+        for document_id in stored:
+            documents.delete(document_id)
+        raise
+    return content | {"attachments": references}, stored
+
+
+def _insert(
+    sender: Sender,
+    notification: Notification,
+    messages: list[Message],
+    idempotency: Idempotency | None,
+) -> None:
+    """Write the notification, its messages and its idempotency record in one transaction."""
+    try:
         with write_transaction():
             notification.save(force_insert=True)
             rows = [message.__data__ for message in messages]
@@ -113,8 +164,6 @@ def submit_notification(
         if record:  # a concurrent request with the same key won the race
             raise IdempotencyReplay(record) from None
         raise
-    enqueue(((message.id, message.channel) for message in messages), quiet=True)
-    return notification, messages
 
 
 def template_version(sender: Sender, data: dict) -> TemplateVersion:

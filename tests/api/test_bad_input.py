@@ -5,6 +5,7 @@ import json
 import pytest
 
 import settings
+from api.app import attachment_request_limit
 from models.message import Message
 from models.notification import Notification
 from tests.factories import email_notification
@@ -77,10 +78,18 @@ def test_subject_with_line_breaks_is_rejected(client, sender):
     assert "subject" in data["errors"]["message"]
 
 
-def test_body_over_the_limit_is_413(client, sender):
+def test_a_request_over_the_limit_is_413(client, sender):
+    """POST /v1/notifications may carry attachments: its limit is theirs in base64 plus 1 MiB."""
     body = email_notification()
-    body["message"]["body"] = "x" * settings.MAX_REQUEST_BYTES
+    body["message"]["body"] = "x" * attachment_request_limit()
     assert_error(post(client, sender, body), 413)
+
+
+def test_body_over_the_request_limit_is_400(client, sender):
+    body = email_notification()
+    body["message"]["body"] = "x" * settings.MAX_REQUEST_BYTES + "y"
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"] == {"message": {"body": [f"At most {settings.MAX_REQUEST_BYTES} bytes."]}}
 
 
 def test_more_recipients_than_allowed(client, sender, monkeypatch):
