@@ -3,6 +3,7 @@
 from channels.base import Channel
 from channels.email import EmailChannel
 from channels.inapp import InAppChannel
+from channels.webhook import WebhookChannel
 
 #: Every channel Herald can deliver through, by the name the API and the queues use.
 REGISTRY: dict[str, Channel] = {
@@ -10,6 +11,7 @@ REGISTRY: dict[str, Channel] = {
     for channel in (
         EmailChannel(),
         InAppChannel(),
+        WebhookChannel(),
     )
 }
 

@@ -7,8 +7,12 @@ from models.message import Message
 
 
 def render(message: Message) -> Rendered:
-    """The rendered content of ``message`` (its notification's content, for now verbatim)."""
-    content = message.notification.content
+    """The rendered content of ``message`` (its notification's content, for now verbatim).
+
+    Reads the notification and the sender from ``message``: ``claim_message`` has joined both.
+    """
+    notification = message.notification
+    content = notification.content
     return Rendered(
         subject=content.get("subject"),
         body=content["body"],
@@ -17,4 +21,14 @@ def render(message: Message) -> Rendered:
         data=content.get("data"),
         headers={"X-Herald-Message-Id": str(message.id)},
         content=content,
+        signing_secret=message.sender.callback_secret,
+        metadata={
+            "messageId": str(message.id),
+            "notificationId": str(notification.id),
+            "event": notification.event,
+            "serviceName": notification.service_name,
+            "reference": notification.reference,
+            "targetId": notification.target_id,
+            "targetType": notification.target_type,
+        },
     )
