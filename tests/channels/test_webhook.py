@@ -1,11 +1,14 @@
 """Webhooks through the API and a real worker to a real receiver that checks the signature."""
 
+import socket
 from datetime import datetime
 
 import pytest
 
 import settings
 from channels import REGISTRY
+from channels.base import PermanentError, TransientError
+from channels.webhook import check_destination
 from models.sender import Sender
 from models.states import MessageState
 from tests.factories import message
@@ -232,3 +235,39 @@ def test_webhook_urls_are_limited_in_length(client, sender):
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 400
     assert "2000" in response.get_json()["errors"]["recipients"]["0"]["value"][0]
+
+
+def resolves_to(monkeypatch, outcome) -> None:
+    """Stand-in for DNS: no resolver of ours can answer for public names on this machine."""
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if isinstance(outcome, Exception):
+            raise outcome
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (outcome, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("address", ["10.1.2.3", "127.0.0.1", "169.254.169.254"])
+def test_a_name_resolving_to_a_private_address_is_an_invalid_destination(monkeypatch, address):
+    monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", False)
+    resolves_to(monkeypatch, address)
+    with pytest.raises(PermanentError) as raised:
+        check_destination("https://hooks.example.md/herald")
+    assert raised.value.reason == "INVALID_DESTINATION"
+    assert address in str(raised.value)
+
+
+def test_dns_answers_decide_between_transient_and_permanent(monkeypatch):
+    monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", False)
+    resolves_to(monkeypatch, "93.184.215.14")
+    check_destination("https://hooks.example.md/herald")
+
+    resolves_to(monkeypatch, socket.gaierror(socket.EAI_AGAIN, "Temporary failure"))
+    with pytest.raises(TransientError):
+        check_destination("https://hooks.example.md/herald")
+
+    resolves_to(monkeypatch, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    with pytest.raises(PermanentError) as raised:
+        check_destination("https://hooks.example.md/herald")
+    assert raised.value.reason == "INVALID_DESTINATION"

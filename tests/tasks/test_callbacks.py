@@ -72,9 +72,9 @@ def test_one_signed_callback_per_message_sent_or_failed(
     hook = receivers(sender.sender.callback_secret)
     strict = receivers("a secret the sender does not have")  # answers 401: rejected
     body = webhook(f"{hook.url}/hook", f"{strict.url}/hook")
-    notification_id = client.post("/v1/notifications", json=body, headers=sender.headers)
-    sent_id, failed_id = (m["id"] for m in notification_id.get_json()["messages"])
-    notification_id = notification_id.get_json()["id"]
+    posted = client.post("/v1/notifications", json=body, headers=sender.headers).get_json()
+    notification_id = posted["id"]
+    sent_id, failed_id = (m["id"] for m in posted["messages"])
 
     callbacks.wait_for(2)
     drain(worker.broker, worker, queue="callbacks")
