@@ -12,6 +12,14 @@ def _open_database():
     open_database()
 
 
+class CommandError(Exception):
+    """A refusal to report on stderr as ``herald: <message>``, exiting with ``code``."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
 def senders_create(args: argparse.Namespace) -> int:
     from models.sender import PERMISSIONS, SenderExists, create_sender
 
@@ -22,13 +30,65 @@ def senders_create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    callback_url = args.callback_url and _checked_callback_url(args.callback_url)
     _open_database()
     try:
-        _, key = create_sender(args.name, admin=args.admin, permissions=args.grant)
+        sender, key = create_sender(args.name, admin=args.admin, permissions=args.grant)
     except SenderExists:
         print(f"herald: a sender named {args.name!r} already exists", file=sys.stderr)
         return 1
+    if callback_url:
+        sender.callback_url = callback_url
+        sender.save(only=[type(sender).callback_url])
     print(key)
+    return 0
+
+
+def _checked_callback_url(url: str) -> str:
+    """``url`` as stored, if the URL guard accepts it (https, no private address literals)."""
+    from channels.urlguard import UnsafeURL, check_url_syntax
+
+    try:
+        return check_url_syntax(url)
+    except UnsafeURL as error:
+        raise CommandError(f"invalid callback URL: {error}", code=2) from None
+
+
+def _named_sender(name: str):
+    from models.sender import Sender
+
+    _open_database()
+    sender = Sender.get_or_none(Sender.name == name)
+    if sender is None:
+        raise CommandError(f"no sender named {name!r}")
+    return sender
+
+
+def senders_set_callback(args: argparse.Namespace) -> int:
+    """Set or clear where a sender's delivery callbacks go; prints nothing."""
+    if bool(args.url) == args.clear:
+        raise CommandError("give a callback URL or --clear (not both)", code=2)
+    url = None if args.clear else _checked_callback_url(args.url)
+    sender = _named_sender(args.name)
+    sender.callback_url = url
+    sender.save(only=[type(sender).callback_url])
+    return 0
+
+
+def senders_rotate_secret(args: argparse.Namespace) -> int:
+    """Give a sender a new signing secret and print only it; the old one stops working."""
+    import secrets
+
+    sender = _named_sender(args.name)
+    sender.callback_secret = secrets.token_hex(32)
+    sender.save(only=[type(sender).callback_secret])
+    print(sender.callback_secret)
+    return 0
+
+
+def senders_show_secret(args: argparse.Namespace) -> int:
+    """Print a sender's signing secret, for setting up its receivers."""
+    print(_named_sender(args.name).callback_secret or "")
     return 0
 
 
@@ -91,8 +151,26 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--grant", action="append", default=[], metavar="PERMISSION", help="grant a permission"
     )
+    create.add_argument(
+        "--callback-url", metavar="URL", help="where to POST signed delivery callbacks"
+    )
     create.set_defaults(func=senders_create)
     senders.add_parser("list", help="list senders").set_defaults(func=senders_list)
+    callback = senders.add_parser(
+        "set-callback", help="set (or --clear) the URL that receives delivery callbacks"
+    )
+    callback.add_argument("name")
+    callback.add_argument("url", nargs="?", help="an https:// URL")
+    callback.add_argument("--clear", action="store_true", help="send no more callbacks")
+    callback.set_defaults(func=senders_set_callback)
+    rotate = senders.add_parser(
+        "rotate-secret", help="new signing secret for callbacks and webhooks; prints only it"
+    )
+    rotate.add_argument("name")
+    rotate.set_defaults(func=senders_rotate_secret)
+    show = senders.add_parser("show-secret", help="print the signing secret of a sender")
+    show.add_argument("name")
+    show.set_defaults(func=senders_show_secret)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="action", required=True
@@ -117,7 +195,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as error:
+        print(f"herald: {error}", file=sys.stderr)
+        return error.code
 
 
 if __name__ == "__main__":

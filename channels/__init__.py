@@ -7,6 +7,7 @@ from channels.letter import LetterChannel
 from channels.sms import SmsChannel
 from channels.telegram import TelegramChannel
 from channels.viber import ViberChannel
+from channels.webhook import WebhookChannel
 from channels.webpush import WebPushChannel
 from channels.whatsapp import WhatsAppChannel
 
@@ -22,6 +23,7 @@ REGISTRY: dict[str, Channel] = {
         SmsChannel(),
         WhatsAppChannel(),
         LetterChannel(),
+        WebhookChannel(),
     )
 }
 

@@ -28,6 +28,12 @@ class Rendered:
     #: The notification's content as submitted, for channel-specific parts (attachments,
     #: provider templates) that are not rendered.
     content: dict[str, Any] = field(default_factory=dict)
+    #: The sending sender's secret, for channels that sign what they send (webhooks).
+    signing_secret: str | None = field(default=None, repr=False)
+    #: Who and what the message is about, camelCase, for channels that pass it on (webhooks):
+    #: ``messageId``, ``notificationId``, ``event``, ``serviceName``, ``reference``,
+    #: ``targetId``, ``targetType``.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

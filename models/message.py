@@ -78,8 +78,9 @@ def message_for(sender: Sender, message_id) -> Message | None:
 def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -> Message | None:
     """Move a message from ``queued``/``retrying`` to ``sending`` with a lease, atomically.
 
-    Returns the claimed message (its notification joined), or None when there is nothing to
-    claim: already sent, claimed by another worker, cancelled, or a retry not yet due.
+    Returns the claimed message (its notification joined, and its sender's callback URL and
+    secret), or None when there is nothing to claim: already sent, claimed by another worker,
+    cancelled, or a retry not yet due.
     """
     now = now or utcnow()
     claimed = (
@@ -99,8 +100,12 @@ def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -
     if not claimed:
         return None
     return (
-        Message.select(Message, Notification)
+        Message.select(
+            Message, Notification, Sender.id, Sender.callback_url, Sender.callback_secret
+        )
         .join(Notification)
+        .switch(Message)
+        .join(Sender)
         .where(Message.id == message_id)
         .get()
     )

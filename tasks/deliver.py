@@ -22,6 +22,7 @@ from models.base import utcnow
 from models.message import Message, claim_message, finish_attempt
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import redis_client
+from tasks.callbacks import announce
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
@@ -53,26 +54,29 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
         logger.exception("message %s: unexpected error from %s", message_id, channel.name)
         retry_or_fail(channel, message, started_at, f"unexpected error: {error!r}", None)
     else:
-        finish_attempt(
+        state = receipt.state or MessageState.SENT
+        if finish_attempt(
             message,
             AttemptOutcome.SENT,
             started_at=started_at,
-            state=receipt.state or MessageState.SENT,
+            state=state,
             provider_id=receipt.provider_id,
             details=receipt.details,
-        )
+        ):
+            announce(message, state)
 
 
 def _fail(message, started_at, outcome, reason, error) -> None:
     logger.info("message %s failed: %s: %s", message.id, reason, error)
-    finish_attempt(
+    if finish_attempt(
         message,
         outcome,
         started_at=started_at,
         state=MessageState.FAILED,
         failure_reason=reason,
         error=error,
-    )
+    ):
+        announce(message, MessageState.FAILED, reason)
 
 
 def retry_or_fail(

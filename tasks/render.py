@@ -20,7 +20,8 @@ def _version(version_id) -> TemplateVersion:
 
 def render(message: Message) -> Rendered:
     """The rendered content of ``message``; a template that cannot render fails it with
-    TEMPLATE_ERROR."""
+    TEMPLATE_ERROR. Reads the notification and the sender from ``message``: ``claim_message``
+    has joined both."""
     notification = message.notification
     content = notification.content
     parts = content
@@ -39,4 +40,14 @@ def render(message: Message) -> Rendered:
         data=content.get("data"),
         headers={"X-Herald-Message-Id": str(message.id)},
         content=content,
+        signing_secret=message.sender.callback_secret,
+        metadata={
+            "messageId": str(message.id),
+            "notificationId": str(notification.id),
+            "event": notification.event,
+            "serviceName": notification.service_name,
+            "reference": notification.reference,
+            "targetId": notification.target_id,
+            "targetType": notification.target_type,
+        },
     )

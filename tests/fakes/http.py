@@ -48,6 +48,10 @@ class FakeProvider:
                     self.command, self.path, dict(self.headers), self.rfile.read(length)
                 )
                 response = provider.script.pop(0) if provider.script else provider.respond(request)
+                # Recorded before answering, so a caller that has its answer sees the request.
+                with provider._arrived:
+                    provider.requests.append(request)
+                    provider._arrived.notify_all()
                 payload = response.body
                 if not isinstance(payload, bytes):
                     payload = json.dumps(payload).encode()
@@ -61,9 +65,6 @@ class FakeProvider:
                         self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
-                with provider._arrived:
-                    provider.requests.append(request)
-                    provider._arrived.notify_all()
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
