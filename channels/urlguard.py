@@ -8,6 +8,7 @@ import socket
 from urllib.parse import urlsplit
 
 import settings
+from channels.base import TransientError
 
 
 class UnsafeURL(ValueError):
@@ -36,7 +37,11 @@ def check_url_syntax(url: str) -> str:
 
 
 def check_url(url: str) -> str:
-    """The full check at send time: the syntax, and every address the host resolves to."""
+    """The full check at send time: the syntax, and every address the host resolves to.
+
+    A resolver that cannot answer right now is a :class:`TransientError`; a name that does not
+    exist, or resolves anywhere non-public, is an :class:`UnsafeURL`.
+    """
     check_url_syntax(url)
     if settings.ALLOW_PRIVATE_URLS:
         return url
@@ -44,6 +49,8 @@ def check_url(url: str) -> str:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
+        if error.errno == socket.EAI_AGAIN:
+            raise TransientError(f"cannot resolve {parts.hostname} for now") from None
         raise UnsafeURL(f"Cannot resolve {parts.hostname}: {error}") from None
     for info in infos:
         _check_address(ipaddress.ip_address(info[4][0]))

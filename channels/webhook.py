@@ -8,7 +8,6 @@ the same on every retry of one message, so receivers can drop duplicates.
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import requests
@@ -81,14 +80,11 @@ def payload(rendered: Rendered) -> dict[str, Any]:
 
 
 def check_destination(url: str) -> None:
-    """The URL guard at send time, with DNS: an unsafe URL fails the message for good, while a
-    resolver that cannot answer right now is worth another try."""
+    """The URL guard at send time, with DNS: an unsafe URL fails the message for good (a
+    resolver that cannot answer right now raises TransientError from the guard itself)."""
     try:
         check_url(url)
     except UnsafeURL as error:
-        cause = error.__context__
-        if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_AGAIN:
-            raise TransientError(f"cannot resolve {http.host(url)} for now") from None
         raise PermanentError(FailureReason.INVALID_DESTINATION, str(error)) from None
 
 

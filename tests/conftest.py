@@ -161,6 +161,12 @@ def smtp(monkeypatch):
     controller.stop()
 
 
+@pytest.fixture(autouse=True)
+def _documents_in_tmp(tmp_path, monkeypatch):
+    """No test writes letters or attachments under var/: each gets its own store."""
+    monkeypatch.setattr(settings, "DOCUMENT_STORE_DIR", str(tmp_path / "documents"))
+
+
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Email retries after tens of milliseconds instead of seconds."""
