@@ -106,7 +106,7 @@ def check_contents(contents: list[dict], attributes: list[dict]) -> None:
                     check_source(content[part], part)
             rendered = render_content("check", content, examples, key[1])
             if content["channel"] in REGISTRY:
-                REGISTRY[content["channel"]].check_content(rendered)
+                REGISTRY[content["channel"]].check_template(rendered)
         except TemplateProblem as problem:
             errors.setdefault(index, {})[problem.part or "body"] = [str(problem)]
         except InvalidContent as problem:

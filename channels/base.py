@@ -117,6 +117,11 @@ class Channel:
         Raises :class:`InvalidContent` naming the field.
         """
 
+    def check_template(self, content: dict[str, Any]) -> None:
+        """Validate a template's content row for this channel when it is saved (rendered with
+        the attributes' examples). By default the same as :meth:`check_content`."""
+        self.check_content(content)
+
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         raise NotImplementedError
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import requests
@@ -77,6 +78,12 @@ class TelegramChannel(Channel):
                 "characters.",
             )
 
+    def check_template(self, content: dict[str, Any]) -> None:
+        """A Telegram row's ``html`` is sent as Telegram HTML: only the tags Telegram allows."""
+        self.check_content(content)
+        if content.get("html") and (problem := html_problem(content["html"])):
+            raise InvalidContent("html", problem)
+
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         payload = {
             "chat_id": destination,
@@ -109,15 +116,48 @@ def receipt(result: Any) -> Receipt:
 
 
 def compose(rendered: Rendered) -> str:
-    """The message as Telegram HTML: bold subject line, body, then the action link."""
+    """The message as Telegram HTML: bold subject line, body, then the action link. An ``html``
+    part made only of Telegram's tags (a template's Telegram row) is sent instead of the body."""
     parts = []
     if rendered.subject:
         parts.append(f"<b>{escape(rendered.subject)}</b>\n")
-    parts.append(escape(rendered.body))
+    if rendered.html and html_problem(rendered.html) is None:
+        parts.append(rendered.html)
+    else:
+        parts.append(escape(rendered.body))
     if rendered.action_url:
         url = escape(rendered.action_url).replace('"', "&quot;")
         parts.append(f'\n\n<a href="{url}">{escape(rendered.action_url)}</a>')
     return "".join(parts)
+
+
+#: Telegram's HTML: these tags, with these attributes only.
+ALLOWED_TAGS = {
+    "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
+    "s": set(), "strike": set(), "del": set(), "code": {"class"}, "pre": set(),
+    "a": {"href"}, "span": {"class"}, "tg-spoiler": set(), "blockquote": {"expandable"},
+}  # fmt: skip
+
+
+class _TagCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        allowed = ALLOWED_TAGS.get(tag)
+        if allowed is None:
+            self.problem = self.problem or f"<{tag}> is not allowed in Telegram HTML."
+        elif extra := {name for name, _ in attrs} - allowed:
+            self.problem = self.problem or f"<{tag} {sorted(extra)[0]}=…> is not allowed."
+
+
+def html_problem(html: str) -> str | None:
+    """Why ``html`` is not Telegram HTML (a tag or attribute Telegram rejects), or None."""
+    checker = _TagCheck()
+    checker.feed(html)
+    checker.close()
+    return checker.problem
 
 
 def visible_text(subject: str | None, body: str, action_url: str | None) -> str:

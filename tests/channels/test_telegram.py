@@ -342,3 +342,61 @@ def test_html_in_every_part_is_escaped_and_the_link_quote_too():
         'https://e.gov.md/?q="x"&amp;y=&lt;1&gt;</a>'
     )
     assert compose(Rendered(subject=None, body="only")) == "only"
+
+
+# --- templates -----------------------------------------------------------------------------
+def telegram_template(html: str) -> dict:
+    return {
+        "code": "visit-telegram",
+        "name": "Visit (Telegram)",
+        "defaultLanguage": "ro",
+        "attributes": [{"name": "visitDate", "required": True, "example": "2026-12-01"}],
+        "contents": [
+            {
+                "channel": "telegram",
+                "language": "ro",
+                "body": "Vizită {{ visitDate | date }}",
+                "html": html,
+            },
+            {"channel": "telegram", "language": "ru", "body": "Визит {{ visitDate | date }}"},
+        ],
+    }
+
+
+def test_a_template_reaches_the_bot_api_in_each_language(client, sender, telegram, worker):
+    created = client.post(
+        "/v1/templates",
+        json=telegram_template("Vizită <b>{{ visitDate | date }}</b>"),
+        headers=sender.headers,
+    )
+    assert created.status_code == 201, created.get_json()
+    body = {
+        "template": "visit-telegram",
+        "attributes": {"visitDate": "2026-12-01"},
+        "recipients": [
+            {"type": "telegram", "value": "111111111"},
+            {"type": "telegram", "value": "222222222", "language": "ru"},
+        ],
+    }
+    ids = [m["id"] for m in post(client, sender, body)["messages"]]
+    for message_id in ids:
+        wait_until(settled(message_id, MessageState.SENT))
+
+    texts = {r.json()["chat_id"]: r.json()["text"] for r in telegram.requests}
+    assert texts == {
+        "111111111": "Vizită <b>1 decembrie 2026</b>",
+        "222222222": "Визит 1 декабря 2026\u202fг.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("html", "problem"),
+    [
+        ("<p>{{ visitDate }}</p>", "<p> is not allowed in Telegram HTML."),
+        ('<a href="x" onclick="y">{{ visitDate }}</a>', "<a onclick=…> is not allowed."),
+    ],
+)
+def test_template_html_for_telegram_is_limited_to_its_tags(client, sender, html, problem):
+    response = client.post("/v1/templates", json=telegram_template(html), headers=sender.headers)
+    assert response.status_code == 400
+    assert response.get_json()["errors"]["contents"]["0"] == {"html": [problem]}
