@@ -100,6 +100,10 @@ MAX_REQUEST_BYTES = _setting(
 MAX_RECIPIENTS_PER_REQUEST = _setting(
     "MAX_RECIPIENTS_PER_REQUEST", 10000, "Most recipients in one POST /v1/notifications", int
 )
+MAX_IMPORT_BYTES = _setting(
+    "MAX_IMPORT_BYTES", 16 * 1024 * 1024, "Largest POST /v1/contacts/import body (413 above)", int
+)
+MAX_IMPORT_ROWS = _setting("MAX_IMPORT_ROWS", 10000, "Most contacts in one import", int)
 IDEMPOTENCY_KEY_MAX_LENGTH = _setting(
     "IDEMPOTENCY_KEY_MAX_LENGTH", 255, "Longest accepted Idempotency-Key header", int
 )

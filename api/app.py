@@ -9,16 +9,16 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import health, messages, notifications, templates, webpush
+from api import contacts, health, messages, notifications, templates, webpush
 from api.auth import authenticate
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
 
 #: Blueprints under /v1, all behind API-key authentication.
-V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp)
+V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp, contacts.blp)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-#: Requests that may carry email attachments, and so a larger body.
-ATTACHMENT_REQUESTS = {("POST", "notifications.Notifications")}
+#: Requests that may send a CSV body instead of JSON.
+CSV_REQUESTS = {("POST", "contacts.ContactImport")}
 
 
 def create_app() -> Flask:
@@ -64,6 +64,8 @@ def _guard_v1(v1_names: set[str]) -> None:
         return
     authenticate()
     if request.method in BODY_METHODS and not request.is_json:
+        if (request.method, request.endpoint) in CSV_REQUESTS and request.mimetype == "text/csv":
+            return
         abort(415)
 
 
@@ -73,11 +75,16 @@ def attachment_request_limit() -> int:
     return 4 * -(-settings.MAX_ATTACHMENT_BYTES // 3) + settings.MAX_REQUEST_BYTES
 
 
+#: Requests allowed a larger body than MAX_REQUEST_BYTES, and their limit.
+LARGE_REQUESTS = {
+    ("POST", "notifications.Notifications"): attachment_request_limit,
+    ("POST", "contacts.ContactImport"): lambda: settings.MAX_IMPORT_BYTES,
+}
+
+
 def _limit_request_body() -> None:
-    if (request.method, request.endpoint) in ATTACHMENT_REQUESTS:
-        request.max_content_length = attachment_request_limit()
-    else:
-        request.max_content_length = settings.MAX_REQUEST_BYTES
+    limit = LARGE_REQUESTS.get((request.method, request.endpoint))
+    request.max_content_length = limit() if limit else settings.MAX_REQUEST_BYTES
 
 
 def _connect_database() -> None:

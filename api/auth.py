@@ -24,3 +24,11 @@ def authenticate() -> None:
 
 def current_sender() -> Sender:
     return g.sender
+
+
+def require(permission: str) -> Sender:
+    """The current sender, if it holds ``permission`` (admins hold all); otherwise 403."""
+    sender = current_sender()
+    if not sender.can(permission):
+        abort(403, message=f"This API key lacks the {permission!r} permission.")
+    return sender

@@ -41,7 +41,7 @@ def _label(length: int):
     return fields.String(validate=validate.Length(min=1, max=length), load_default=None)
 
 
-def _small_json(value) -> None:
+def small_json(value) -> None:
     if len(json.dumps(value, separators=(",", ":"))) > MAX_VALUE_JSON_BYTES:
         raise ValidationError(f"At most {MAX_VALUE_JSON_BYTES} bytes of JSON.")
 
@@ -70,7 +70,7 @@ class RecipientSchema(CamelSchema):
     )
     value = fields.Raw(
         required=True,
-        validate=_small_json,
+        validate=small_json,
         metadata={
             "description": "An address: a string for most types; a PushSubscription object for "
             "`webpush`; a list of lines for `address`",
@@ -114,7 +114,7 @@ class WhatsAppTemplateSchema(CamelSchema):
     )
     components = fields.List(
         fields.Dict(),
-        validate=[validate.Length(max=20), _small_json],
+        validate=[validate.Length(max=20), small_json],
         metadata={"description": "Cloud API template components (parameters), passed as given"},
     )
 
@@ -174,7 +174,7 @@ class MessageContentSchema(CamelSchema):
     action_url = fields.Url(
         schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2000)
     )
-    data = fields.Dict(validate=_small_json, metadata={"description": "Free-form data for apps"})
+    data = fields.Dict(validate=small_json, metadata={"description": "Free-form data for apps"})
     whatsapp_template = fields.Nested(
         WhatsAppTemplateSchema,
         metadata={"description": "Sent on WhatsApp instead of `body` (needed after 24 hours)"},

@@ -58,3 +58,69 @@ class Subscription(BaseModel):
             (("contact", "service_name"), True),
             (("service_name", "contact"), False),
         )
+
+
+#: Recipient types a contact may register as channels (addresses the person owns).
+CONTACT_CHANNEL_TYPES = ("email", "phone", "viber", "telegram", "whatsapp", "webpush")
+
+
+def contact_by_idnp(idnp: str) -> Contact | None:
+    return Contact.get_or_none(Contact.idnp == idnp)
+
+
+def active_channels(contact: Contact) -> list[ContactChannel]:
+    """The contact's usable channels, best first (priority, then age)."""
+    return list(
+        ContactChannel.select()
+        .where((ContactChannel.contact == contact) & ContactChannel.active)
+        .order_by(ContactChannel.priority, ContactChannel.id)
+    )
+
+
+def upsert_contacts(rows: list[dict]) -> dict[str, int]:
+    """Insert or update contacts by IDNP and add their channels, in bulk. ``rows`` are validated
+    (snake_case, channels normalised). Returns ``{"created": n, "updated": m}``."""
+    from models.db import write_transaction
+
+    now = utcnow()
+    idnps = [row["idnp"] for row in rows]
+    with write_transaction():
+        existing = {c.idnp for c in Contact.select(Contact.idnp).where(Contact.idnp.in_(idnps))}
+        values = [
+            {
+                "idnp": row["idnp"],
+                "name": row.get("name"),
+                "preferred_language": row.get("preferred_language"),
+                "attributes": row.get("attributes") or {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ]
+        for start in range(0, len(values), 500):
+            (
+                Contact.insert_many(values[start : start + 500])
+                .on_conflict(
+                    conflict_target=[Contact.idnp],
+                    preserve=[Contact.name, Contact.preferred_language, Contact.attributes],
+                    update={Contact.updated_at: now},
+                )
+                .execute()
+            )
+        ids = dict(Contact.select(Contact.idnp, Contact.id).where(Contact.idnp.in_(idnps)).tuples())
+        channels = [
+            {
+                "contact": ids[row["idnp"]],
+                "type": channel["type"],
+                "address": channel["address"],
+                "priority": channel.get("priority", 100),
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+            for channel in row.get("channels") or []
+        ]
+        for start in range(0, len(channels), 500):
+            ContactChannel.insert_many(channels[start : start + 500]).on_conflict_ignore().execute()
+    return {"created": len(set(idnps) - existing), "updated": len(set(idnps) & existing)}

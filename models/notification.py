@@ -43,6 +43,16 @@ class IdempotencyRecord(BaseModel):
         indexes = ((("sender", "key"), True),)
 
 
+def notifications_for_recipient(sender: Sender, recipient_key: str):
+    """Notifications with a message for this IDNP or user id that ``sender`` may see, newest
+    first (a query, for paginating)."""
+    from models.message import Message
+
+    sent_to = Message.select(Message.notification).where(Message.recipient_key == recipient_key)
+    query = Notification.select().where(Notification.id.in_(sent_to))
+    return visible_to(sender, query, Notification).order_by(Notification.created_at.desc())
+
+
 def notification_for(sender: Sender, notification_id) -> Notification | None:
     """The notification with this id if ``sender`` may see it (its own, or any for an admin)."""
     query = Notification.select().where(Notification.id == notification_id)

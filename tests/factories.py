@@ -82,3 +82,26 @@ def visit_reminder(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def idnp(serial: int) -> str:
+    """A valid IDNP (check digit computed) for a serial number."""
+    digits = f"2{serial:011d}"
+    check = sum(int(d) * (7, 3, 1)[i % 3] for i, d in enumerate(digits)) % 10
+    return f"{digits}{check}"
+
+
+def contact_body(serial: int = 1, **overrides) -> dict:
+    """A POST /v1/contacts body with an email and a Telegram channel."""
+    body = {
+        "idnp": idnp(serial),
+        "name": f"Persoana {serial}",
+        "preferredLanguage": "ro",
+        "attributes": {"district": "Centru"},
+        "channels": [
+            {"type": "email", "address": f"p{serial}@example.md", "priority": 10},
+            {"type": "telegram", "address": str(100000000 + serial), "priority": 20},
+        ],
+    }
+    body.update(overrides)
+    return body

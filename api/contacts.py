@@ -1,0 +1,266 @@
+"""``/v1/contacts``: the contact registry (permissions ``contacts:read`` / ``contacts:write``)."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import abort
+from marshmallow import ValidationError
+from peewee import IntegrityError
+
+from api.auth import current_sender, require
+from api.contact_import import read_import
+from api.contact_schemas import (
+    ChannelPatchSchema,
+    ContactChannelSchema,
+    ContactListArgs,
+    ContactPatchSchema,
+    ContactSchema,
+    ImportResultSchema,
+    LanguageSchema,
+    ReachabilitySchema,
+    SubscriptionSchema,
+)
+from api.errors import Blueprint
+from api.pagination import PageArgs, paginate
+from api.schemas import NotificationSchema
+from models.base import utcnow
+from models.contact import (
+    Contact,
+    ContactChannel,
+    Subscription,
+    active_channels,
+    contact_by_idnp,
+    upsert_contacts,
+)
+from models.db import write_transaction
+from models.notification import notifications_for_recipient
+
+blp = Blueprint("contacts", __name__, url_prefix="/v1/contacts", description="Contact registry")
+
+READ, WRITE = "contacts:read", "contacts:write"
+IMPORT_CHUNK = 1000
+
+
+def _contact(idnp: str) -> Contact:
+    contact = contact_by_idnp(idnp)
+    if contact is None:
+        abort(404, message="No contact with this IDNP.")
+    return contact
+
+
+def _channel(contact: Contact, channel_id: int) -> ContactChannel:
+    channel = ContactChannel.get_or_none(
+        (ContactChannel.id == channel_id) & (ContactChannel.contact == contact)
+    )
+    if channel is None:
+        abort(404, message="No such channel on this contact.")
+    return channel
+
+
+@blp.route("")
+class Contacts(MethodView):
+    @blp.arguments(ContactSchema)
+    @blp.response(201, ContactSchema)
+    @blp.alt_response(409, description="The IDNP is registered already")
+    def post(self, data):
+        """Register a person, with their channels."""
+        require(WRITE)
+        if contact_by_idnp(data["idnp"]) is not None:
+            abort(409, message="A contact with this IDNP exists.")
+        upsert_contacts([data])
+        return contact_by_idnp(data["idnp"])
+
+    @blp.arguments(ContactListArgs, location="query")
+    @blp.response(200, ContactSchema(many=True))
+    def get(self, args):
+        """Contacts, newest first; filter by channel type, language, or text in IDNP or name."""
+        require(READ)
+        query = Contact.select()
+        if args.get("channel_type"):
+            with_type = ContactChannel.select(ContactChannel.contact).where(
+                (ContactChannel.type == args["channel_type"]) & ContactChannel.active
+            )
+            query = query.where(Contact.id.in_(with_type))
+        if args.get("language"):
+            query = query.where(Contact.preferred_language == args["language"])
+        if args.get("text"):
+            query = query.where(
+                Contact.idnp.startswith(args["text"]) | Contact.name.contains(args["text"])
+            )
+        items, headers = paginate(query.order_by(Contact.id.desc()), args)
+        return items, 200, headers
+
+
+@blp.route("/import")
+class ContactImport(MethodView):
+    @blp.response(200, ImportResultSchema)
+    @blp.doc(
+        requestBody={
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": ContactSchema}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    )
+    def post(self):
+        """Upsert up to 10,000 contacts (JSON array, or CSV with columns idnp, name,
+        preferredLanguage, email, phone, viber, telegram, whatsapp). Rows with errors are listed
+        by row number; the good rows are saved."""
+        require(WRITE)
+        rows = read_import(request)
+        good, errors = [], []
+        schema = ContactSchema()
+        for number, row in enumerate(rows, start=1):
+            try:
+                good.append(schema.load(row))
+            except ValidationError as error:
+                errors.append({"row": number, "errors": error.messages})
+        totals = {"created": 0, "updated": 0}
+        for start in range(0, len(good), IMPORT_CHUNK):
+            for key, value in upsert_contacts(good[start : start + IMPORT_CHUNK]).items():
+                totals[key] += value
+        return {**totals, "rejected": len(errors), "errors": errors}
+
+
+@blp.route("/<idnp>")
+class ContactByIdnp(MethodView):
+    @blp.response(200, ContactSchema)
+    def get(self, idnp: str):
+        """A contact with its channels and subscriptions."""
+        require(READ)
+        return _contact(idnp)
+
+    @blp.arguments(ContactPatchSchema)
+    @blp.response(200, ContactSchema)
+    def patch(self, data, idnp: str):
+        """Change the name, preferred language or attributes."""
+        require(WRITE)
+        contact = _contact(idnp)
+        for name, value in data.items():
+            setattr(contact, name, value)
+        contact.updated_at = utcnow()
+        contact.save()
+        return contact
+
+    @blp.response(204)
+    def delete(self, idnp: str):
+        """Forget a person: their channels and subscriptions go too; sent messages stay."""
+        require(WRITE)
+        _contact(idnp).delete_instance(recursive=False)
+
+
+@blp.route("/<idnp>/language")
+class ContactLanguage(MethodView):
+    @blp.arguments(LanguageSchema)
+    @blp.response(200, ContactSchema)
+    def put(self, data, idnp: str):
+        """Set the language the person's notifications are rendered in."""
+        require(WRITE)
+        contact = _contact(idnp)
+        contact.preferred_language = data["preferred_language"]
+        contact.updated_at = utcnow()
+        contact.save()
+        return contact
+
+
+@blp.route("/<idnp>/channels")
+class ContactChannels(MethodView):
+    @blp.arguments(ContactChannelSchema)
+    @blp.response(201, ContactChannelSchema)
+    @blp.alt_response(409, description="The contact has this channel already")
+    def post(self, data, idnp: str):
+        """Add a channel."""
+        require(WRITE)
+        contact = _contact(idnp)
+        try:
+            with write_transaction():
+                return ContactChannel.create(contact=contact, **data)
+        except IntegrityError:
+            abort(409, message="The contact has this channel already.")
+
+
+@blp.route("/<idnp>/channels/<int:channel_id>")
+class ContactChannelById(MethodView):
+    @blp.arguments(ChannelPatchSchema)
+    @blp.response(200, ContactChannelSchema)
+    def patch(self, data, idnp: str, channel_id: int):
+        """Activate or deactivate a channel, or change its priority."""
+        require(WRITE)
+        channel = _channel(_contact(idnp), channel_id)
+        for name, value in data.items():
+            setattr(channel, name, value)
+        if data.get("active"):
+            channel.deactivated_reason = None
+        channel.updated_at = utcnow()
+        channel.save()
+        return channel
+
+    @blp.response(204)
+    def delete(self, idnp: str, channel_id: int):
+        """Remove a channel."""
+        require(WRITE)
+        _channel(_contact(idnp), channel_id).delete_instance()
+
+
+@blp.route("/<idnp>/reachability")
+class ContactReachability(MethodView):
+    @blp.response(200, ReachabilitySchema)
+    def get(self, idnp: str):
+        """Whether the person exists and can be reached outside the in-app cabinet."""
+        require(READ)
+        contact = contact_by_idnp(idnp)
+        channels = active_channels(contact) if contact else []
+        return {
+            "exists": contact is not None,
+            "has_active_channel": bool(channels),
+            "active_channels": [
+                {"id": c.id, "type": c.type, "priority": c.priority} for c in channels
+            ],
+        }
+
+
+@blp.route("/<idnp>/subscriptions")
+class ContactSubscriptions(MethodView):
+    @blp.arguments(SubscriptionSchema)
+    @blp.response(201, SubscriptionSchema)
+    @blp.alt_response(409, description="Subscribed already")
+    def post(self, data, idnp: str):
+        """Subscribe the person to a service's broadcasts."""
+        require(WRITE)
+        contact = _contact(idnp)
+        try:
+            with write_transaction():
+                return Subscription.create(contact=contact, service_name=data["service_name"])
+        except IntegrityError:
+            abort(409, message="Subscribed already.")
+
+
+@blp.route("/<idnp>/subscriptions/<service_name>")
+class ContactSubscription(MethodView):
+    @blp.response(204)
+    def delete(self, idnp: str, service_name: str):
+        """Unsubscribe."""
+        require(WRITE)
+        deleted = (
+            Subscription.delete()
+            .where(
+                (Subscription.contact == _contact(idnp))
+                & (Subscription.service_name == service_name)
+            )
+            .execute()
+        )
+        if not deleted:
+            abort(404, message="Not subscribed to this service.")
+
+
+@blp.route("/<idnp>/notifications")
+class ContactNotifications(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, NotificationSchema(many=True))
+    def get(self, args, idnp: str):
+        """Notifications sent to this person (this sender's; an admin sees all), newest first."""
+        require(READ)
+        query = notifications_for_recipient(current_sender(), idnp)
+        items, headers = paginate(query, args)
+        return items, 200, headers
