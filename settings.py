@@ -217,6 +217,9 @@ REPLAY_AFTER_SECONDS = _setting(
     "A message queued (or overdue for retry) this long is re-enqueued",
     int,
 )
+FANOUT_CHUNK_SIZE = _setting(
+    "FANOUT_CHUNK_SIZE", 1000, "IDNP recipients or subscribers resolved per fan-out job", int
+)
 REPLAY_BATCH_SIZE = _setting("REPLAY_BATCH_SIZE", 1000, "Messages re-enqueued per replay pass", int)
 LEADER_LOCK_TTL_SECONDS = _setting(
     "LEADER_LOCK_TTL_SECONDS",

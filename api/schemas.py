@@ -12,9 +12,13 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 import settings
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidContent, InvalidDestination
+from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
 from models.states import notification_state
 from tasks.templating import TemplateProblem, language_tag
+
+#: The channels a contact's registered addresses are delivered through.
+CONTACT_CHANNELS = [RECIPIENT_TYPES[kind] for kind in CONTACT_CHANNEL_TYPES]
 
 
 def camelcase(name: str) -> str:
@@ -61,11 +65,12 @@ def language(value: str) -> None:
 
 # --- requests ------------------------------------------------------------------------------
 class RecipientSchema(CamelSchema):
-    """A recipient addressed directly: ``type`` picks the channel, which validates ``value``."""
+    """A recipient: a person by ``idnp`` (resolved through the contact registry), or an address
+    whose ``type`` picks the channel, which validates ``value``."""
 
     type = fields.String(
         required=True,
-        validate=validate.OneOf(sorted(RECIPIENT_TYPES)),
+        validate=validate.OneOf(sorted([*RECIPIENT_TYPES, IDNP])),
         metadata={"description": "How `value` addresses the recipient", "example": "email"},
     )
     value = fields.Raw(
@@ -85,6 +90,11 @@ class RecipientSchema(CamelSchema):
 
     @post_load
     def normalise(self, data: dict, **kwargs) -> dict:
+        if data["type"] == IDNP:
+            if problem := idnp_problem(data["value"]):
+                raise ValidationError(problem, "value")
+            data["channel"] = None
+            return data
         channel = REGISTRY[RECIPIENT_TYPES[data["type"]]]
         try:
             data["value"] = channel.parse_destination(data["value"])
@@ -198,15 +208,25 @@ class MessageContentSchema(CamelSchema):
 
 def _recipient_count(recipients: list) -> None:
     limit = settings.MAX_RECIPIENTS_PER_REQUEST
-    if not recipients:
-        raise ValidationError("At least one recipient is required.")
     if len(recipients) > limit:
         raise ValidationError(f"At most {limit} recipients per request.")
 
 
 class NotificationCreateSchema(CamelSchema):
-    recipients = fields.List(
-        fields.Nested(RecipientSchema), required=True, validate=_recipient_count
+    recipients = fields.List(fields.Nested(RecipientSchema), validate=_recipient_count)
+    is_broadcast = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Send to every subscriber of `serviceName` instead"},
+    )
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(sorted(REGISTRY))),
+        validate=validate.Length(min=1, max=len(REGISTRY)),
+        metadata={"description": "The channels IDNP recipients may be reached on (default: all)"},
+    )
+    channel_policy = fields.String(
+        load_default="all",
+        validate=validate.OneOf(["all", "fallback"]),
+        metadata={"description": "all: every channel; fallback: one at a time, by priority"},
     )
     message = fields.Nested(MessageContentSchema, metadata={"description": "Or a template"})
     template = fields.String(
@@ -225,6 +245,18 @@ class NotificationCreateSchema(CamelSchema):
     reference = _label(255)
 
     @validates_schema(skip_on_field_errors=True)
+    def recipients_or_broadcast(self, data: dict, **kwargs) -> None:
+        if data["is_broadcast"]:
+            if data.get("recipients"):
+                raise ValidationError(
+                    "A broadcast goes to subscribers: no recipients.", "recipients"
+                )
+            if not data.get("service_name"):
+                raise ValidationError("A broadcast needs the service's name.", "serviceName")
+        elif not data.get("recipients"):
+            raise ValidationError("At least one recipient is required.", "recipients")
+
+    @validates_schema(skip_on_field_errors=True)
     def message_or_template(self, data: dict, **kwargs) -> None:
         if "message" in data and "template" in data:
             raise ValidationError("Give a message or a template, not both.", "template")
@@ -237,13 +269,23 @@ class NotificationCreateSchema(CamelSchema):
         if "message" not in data:
             return  # template contents are checked against the template at submission
         errors: dict[str, list[str]] = {}
-        for name in sorted({recipient["channel"] for recipient in data["recipients"]}):
+        for name in sorted(channels_in_use(data)):
             try:
                 REGISTRY[name].check_content(data["message"])
             except InvalidContent as error:
                 errors.setdefault(error.field, []).append(str(error))
         if errors:
             raise ValidationError(errors, "message")
+
+
+def channels_in_use(data: dict) -> set[str]:
+    """The channels a request may reach: its direct recipients' channels, and for IDNP
+    recipients and broadcasts, the allowed ``channels`` (all contact channels by default)."""
+    used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
+    if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
+        allowed = data.get("channels") or [*CONTACT_CHANNELS, "inapp"]
+        used |= {name for name in allowed if not (data["is_broadcast"] and name == "inapp")}
+    return used
 
 
 # --- responses -----------------------------------------------------------------------------

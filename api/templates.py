@@ -89,12 +89,26 @@ class TemplatePatchSchema(TemplateWriteSchema):
     """The same fields as PUT, each optional."""
 
 
+class _AnyKey(dict):
+    """Example values for attributes a template may read but nobody declares."""
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+#: What ``contact.*`` looks like when a template is checked (for IDNP recipients).
+EXAMPLE_CONTACT = _AnyKey(
+    name="Ion Popescu", idnp="2001234567891", language="ro", attributes=_AnyKey()
+)
+
+
 def check_contents(contents: list[dict], attributes: list[dict]) -> None:
     """Every part compiles, uses only declared attributes, and fits its channel when rendered
     with the attributes' examples. Errors name the content index, part and line."""
     errors: dict[int, dict[str, list[str]]] = {}
     seen = set()
     examples = {a["name"]: a.get("example", f"<{a['name']}>") for a in attributes}
+    examples.setdefault("contact", EXAMPLE_CONTACT)
     for index, content in enumerate(contents):
         key = (content["channel"], language_tag(content["language"]))
         if key in seen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,14 +19,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_clock = threading.Lock()
+_last = [0, 0]  # milliseconds, counter
+
+
 def new_id() -> uuid.UUID:
-    """A UUIDv7 (RFC 9562): random but time-ordered, so new rows append to the primary-key index."""
-    millis = time.time_ns() // 1_000_000
+    """A UUIDv7 (RFC 9562): time-ordered, so new rows append to the primary-key index, and
+    monotonic within a process (a 12-bit counter orders ids made in the same millisecond)."""
+    with _clock:
+        millis = max(time.time_ns() // 1_000_000, _last[0])
+        counter = _last[1] + 1 if millis == _last[0] else 0
+        if counter > 0xFFF:
+            millis, counter = millis + 1, 0
+        _last[:] = [millis, counter]
     value = (millis & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 76) - 1)
-    value &= ~(0b11 << 62)
+    value |= counter << 64
     value |= 0b10 << 62
+    value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     return uuid.UUID(int=value)
 
 

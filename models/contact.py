@@ -60,6 +60,9 @@ class Subscription(BaseModel):
         )
 
 
+#: The recipient type that names a person by national ID, resolved through this registry.
+IDNP = "idnp"
+
 #: Recipient types a contact may register as channels (addresses the person owns).
 CONTACT_CHANNEL_TYPES = ("email", "phone", "viber", "telegram", "whatsapp", "webpush")
 
@@ -74,6 +77,19 @@ def active_channels(contact: Contact) -> list[ContactChannel]:
         ContactChannel.select()
         .where((ContactChannel.contact == contact) & ContactChannel.active)
         .order_by(ContactChannel.priority, ContactChannel.id)
+    )
+
+
+def deactivate_channel(contact_id: int, kind: str, address: str, reason: str) -> None:
+    """Switch off a channel its provider reported dead; later sends skip it."""
+    (
+        ContactChannel.update(active=False, deactivated_reason=reason[:500], updated_at=utcnow())
+        .where(
+            (ContactChannel.contact == contact_id)
+            & (ContactChannel.type == kind)
+            & (ContactChannel.address == address)
+        )
+        .execute()
     )
 
 

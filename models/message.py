@@ -34,6 +34,7 @@ class Message(BaseModel):
     language = CharField(max_length=16, null=True)
     attributes = JSONField(null=True, help_text="this recipient's template attributes")
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    fallback_rank = IntegerField(null=True, help_text="place in a fallback chain (0: first)")
     recipient_key = CharField(max_length=200, null=True, help_text="IDNP or in-app user id")
     state = CharField(max_length=16, default=MessageState.QUEUED)
     failure_reason = CharField(max_length=32, null=True)
@@ -190,3 +191,38 @@ def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[s
             .execute()
         )
     return [(str(message_id), channel) for message_id, channel, _ in rows]
+
+
+def _chain(message: Message):
+    return (Message.notification == message.notification_id) & (
+        Message.recipient_key == message.recipient_key
+    )
+
+
+def next_in_chain(message: Message) -> tuple[str, str] | None:
+    """After ``message`` failed: queue the next held channel of its fallback chain; return its
+    (id, channel) for enqueueing, or None at the end of the chain."""
+    held = (
+        Message.select(Message.id, Message.channel)
+        .where(_chain(message) & (Message.state == MessageState.HELD))
+        .order_by(Message.fallback_rank)
+        .first()
+    )
+    if held is None:
+        return None
+    now = utcnow()
+    queued = (
+        Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now)
+        .where((Message.id == held.id) & (Message.state == MessageState.HELD))
+        .execute()
+    )
+    return (str(held.id), held.channel) if queued else None
+
+
+def end_chain(message: Message) -> None:
+    """After ``message`` reached its recipient: the held channels after it are not needed."""
+    (
+        Message.update(state=MessageState.CANCELLED, updated_at=utcnow())
+        .where(_chain(message) & (Message.state == MessageState.HELD))
+        .execute()
+    )

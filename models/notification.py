@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
+from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.sender import Sender, visible_to
@@ -22,10 +22,21 @@ class Notification(BaseModel):
     content = JSONField(help_text="the message as sent, when no template is used")
     template_version = ForeignKeyField(TemplateVersion, null=True, on_delete="RESTRICT")
     attributes = JSONField(null=True, help_text="template attributes shared by all recipients")
+    channels = JSONField(null=True, help_text="channels IDNP recipients may use (null: all)")
+    channel_policy = CharField(max_length=10, default="all", help_text="all or fallback")
+    is_broadcast = BooleanField(default=False)
+    recipients = JSONField(null=True, help_text="IDNP recipients still to resolve")
+    fanout_state = CharField(max_length=10, default="none", help_text="none, pending or done")
+    fanout_cursor = IntegerField(default=0, help_text="resolved so far: list offset or contact id")
+    fanout_updated_at = UTCDateTimeField(null=True)
+    language = CharField(max_length=16, null=True, help_text="for recipients without their own")
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("sender", "created_at"), False),)
+        indexes = (
+            (("sender", "created_at"), False),
+            (("fanout_state", "fanout_updated_at"), False),
+        )
 
 
 class IdempotencyRecord(BaseModel):
@@ -51,6 +62,24 @@ def notifications_for_recipient(sender: Sender, recipient_key: str):
     sent_to = Message.select(Message.notification).where(Message.recipient_key == recipient_key)
     query = Notification.select().where(Notification.id.in_(sent_to))
     return visible_to(sender, query, Notification).order_by(Notification.created_at.desc())
+
+
+def stalled_fanouts(before) -> list[str]:
+    """Notifications whose fan-out is pending and has not moved since ``before``; their
+    timestamp is touched so each is restarted once per interval."""
+    stalled = [
+        str(n.id)
+        for n in Notification.select(Notification.id).where(
+            (Notification.fanout_state == "pending") & (Notification.fanout_updated_at < before)
+        )
+    ]
+    if stalled:
+        (
+            Notification.update(fanout_updated_at=utcnow())
+            .where(Notification.id.in_(stalled))
+            .execute()
+        )
+    return stalled
 
 
 def notification_for(sender: Sender, notification_id) -> Notification | None:

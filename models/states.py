@@ -13,6 +13,8 @@ class MessageState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # a fallback channel, waiting for the channel before it to fail
+    HELD = "held"
     # in-app messages, once stored for their user
     UNREAD = "unread"
     READ = "read"

@@ -19,7 +19,8 @@ import settings
 from channels import REGISTRY, get_channel
 from channels.base import Channel, DeadAddress, PermanentError, TransientError, channel_setting
 from models.base import utcnow
-from models.message import Message, claim_message, finish_attempt
+from models.contact import deactivate_channel
+from models.message import Message, claim_message, end_chain, finish_attempt, next_in_chain
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import redis_client
 from tasks.callbacks import announce
@@ -63,7 +64,7 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
             provider_id=receipt.provider_id,
             details=receipt.details,
         ):
-            announce(message, state)
+            settled(message, state)
 
 
 def _fail(message, started_at, outcome, reason, error) -> None:
@@ -76,7 +77,23 @@ def _fail(message, started_at, outcome, reason, error) -> None:
         failure_reason=reason,
         error=error,
     ):
-        announce(message, MessageState.FAILED, reason)
+        settled(message, MessageState.FAILED, reason, error)
+
+
+def settled(message: Message, state: str, reason: str | None = None, error: str = "") -> None:
+    """What follows a final outcome: the sender's callback; for a failure, a dead address
+    switched off in the contact registry and the next channel of a fallback chain queued; for
+    a success, the rest of the chain cancelled."""
+    announce(message, state, reason)
+    if state != MessageState.FAILED:
+        if message.fallback_rank is not None:
+            end_chain(message)
+        return
+    if reason == FailureReason.DEAD_ADDRESS and message.contact_id:
+        recipient_type = get_channel(message.channel).recipient_type
+        deactivate_channel(message.contact_id, recipient_type, message.destination, error)
+    if message.fallback_rank is not None and (follow := next_in_chain(message)):
+        enqueue([follow], quiet=True)
 
 
 def retry_or_fail(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from channels.base import PermanentError, Rendered
+from models.contact import Contact
 from models.message import Message
 from models.states import FailureReason
 from models.template import TemplateVersion
@@ -18,6 +19,19 @@ def _version(version_id) -> TemplateVersion:
     return TemplateVersion.get_by_id(version_id)
 
 
+def contact_attributes(contact_id: int) -> dict:
+    """What a template sees of the person as ``contact.*``."""
+    contact = Contact.get_or_none(Contact.id == contact_id)
+    if contact is None:
+        return {}
+    return {
+        "name": contact.name,
+        "idnp": contact.idnp,
+        "language": contact.preferred_language,
+        "attributes": contact.attributes or {},
+    }
+
+
 def render(message: Message) -> Rendered:
     """The rendered content of ``message``; a template that cannot render fails it with
     TEMPLATE_ERROR. Reads the notification and the sender from ``message``: ``claim_message``
@@ -27,6 +41,8 @@ def render(message: Message) -> Rendered:
     parts = content
     if notification.template_version_id is not None:
         attributes = {**(notification.attributes or {}), **(message.attributes or {})}
+        if message.contact_id is not None:
+            attributes["contact"] = contact_attributes(message.contact_id)
         version = _version(notification.template_version_id)
         try:
             parts = render_version(version, message.channel, message.language, attributes)

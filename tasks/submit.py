@@ -20,6 +20,7 @@ from models.sender import Sender
 from models.states import MessageState
 from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
+from tasks.fanout import start_fanout
 from tasks.templating import check_use
 
 #: Rows per INSERT statement (keeps SQLite under its bound-variable limit).
@@ -67,6 +68,13 @@ def submit_notification(
         raise IdempotencyReplay(record)
     version = template_version(sender, data) if "template" in data else None
     now = utcnow()
+    recipients = data.get("recipients") or []
+    people = [
+        {"idnp": r["value"], "attributes": r.get("attributes"), "language": r.get("language")}
+        for r in recipients
+        if r["channel"] is None
+    ]
+    fans_out = bool(people) or data["is_broadcast"]
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
@@ -79,6 +87,13 @@ def submit_notification(
         content=content,
         template_version=version,
         attributes=data.get("attributes") if version else None,
+        channels=data.get("channels"),
+        channel_policy=data["channel_policy"],
+        is_broadcast=data["is_broadcast"],
+        recipients=people or None,
+        fanout_state="pending" if fans_out else "none",
+        fanout_updated_at=now if fans_out else None,
+        language=data.get("language"),
         created_at=now,
     )
     messages = [
@@ -95,7 +110,8 @@ def submit_notification(
             created_at=now,
             updated_at=now,
         )
-        for recipient in data["recipients"]
+        for recipient in recipients
+        if recipient["channel"] is not None
     ]
     try:
         _insert(sender, notification, messages, idempotency)
@@ -104,6 +120,8 @@ def submit_notification(
             documents.delete(document_id)
         raise
     enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    if fans_out:
+        start_fanout(notification.id)
     return notification, messages
 
 

@@ -141,7 +141,7 @@ def check_use(version, recipients: list[dict], shared: dict, language: str | Non
     for index, recipient in enumerate(recipients):
         channel, wanted = recipient["channel"], recipient.get("language") or language
         key = (channel, wanted)
-        if key not in contents:
+        if channel is not None and key not in contents:  # an IDNP's channels come later
             contents[key] = choose_content(
                 version.contents, channel, wanted, version.default_language
             )

@@ -161,6 +161,19 @@ def smtp(monkeypatch):
     controller.stop()
 
 
+@pytest.fixture
+def telegram(monkeypatch):
+    """A Bot API on 127.0.0.1 that Herald is configured to use, with the bot's token."""
+    from tests.fakes.telegram import TOKEN, TelegramFake
+
+    fake = TelegramFake(TOKEN).start()
+    monkeypatch.setattr(settings, "TELEGRAM_API_URL", fake.url)
+    monkeypatch.setattr(settings, "TELEGRAM_BOT_TOKEN", TOKEN)
+    yield fake
+    REGISTRY["telegram"].close()
+    fake.stop()
+
+
 @pytest.fixture(autouse=True)
 def _documents_in_tmp(tmp_path, monkeypatch):
     """No test writes letters or attachments under var/: each gets its own store."""

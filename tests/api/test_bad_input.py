@@ -35,7 +35,7 @@ def test_missing_recipients(client, sender):
     body = email_notification()
     del body["recipients"]
     data = assert_error(post(client, sender, body), 400)
-    assert data["errors"] == {"recipients": ["Missing data for required field."]}
+    assert data["errors"] == {"recipients": ["At least one recipient is required."]}
 
 
 def test_empty_recipients(client, sender):

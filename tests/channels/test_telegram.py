@@ -6,28 +6,14 @@ import logging
 import pytest
 
 import settings
-from channels import REGISTRY
 from channels.base import DeadAddress, PermanentError, Rendered, TransientError
 from channels.telegram import TelegramChannel, compose
 from models.message import Message
 from models.states import FailureReason, MessageState
 from tests.factories import message
 from tests.fakes.http import Response
-from tests.fakes.telegram import TelegramFake, error
+from tests.fakes.telegram import TOKEN, error
 from tests.support import wait_until
-
-TOKEN = "7000000001:AAHerald-test_token0123456789abcdefgh"
-
-
-@pytest.fixture
-def telegram(monkeypatch):
-    """A Bot API on 127.0.0.1 that Herald is configured to use, with the bot's token."""
-    fake = TelegramFake(TOKEN).start()
-    monkeypatch.setattr(settings, "TELEGRAM_API_URL", fake.url)
-    monkeypatch.setattr(settings, "TELEGRAM_BOT_TOKEN", TOKEN)
-    yield fake
-    REGISTRY["telegram"].close()
-    fake.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,10 @@ FIELDS = {"chat_id", "text", "parse_mode", "disable_web_page_preview"}
 ALLOWED_TAGS = {"b": set(), "a": {"href"}}
 
 
+#: The bot token tests configure (the fake checks it in the request path).
+TOKEN = "7000000001:AAHerald-test_token0123456789abcdefgh"
+
+
 def error(code: int, description: str, **parameters) -> Response:
     body = {"ok": False, "error_code": code, "description": description}
     if parameters:

@@ -15,4 +15,4 @@ def test_the_migrated_schema_matches_the_models(db):
 
 def test_upgrade_is_recorded_and_idempotent(db):
     assert upgrade(db) == []
-    assert schema_version(db) == "0004_contacts"
+    assert schema_version(db) == "0005_fanout"

@@ -1,0 +1,173 @@
+"""Fan-out: turn IDNP recipients and broadcast subscribers into messages, a chunk per job.
+
+Each job resolves one chunk with a few bulk queries (contacts, their channels), inserts its
+messages and moves the notification's cursor in one transaction, then enqueues the messages
+and the next chunk. The cursor move is a compare-and-set, so a duplicated job resolves
+nothing twice; a lost one is re-enqueued by the scheduler's replay job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import dramatiq
+
+import settings
+from channels import RECIPIENT_TYPES
+from models.base import new_id, utcnow
+from models.contact import Contact, ContactChannel, Subscription
+from models.db import write_transaction
+from models.message import Message
+from models.notification import Notification
+from models.states import FailureReason, MessageState
+from tasks.deliver import enqueue
+
+logger = logging.getLogger(__name__)
+
+#: The cabinet: every person gets an in-app copy, addressed by IDNP.
+CABINET = "inapp"
+#: The channel name of a message that had nowhere to go.
+NO_CHANNEL = "none"
+INSERT_CHUNK = 500
+
+
+def fanout(notification_id: str) -> None:
+    """Resolve the next chunk of a notification's people, then enqueue the rest of the work."""
+    notification = Notification.get_or_none(Notification.id == notification_id)
+    if notification is None or notification.fanout_state != "pending":
+        return
+    size, cursor = settings.FANOUT_CHUNK_SIZE, notification.fanout_cursor
+    take = _subscribers if notification.is_broadcast else _listed
+    people, next_cursor, done = take(notification, cursor, size)
+    rows = resolve(notification, people)
+    with write_transaction():
+        moved = (
+            Notification.update(
+                fanout_cursor=next_cursor,
+                fanout_state="done" if done else "pending",
+                fanout_updated_at=utcnow(),
+            )
+            .where(
+                (Notification.id == notification.id)
+                & (Notification.fanout_cursor == cursor)
+                & (Notification.fanout_state == "pending")
+            )
+            .execute()
+        )
+        if moved:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                Message.insert_many(rows[start : start + INSERT_CHUNK]).execute()
+    if not moved:
+        return  # another job resolved this chunk
+    queued = [(row["id"], row["channel"]) for row in rows if row["state"] == MessageState.QUEUED]
+    enqueue(queued, quiet=True)
+    logger.info("fan-out %s: %d people, %d messages", notification_id, len(people), len(rows))
+    if not done:
+        start_fanout(notification.id)
+
+
+def _listed(notification: Notification, cursor: int, size: int):
+    """The next IDNP recipients of the request: (people, next cursor, done)."""
+    people = notification.recipients[cursor : cursor + size]
+    next_cursor = cursor + len(people)
+    return people, next_cursor, next_cursor >= len(notification.recipients)
+
+
+def _subscribers(notification: Notification, cursor: int, size: int):
+    """The next subscribers of the notification's service, by contact id after ``cursor``."""
+    contacts = list(
+        Contact.select()
+        .join(Subscription, on=(Subscription.contact == Contact.id))
+        .where((Subscription.service_name == notification.service_name) & (Contact.id > cursor))
+        .order_by(Contact.id)
+        .limit(size)
+    )
+    people = [{"idnp": contact.idnp, "contact": contact} for contact in contacts]
+    next_cursor = contacts[-1].id if contacts else cursor
+    return people, next_cursor, len(contacts) < size
+
+
+def resolve(notification: Notification, people: list[dict]) -> list[dict]:
+    """Message rows for ``people``: their active channels (allowed by the request, in priority
+    order), a cabinet copy, or a NO_ACTIVE_CHANNEL failure for someone with no channel."""
+    unresolved = [p["idnp"] for p in people if "contact" not in p]
+    contacts = {c.idnp: c for c in Contact.select().where(Contact.idnp.in_(unresolved))}
+    for person in people:
+        person.setdefault("contact", contacts.get(person["idnp"]))
+    ids = [p["contact"].id for p in people if p["contact"] is not None]
+    channels = defaultdict(list)
+    query = (
+        ContactChannel.select()
+        .where(ContactChannel.contact.in_(ids) & ContactChannel.active)
+        .order_by(ContactChannel.priority, ContactChannel.id)
+    )
+    for channel in query:
+        channels[channel.contact_id].append(channel)
+    allowed = set(notification.channels) if notification.channels else None
+    rows: list[dict] = []
+    for person in people:
+        rows.extend(_messages_for(notification, person, channels, allowed))
+    return rows
+
+
+def _messages_for(notification, person: dict, channels: dict, allowed: set | None) -> list[dict]:
+    contact = person["contact"]
+    now = utcnow()
+    base = {
+        "notification": notification.id,
+        "sender": notification.sender_id,
+        "contact": contact.id if contact else None,
+        "recipient_key": person["idnp"],
+        "language": (contact and contact.preferred_language)
+        or person.get("language")
+        or notification.language,
+        "attributes": person.get("attributes"),
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    usable = [
+        (RECIPIENT_TYPES[c.type], c.address)
+        for c in (channels.get(contact.id, []) if contact else [])
+        if allowed is None or RECIPIENT_TYPES[c.type] in allowed
+    ]
+    fallback = notification.channel_policy == "fallback"
+    rows = [
+        {
+            **base,
+            "id": new_id(),
+            "channel": name,
+            "destination": address,
+            "state": MessageState.HELD if fallback and rank else MessageState.QUEUED,
+            "fallback_rank": rank if fallback else None,
+        }
+        for rank, (name, address) in enumerate(usable)
+    ]
+    if not rows:
+        rows.append(
+            {
+                **base,
+                "id": new_id(),
+                "channel": NO_CHANNEL,
+                "destination": "",
+                "state": MessageState.FAILED,
+                "failure_reason": FailureReason.NO_ACTIVE_CHANNEL,
+            }
+        )
+    if not notification.is_broadcast and (allowed is None or CABINET in allowed):
+        cabinet = {**base, "id": new_id(), "channel": CABINET, "destination": person["idnp"]}
+        rows.append({**cabinet, "state": MessageState.QUEUED, "fallback_rank": None})
+    return rows
+
+
+fanout_actor = dramatiq.actor(fanout, actor_name="fanout", queue_name="fanout", max_retries=0)
+
+
+def start_fanout(notification_id) -> None:
+    """Enqueue the next fan-out job; if the broker is down, the replay job will."""
+    try:
+        fanout_actor.send(str(notification_id))
+    except Exception:
+        logger.warning("fan-out %s: broker unavailable; replay will start it", notification_id)
