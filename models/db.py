@@ -64,3 +64,25 @@ def write_transaction():
     if is_sqlite():
         return database.atomic("IMMEDIATE")
     return database.atomic()
+
+
+def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
+    """Insert many rows of ``model`` fast: values converted by the fields, then one
+    ``executemany`` (SQLite) or multi-row ``execute_values`` (PostgreSQL), skipping peewee's
+    per-value SQL generation, which dominates large inserts. Every row has the same keys
+    (field names); call inside a transaction."""
+    if not rows:
+        return
+    fields = [model._meta.fields[name] for name in rows[0]]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    table = model._meta.table_name
+    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
+    cursor = database.cursor()
+    if is_sqlite():
+        marks = ", ".join("?" * len(fields))
+        cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values)
+    else:
+        from psycopg2.extras import execute_values
+
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
+        execute_values(cursor, sql, values, page_size=page_size)

@@ -22,11 +22,14 @@ from models.base import utcnow
 from models.contact import deactivate_channel
 from models.message import Message, claim_message, end_chain, finish_attempt, next_in_chain
 from models.states import AttemptOutcome, FailureReason, MessageState
-from tasks.broker import redis_client
+from tasks.broker import enqueue_many, redis_client
 from tasks.callbacks import announce
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
+
+#: Jobs per Redis pipeline when enqueueing many.
+ENQUEUE_BATCH = 1000
 
 
 def deliver(message_id: str, channel_name: str | None = None) -> None:
@@ -171,13 +174,19 @@ def enqueue(
     With ``quiet``, a broker failure is logged rather than raised: the messages stay in the
     database and the scheduler's replay job enqueues them once the broker is back.
     """
-    sent = 0
+    items = list(items)
     try:
-        for message_id, channel in items:
-            ACTORS[channel].send_with_options(args=(str(message_id), channel), delay=delay_ms)
-            sent += 1
+        if delay_ms is None and len(items) > 1:
+            for start in range(0, len(items), ENQUEUE_BATCH):
+                batch = items[start : start + ENQUEUE_BATCH]
+                jobs = [ACTORS[c].message(str(message_id), c) for message_id, c in batch]
+                enqueue_many(dramatiq.get_broker(), jobs)
+        else:
+            for message_id, channel in items:
+                ACTORS[channel].send_with_options(args=(str(message_id), channel), delay=delay_ms)
     except Exception:
         if not quiet:
             raise
-        logger.warning("broker unavailable after %d enqueues; replay will pick up the rest", sent)
-    return sent
+        logger.warning("broker unavailable: %d messages wait for the replay job", len(items))
+        return 0
+    return len(items)

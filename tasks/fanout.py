@@ -17,7 +17,7 @@ import settings
 from channels import RECIPIENT_TYPES
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
-from models.db import write_transaction
+from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason, MessageState
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 CABINET = "inapp"
 #: The channel name of a message that had nowhere to go.
 NO_CHANNEL = "none"
-INSERT_CHUNK = 500
 
 
 def fanout(notification_id: str) -> None:
@@ -56,8 +55,7 @@ def fanout(notification_id: str) -> None:
             .execute()
         )
         if moved:
-            for start in range(0, len(rows), INSERT_CHUNK):
-                Message.insert_many(rows[start : start + INSERT_CHUNK]).execute()
+            bulk_insert(Message, rows)
     if not moved:
         return  # another job resolved this chunk
     queued = [(row["id"], row["channel"]) for row in rows if row["state"] == MessageState.QUEUED]
@@ -77,11 +75,12 @@ def _listed(notification: Notification, cursor: int, size: int):
 def _subscribers(notification: Notification, cursor: int, size: int):
     """The next subscribers of the notification's service, by contact id after ``cursor``."""
     contacts = list(
-        Contact.select()
+        Contact.select(Contact.id, Contact.idnp, Contact.preferred_language)
         .join(Subscription, on=(Subscription.contact == Contact.id))
         .where((Subscription.service_name == notification.service_name) & (Contact.id > cursor))
         .order_by(Contact.id)
         .limit(size)
+        .namedtuples()
     )
     people = [{"idnp": contact.idnp, "contact": contact} for contact in contacts]
     next_cursor = contacts[-1].id if contacts else cursor
@@ -92,18 +91,22 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     """Message rows for ``people``: their active channels (allowed by the request, in priority
     order), a cabinet copy, or a NO_ACTIVE_CHANNEL failure for someone with no channel."""
     unresolved = [p["idnp"] for p in people if "contact" not in p]
-    contacts = {c.idnp: c for c in Contact.select().where(Contact.idnp.in_(unresolved))}
+    found = Contact.select(Contact.id, Contact.idnp, Contact.preferred_language).where(
+        Contact.idnp.in_(unresolved)
+    )
+    contacts = {c.idnp: c for c in found.namedtuples()}
     for person in people:
         person.setdefault("contact", contacts.get(person["idnp"]))
     ids = [p["contact"].id for p in people if p["contact"] is not None]
     channels = defaultdict(list)
     query = (
-        ContactChannel.select()
+        ContactChannel.select(ContactChannel.contact, ContactChannel.type, ContactChannel.address)
         .where(ContactChannel.contact.in_(ids) & ContactChannel.active)
         .order_by(ContactChannel.priority, ContactChannel.id)
+        .tuples()
     )
-    for channel in query:
-        channels[channel.contact_id].append(channel)
+    for contact_id, kind, address in query:
+        channels[contact_id].append((kind, address))
     allowed = set(notification.channels) if notification.channels else None
     rows: list[dict] = []
     for person in people:
@@ -124,14 +127,16 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set | Non
         or notification.language,
         "attributes": person.get("attributes"),
         "attempts": 0,
+        "failure_reason": None,
+        "fallback_rank": None,
         "due_at": now,
         "created_at": now,
         "updated_at": now,
     }
     usable = [
-        (RECIPIENT_TYPES[c.type], c.address)
-        for c in (channels.get(contact.id, []) if contact else [])
-        if allowed is None or RECIPIENT_TYPES[c.type] in allowed
+        (RECIPIENT_TYPES[kind], address)
+        for kind, address in (channels.get(contact.id, []) if contact else [])
+        if allowed is None or RECIPIENT_TYPES[kind] in allowed
     ]
     fallback = notification.channel_policy == "fallback"
     rows = [
@@ -154,11 +159,12 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set | Non
                 "destination": "",
                 "state": MessageState.FAILED,
                 "failure_reason": FailureReason.NO_ACTIVE_CHANNEL,
+                "due_at": None,
             }
         )
     if not notification.is_broadcast and (allowed is None or CABINET in allowed):
         cabinet = {**base, "id": new_id(), "channel": CABINET, "destination": person["idnp"]}
-        rows.append({**cabinet, "state": MessageState.QUEUED, "fallback_rank": None})
+        rows.append({**cabinet, "state": MessageState.QUEUED})
     return rows
 
 
