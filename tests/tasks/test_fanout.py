@@ -283,3 +283,25 @@ def test_a_fanout_lost_with_the_broker_is_restarted_by_replay(
     with running_worker(own_broker):
         (mail,) = smtp.wait_for(1)
     assert mail.rcpt_tos == ["ion@example.md"]
+
+
+def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(client, sender, other_sender, worker):
+    from tests.factories import make_sender
+
+    ion = person(50, ("email", "ion@example.md"))
+    first = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
+    second = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
+    send(client, other_sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
+    send(client, sender, recipients=[{"type": "idnp", "value": idnp(51)}], channels=["inapp"])
+    for posted in (first, second):
+        wait_until(fanned_out(posted["id"]))
+
+    sender.sender.permissions = ["contacts:read"]
+    sender.sender.save()
+    response = client.get(f"/v1/contacts/{ion}/notifications", headers=sender.headers)
+
+    assert response.status_code == 200
+    assert [n["id"] for n in response.get_json()] == [second["id"], first["id"]]
+    auditor = make_sender("auditor", admin=True)
+    everything = client.get(f"/v1/contacts/{ion}/notifications", headers=auditor.headers).get_json()
+    assert len(everything) == 3
