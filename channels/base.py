@@ -129,6 +129,17 @@ class Channel:
         """Release connections this adapter holds for the current thread."""
 
 
+def check_text_length(text: str, limit: int, label: str, length=len) -> None:
+    """The text a channel shows (subject, body, link) must be non-blank and fit ``limit``,
+    measured by ``length``; otherwise an :class:`InvalidContent` on ``body``."""
+    if not text.strip():
+        raise InvalidContent("body", f"Must not be blank for {label} recipients.")
+    if length(text) > limit:
+        raise InvalidContent(
+            "body", f"Too long for {label}: subject, body and link must fit in {limit} characters."
+        )
+
+
 def channel_setting(channel: Channel, suffix: str) -> Any:
     """A per-channel setting, e.g. ``EMAIL_MAX_RETRIES`` for suffix ``MAX_RETRIES``."""
     return getattr(settings, f"{channel.settings_prefix}_{suffix}")

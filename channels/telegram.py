@@ -24,6 +24,7 @@ from channels.base import (
     Receipt,
     Rendered,
     TransientError,
+    check_text_length,
 )
 from models.states import FailureReason
 
@@ -69,14 +70,7 @@ class TelegramChannel(Channel):
 
     def check_content(self, content: dict[str, Any]) -> None:
         shown = visible_text(content.get("subject"), content["body"], content.get("action_url"))
-        if not shown.strip():
-            raise InvalidContent("body", "Must not be blank for Telegram recipients.")
-        if utf16_length(shown) > MAX_TEXT_LENGTH:
-            raise InvalidContent(
-                "body",
-                f"Too long for Telegram: subject, body and link must fit in {MAX_TEXT_LENGTH} "
-                "characters.",
-            )
+        check_text_length(shown, MAX_TEXT_LENGTH, "Telegram", utf16_length)
 
     def check_template(self, content: dict[str, Any]) -> None:
         """A Telegram row's ``html`` is sent as Telegram HTML: only the tags Telegram allows."""

@@ -19,12 +19,12 @@ from channels import http
 from channels.base import (
     Channel,
     DeadAddress,
-    InvalidContent,
     InvalidDestination,
     PermanentError,
     Receipt,
     Rendered,
     TransientError,
+    check_text_length,
 )
 from models.states import FailureReason
 
@@ -63,14 +63,7 @@ class ViberChannel(Channel):
 
     def check_content(self, content: dict[str, Any]) -> None:
         text = compose_text(content.get("subject"), content["body"], content.get("action_url"))
-        if not text.strip():
-            raise InvalidContent("body", "Must not be blank for Viber recipients.")
-        if len(text) > MAX_TEXT_LENGTH:
-            raise InvalidContent(
-                "body",
-                f"Too long for Viber: subject, body and link must fit in {MAX_TEXT_LENGTH} "
-                "characters.",
-            )
+        check_text_length(text, MAX_TEXT_LENGTH, "Viber")
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         url = f"{settings.VIBER_API_URL.rstrip('/')}/{BOT_API_ENDPOINT.SEND_MESSAGE}"

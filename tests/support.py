@@ -67,3 +67,10 @@ def drain(broker: dramatiq.Broker, worker: dramatiq.Worker, queue: str = "email"
     """Wait until ``queue`` is empty and ``worker`` has finished what it took."""
     broker.join(queue, timeout=10_000)
     worker.join()
+
+
+def settled(message_id, *states) -> Callable[[], bool]:
+    """A ``wait_until`` condition: the message has reached one of ``states``."""
+    from tests.factories import message
+
+    return lambda: message(message_id).state in states

@@ -19,7 +19,7 @@ from models.states import FailureReason, MessageState
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, twilio_error
-from tests.support import wait_until
+from tests.support import settled, wait_until
 
 SENDER_ID = "Herald"
 
@@ -49,10 +49,6 @@ def sms_notification(*numbers: str, body: str = "Vă așteptăm luni la ora 9:00
 
 def post(client, sender, body):
     return client.post("/v1/notifications", json=body, headers=sender.headers)
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 # --- segments ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from models.states import FailureReason, MessageState
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.telegram import TOKEN, error
-from tests.support import wait_until
+from tests.support import settled, wait_until
 
 
 @pytest.fixture
@@ -34,10 +34,6 @@ def post(client, sender, body) -> dict:
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 202, response.get_json()
     return response.get_json()
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def history(client, sender, message_id) -> dict:

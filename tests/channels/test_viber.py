@@ -9,10 +9,9 @@ from channels.base import DeadAddress, PermanentError, Rendered, TransientError
 from channels.viber import ViberChannel
 from dev.embedded_redis import free_port
 from models.states import FailureReason, MessageState
-from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.viber import ViberFake, status
-from tests.support import wait_until
+from tests.support import settled, wait_until
 
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
 USER = "01234567890A="
@@ -49,10 +48,6 @@ def post(client, sender, body) -> dict:
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 202, response.get_json()
     return response.get_json()
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def history(client, sender, message_id) -> dict:

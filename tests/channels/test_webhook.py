@@ -14,7 +14,7 @@ from models.states import MessageState
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.receiver import SignedReceiver, header
-from tests.support import running_worker, wait_until
+from tests.support import running_worker, settled, wait_until
 
 
 @pytest.fixture
@@ -50,10 +50,6 @@ def send(client, sender, body) -> str:
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 202, response.get_json()
     return response.get_json()["messages"][0]["id"]
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def test_a_webhook_is_posted_as_signed_json(client, sender, other_sender, receiver, worker):

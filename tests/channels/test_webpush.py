@@ -16,7 +16,7 @@ from models.states import MessageState
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.pushservice import PushService, Subscriber, b64url_decode, b64url_encode
-from tests.support import running_worker, wait_until
+from tests.support import running_worker, settled, wait_until
 
 
 @pytest.fixture
@@ -54,10 +54,6 @@ def post(client, sender, body) -> list[str]:
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 202, response.get_json()
     return [m["id"] for m in response.get_json()["messages"]]
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def history(client, sender, message_id) -> dict:

@@ -11,7 +11,7 @@ from models.states import FailureReason, MessageState
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.whatsapp import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeWhatsApp, graph_error
-from tests.support import wait_until
+from tests.support import settled, wait_until
 
 TEMPLATE = {
     "name": "appointment_reminder",
@@ -57,10 +57,6 @@ def whatsapp_notification(*numbers: str, body: str = "Vă așteptăm luni la ora
 
 def post(client, sender, body):
     return client.post("/v1/notifications", json=body, headers=sender.headers)
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def send(body="Salut", action_url=None, template=None, to="+37369123456"):

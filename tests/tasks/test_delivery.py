@@ -9,17 +9,13 @@ from models.states import MessageState
 from scheduler.jobs import replay
 from tasks.deliver import ACTORS
 from tests.factories import email_notification, message
-from tests.support import drain, running_worker, wait_until
+from tests.support import drain, running_worker, settled, wait_until
 
 
 def send(client, sender, body):
     response = client.post("/v1/notifications", json=body, headers=sender.headers)
     assert response.status_code == 202
     return response.get_json()
-
-
-def settled(message_id, *states):
-    return lambda: message(message_id).state in states
 
 
 def test_email_travels_from_the_api_to_the_smtp_server(client, sender, smtp, worker):

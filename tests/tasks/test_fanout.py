@@ -285,7 +285,9 @@ def test_a_fanout_lost_with_the_broker_is_restarted_by_replay(
     assert mail.rcpt_tos == ["ion@example.md"]
 
 
-def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(client, sender, other_sender, worker):
+def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(
+    client, sender, other_sender, worker
+):
     from tests.factories import make_sender
 
     ion = person(50, ("email", "ion@example.md"))
