@@ -300,3 +300,21 @@ def test_delete_is_soft_and_refused_while_scheduled_notifications_use_it(client,
     assert client.get(f"/v1/templates/{created['id']}", headers=sender.headers).status_code == 404
     assert Template.get_by_id(created["id"]).deleted is True
     assert TemplateVersion.select().count() == 1  # kept for what was sent
+
+
+def test_sms_content_must_fit_the_segment_limit_with_typical_values(client, sender, monkeypatch):
+    import settings
+
+    monkeypatch.setattr(settings, "SMS_MAX_SEGMENTS", 2)
+    body = visit_reminder(code="sms-visit")
+    body["attributes"].append({"name": "note", "example": "x" * 300})
+    body["contents"] = [
+        {"channel": "sms", "language": "ro", "body": "Vizită {{ visitDate | date }}. {{ note }}"}
+    ]
+    response = client.post("/v1/templates", json=body, headers=sender.headers)
+
+    assert response.status_code == 400
+    (problem,) = response.get_json()["errors"]["contents"]["0"]["body"]
+    assert "segments" in problem
+    body["attributes"][-1]["example"] = "scurt"
+    assert client.post("/v1/templates", json=body, headers=sender.headers).status_code == 201
