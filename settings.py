@@ -217,6 +217,9 @@ REPLAY_AFTER_SECONDS = _setting(
     "A message queued (or overdue for retry) this long is re-enqueued",
     int,
 )
+MESSAGE_RETENTION_DAYS = _setting(
+    "MESSAGE_RETENTION_DAYS", 7, "Days a message's destination and bodies are kept", int
+)
 FANOUT_CHUNK_SIZE = _setting(
     "FANOUT_CHUNK_SIZE", 1000, "IDNP recipients or subscribers resolved per fan-out job", int
 )

@@ -12,6 +12,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 import settings
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidContent, InvalidDestination
+from models.base import utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
 from models.states import notification_state
@@ -206,6 +207,11 @@ class MessageContentSchema(CamelSchema):
                 raise ValidationError({"attachments": {index: {"content": [message]}}})
 
 
+def _in_the_future(value) -> None:
+    if value <= utcnow():
+        raise ValidationError("Must be in the future.")
+
+
 def _recipient_count(recipients: list) -> None:
     limit = settings.MAX_RECIPIENTS_PER_REQUEST
     if len(recipients) > limit:
@@ -243,6 +249,17 @@ class NotificationCreateSchema(CamelSchema):
     target_id = _label(100)
     target_type = _label(100)
     reference = _label(255)
+    send_at = fields.AwareDateTime(
+        validate=_in_the_future, metadata={"description": "Send later (ISO 8601 with offset)"}
+    )
+    valid_till = fields.AwareDateTime(
+        validate=_in_the_future,
+        metadata={"description": "In-app: hidden after; push: never sent after"},
+    )
+    urgent = fields.Boolean(load_default=False, metadata={"description": "Ignore quiet hours"})
+    require_action = fields.Boolean(
+        load_default=False, metadata={"description": "In-app: the user is expected to act"}
+    )
 
     @validates_schema(skip_on_field_errors=True)
     def recipients_or_broadcast(self, data: dict, **kwargs) -> None:
@@ -311,6 +328,10 @@ class NotificationSchema(CamelSchema):
     message = fields.Nested(MessageContentSchema, attribute="content")
     template = fields.Method("get_template", metadata={"description": "{id, code, version}"})
     attributes = fields.Dict(allow_none=True)
+    send_at = fields.DateTime(allow_none=True)
+    valid_till = fields.DateTime(allow_none=True)
+    urgent = fields.Boolean()
+    require_action = fields.Boolean()
     created_at = fields.DateTime()
     messages = fields.Method("get_messages")
 

@@ -47,6 +47,7 @@ class Message(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow)
     sent_at = UTCDateTimeField(null=True)
     delivered_at = UTCDateTimeField(null=True)
+    read_at = UTCDateTimeField(null=True)
 
     class Meta:
         indexes = (

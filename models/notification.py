@@ -30,6 +30,11 @@ class Notification(BaseModel):
     fanout_cursor = IntegerField(default=0, help_text="resolved so far: list offset or contact id")
     fanout_updated_at = UTCDateTimeField(null=True)
     language = CharField(max_length=16, null=True, help_text="for recipients without their own")
+    send_at = UTCDateTimeField(null=True, help_text="when to send; null: now")
+    valid_till = UTCDateTimeField(null=True, help_text="after this: in-app hidden, push not sent")
+    urgent = BooleanField(default=False, help_text="bypasses the recipient's quiet hours")
+    require_action = BooleanField(default=False, help_text="in-app: an action is expected")
+    deleted_at = UTCDateTimeField(null=True, help_text="soft-deleted by its sender")
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:

@@ -94,6 +94,10 @@ def submit_notification(
         fanout_state="pending" if fans_out else "none",
         fanout_updated_at=now if fans_out else None,
         language=data.get("language"),
+        send_at=data.get("send_at"),
+        valid_till=data.get("valid_till"),
+        urgent=data["urgent"],
+        require_action=data["require_action"],
         created_at=now,
     )
     messages = [
