@@ -58,6 +58,15 @@ def _channel(contact: Contact, channel_id: int) -> ContactChannel:
     return channel
 
 
+def _create_once(model, conflict: str, **fields):
+    """Create a row; a unique-key clash is a 409 with ``conflict`` as the message."""
+    try:
+        with write_transaction():
+            return model.create(**fields)
+    except IntegrityError:
+        abort(409, message=conflict)
+
+
 @blp.route("")
 class Contacts(MethodView):
     @blp.arguments(ContactSchema)
@@ -172,12 +181,9 @@ class ContactChannels(MethodView):
     def post(self, data, idnp: str):
         """Add a channel."""
         require(WRITE)
-        contact = _contact(idnp)
-        try:
-            with write_transaction():
-                return ContactChannel.create(contact=contact, **data)
-        except IntegrityError:
-            abort(409, message="The contact has this channel already.")
+        return _create_once(
+            ContactChannel, "The contact has this channel already.", contact=_contact(idnp), **data
+        )
 
 
 @blp.route("/<idnp>/channels/<int:channel_id>")
@@ -229,11 +235,7 @@ class ContactSubscriptions(MethodView):
         """Subscribe the person to a service's broadcasts."""
         require(WRITE)
         contact = _contact(idnp)
-        try:
-            with write_transaction():
-                return Subscription.create(contact=contact, service_name=data["service_name"])
-        except IntegrityError:
-            abort(409, message="Subscribed already.")
+        return _create_once(Subscription, "Subscribed already.", contact=contact, **data)
 
 
 @blp.route("/<idnp>/subscriptions/<service_name>")
