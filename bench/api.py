@@ -49,7 +49,9 @@ def main() -> None:
         wait_for(lambda: _up(stack), 30, what="hello world")
         hello = load(stack.base_url, poster("/hello", None), args.clients, args.seconds)
     ratio = herald["requests_per_second"] / hello["requests_per_second"]
-    setup = f"{args.clients} clients, gunicorn {args.web_workers} sync workers, {args.seconds:.0f} s"
+    setup = (
+        f"{args.clients} clients, gunicorn {args.web_workers} sync workers, {args.seconds:.0f} s"
+    )
     print(f"\nAPI accept, {setup} each")
     print(f"{'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, figures in (("hello world", hello), ("POST /v1/notifications", herald)):
