@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean settings-doc
+.PHONY: install run test lint format clean settings-doc bench
 
 install: $(STAMP)
 
@@ -35,3 +35,10 @@ settings-doc: $(STAMP)
 	$(BIN)/python -c "import re, settings; p = 'README.md'; s = open(p).read(); \
 	s = re.sub(r'(<!-- settings:start[^>]*-->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings.markdown_table() + m.group(2), s, flags=re.S); \
 	open(p, 'w').write(s)"
+
+# Every benchmark, bounded (a few minutes); figures are printed and kept in docs/bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.fanout --contacts 100000
+	$(BIN)/python -m bench.email --messages 5000
+	$(BIN)/python -m bench.api --seconds 10
+	$(BIN)/python -m bench.crash --messages 10000 --kills 5
