@@ -35,6 +35,9 @@ def main() -> None:
     finally:
         redis_server.stop()
     print_table(url, args.contacts, figures)
+    from bench.harness import save
+
+    save("fanout", {"contacts": args.contacts, "backend": url.split(":", 1)[0], **figures})
 
 
 def run(url: str, redis_url: str, count: int) -> dict[str, float]:
