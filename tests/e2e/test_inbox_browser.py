@@ -67,6 +67,7 @@ def test_confirming_a_notification_in_the_page(served, browser, client, sender, 
     expect(badge).to_have_text("2")
     expect(page.locator("#items li.unread")).to_have_count(2)
     assert "#token" not in page.url
+    expect(page.locator("#token-form")).to_be_hidden()
 
     page.locator("#items li button.open", has_text="Dosar aprobat").focus()
     page.keyboard.press("Enter")
