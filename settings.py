@@ -231,6 +231,19 @@ LEADER_LOCK_TTL_SECONDS = _setting(
     int,
 )
 
+# --- in-app inbox --------------------------------------------------------------------------
+USER_TOKEN_SECRET = _setting(
+    "USER_TOKEN_SECRET",
+    "",
+    "Signs user (inbox) tokens; empty: a random one kept in the database, shared by processes",
+)
+USER_TOKEN_MAX_TTL_SECONDS = _setting(
+    "USER_TOKEN_MAX_TTL_SECONDS", 86400, "Longest lifetime a user token may be minted with", int
+)
+INBOX_POLL_SECONDS = _setting(
+    "INBOX_POLL_SECONDS", 30, "How often the /inbox page refreshes its unread badge", int
+)
+
 # --- processes -----------------------------------------------------------------------------
 LOG_LEVEL = _setting("LOG_LEVEL", "INFO", "Python log level for all processes")
 HOST = _setting("HOST", "0.0.0.0", "Address the web process binds (`herald run`: 127.0.0.1)")

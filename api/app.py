@@ -9,13 +9,19 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import contacts, health, messages, notifications, templates, webpush
-from api.auth import authenticate
+from api import contacts, health, inbox, inbox_page, messages, notifications, templates, webpush
+from api.auth import authenticate, authenticate_user
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
 
 #: Blueprints under /v1, all behind API-key authentication.
-V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp, contacts.blp)
+V1_BLUEPRINTS = (
+    notifications.blp,
+    messages.blp,
+    templates.blp,
+    contacts.blp,
+    inbox.tokens_blp,
+)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 #: Requests that may send a CSV body instead of JSON.
 CSV_REQUESTS = {("POST", "contacts.ContactImport")}
@@ -49,6 +55,8 @@ def create_app() -> Flask:
     api.register_blueprint(webpush.blp)
     for blueprint in V1_BLUEPRINTS:
         api.register_blueprint(blueprint)
+    api.register_blueprint(inbox.blp)
+    app.register_blueprint(inbox_page.page)
 
     v1_names = {blueprint.name for blueprint in V1_BLUEPRINTS}
     app.before_request(_limit_request_body)
@@ -60,9 +68,12 @@ def create_app() -> Flask:
 
 
 def _guard_v1(v1_names: set[str]) -> None:
-    if request.blueprint not in v1_names:
+    if request.blueprint == inbox.blp.name:
+        authenticate_user()
+    elif request.blueprint in v1_names:
+        authenticate()
+    else:
         return
-    authenticate()
     if request.method in BODY_METHODS and not request.is_json:
         if (request.method, request.endpoint) in CSV_REQUESTS and request.mimetype == "text/csv":
             return

@@ -5,16 +5,38 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import abort
 
+from models.inbox import Reader
 from models.sender import Sender, sender_for_key
+from models.user_token import TOKEN_PREFIX, InvalidToken, verify_user_token
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}
+#: The longest bearer credential read (user tokens carry a user id of up to 200 characters).
+MAX_CREDENTIAL = 1000
+
+
+def _bearer() -> str:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or len(key) > MAX_CREDENTIAL:
+        abort(401, headers=CHALLENGE)
+    return key
+
+
+def _user_token(token: str):
+    try:
+        return verify_user_token(token)
+    except InvalidToken as invalid:
+        abort(401, message=f"The user token is not valid ({invalid}).", headers=CHALLENGE)
 
 
 def authenticate() -> None:
-    """Set ``g.sender`` from the bearer key, or answer 401."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key or len(key) > 200:
+    """Set ``g.sender`` from the bearer key, or answer 401 (403 for a user token, which
+    reaches only the inbox)."""
+    key = _bearer()
+    if key.startswith(TOKEN_PREFIX):
+        _user_token(key)
+        abort(403, message="A user token reaches only the /v1/inbox endpoints.")
+    if len(key) > 200:
         abort(401, headers=CHALLENGE)
     sender = sender_for_key(key)
     if sender is None:
@@ -32,3 +54,16 @@ def require(permission: str) -> Sender:
     if not sender.can(permission):
         abort(403, message=f"This API key lacks the {permission!r} permission.")
     return sender
+
+
+def authenticate_user() -> None:
+    """Set ``g.reader`` from a bearer user token, or answer 401 (403 for an API key)."""
+    token = _bearer()
+    if not token.startswith(TOKEN_PREFIX):
+        abort(403, message="The inbox takes a user token (POST /v1/inbox/tokens), not an API key.")
+    claims = _user_token(token)
+    g.reader = Reader(claims.user, claims.sender_id)
+
+
+def current_reader() -> Reader:
+    return g.reader

@@ -11,8 +11,13 @@ from flask_smorest import abort
 from api.auth import current_sender
 from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
+from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
+from api.pagination import PageArgs, paginate
 from api.schemas import NotificationCreateSchema, NotificationSchema
-from models.notification import notification_for
+from models.action import NotificationDeleted, actions_of, record_action
+from models.inbox import readers_of
+from models.lifecycle import DeleteOutcome, soft_delete
+from models.notification import Notification, notification_for
 from tasks.submit import InvalidSubmission, submit_notification
 
 blp = Blueprint(
@@ -60,7 +65,67 @@ class NotificationById(MethodView):
     @blp.response(200, NotificationSchema)
     def get(self, notification_id: UUID):
         """A notification with its messages and their states."""
-        notification = notification_for(current_sender(), notification_id)
-        if notification is None:
-            abort(404, message="No such notification.")
-        return notification
+        return _notification(notification_id)
+
+    @blp.arguments(ActionRequestSchema)
+    @blp.response(200, ActionSchema)
+    @blp.alt_response(409, description="The notification was deleted")
+    def patch(self, data, notification_id: UUID):
+        """Record an action on the notification (the screen-notification shape
+        ``{"actionType", "actionNote"}``); the same as POST .../actions."""
+        return _record(_notification(notification_id), data)
+
+    @blp.response(204)
+    @blp.alt_response(409, description="Already deleted, nothing left to cancel")
+    def delete(self, notification_id: UUID):
+        """Soft-delete: hidden from every inbox, messages not yet sent cancelled, kept for
+        audit."""
+        notification = _notification(notification_id)
+        if soft_delete(notification.id) == DeleteOutcome.NOTHING_LEFT:
+            abort(409, message="The notification is deleted and has nothing left to cancel.")
+        return "", 204
+
+
+@blp.route("/<uuid:notification_id>/actions")
+class NotificationActions(MethodView):
+    @blp.arguments(ActionRequestSchema)
+    @blp.response(201, ActionSchema)
+    @blp.alt_response(409, description="The notification was deleted")
+    def post(self, data, notification_id: UUID):
+        """Record what was done about the notification (approved, rejected…), with a note."""
+        return _record(_notification(notification_id), data)
+
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ActionSchema(many=True))
+    def get(self, args, notification_id: UUID):
+        """The audit trail of actions, oldest first: who, what, note, when."""
+        items, headers = paginate(actions_of(_notification(notification_id).id), args)
+        return items, 200, headers
+
+
+@blp.route("/<uuid:notification_id>/readers")
+class NotificationReaders(MethodView):
+    @blp.response(200, ReaderSchema(many=True))
+    def get(self, notification_id: UUID):
+        """Who read or deleted the notification in their inbox, and when."""
+        return readers_of(_notification(notification_id).id)
+
+
+def _notification(notification_id: UUID) -> Notification:
+    notification = notification_for(current_sender(), notification_id)
+    if notification is None:
+        abort(404, message="No such notification.")
+    return notification
+
+
+def _record(notification: Notification, data: dict):
+    try:
+        return record_action(
+            notification.id,
+            data["action_type"],
+            note=data["action_note"],
+            performed_by=data["performed_by"],
+            sender_id=current_sender().id,
+        )
+    except NotificationDeleted:
+        abort(409, message="The notification was deleted; no more actions can be recorded.")

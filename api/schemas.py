@@ -300,8 +300,9 @@ def channels_in_use(data: dict) -> set[str]:
     recipients and broadcasts, the allowed ``channels`` (all contact channels by default)."""
     used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
     if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
-        allowed = data.get("channels") or [*CONTACT_CHANNELS, "inapp"]
-        used |= {name for name in allowed if not (data["is_broadcast"] and name == "inapp")}
+        used |= set(data.get("channels") or [*CONTACT_CHANNELS, "inapp"])
+    if data["is_broadcast"] and not data.get("channels"):
+        used.discard("inapp")  # an in-app broadcast is asked for by naming the channel
     return used
 
 

@@ -7,12 +7,15 @@ import os
 from peewee import Database
 from playhouse.migrations import Runner
 
+from models.action import NotificationAction
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
+from models.inbox import BroadcastState
 from models.message import Attempt, Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
 from models.template import Template, TemplateVersion
+from models.user_token import ServerSecret
 
 ALL_MODELS = [
     Sender,
@@ -25,6 +28,9 @@ ALL_MODELS = [
     IdempotencyRecord,
     Message,
     Attempt,
+    BroadcastState,
+    NotificationAction,
+    ServerSecret,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"

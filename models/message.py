@@ -54,6 +54,7 @@ class Message(BaseModel):
             (("state", "due_at"), False),
             (("sender", "created_at"), False),
             (("recipient_key", "created_at"), False),
+            (("recipient_key", "channel", "state"), False),
         )
 
 

@@ -25,6 +25,7 @@ class Notification(BaseModel):
     channels = JSONField(null=True, help_text="channels IDNP recipients may use (null: all)")
     channel_policy = CharField(max_length=10, default="all", help_text="all or fallback")
     is_broadcast = BooleanField(default=False)
+    inbox_broadcast = BooleanField(default=False, help_text="one row in every user's inbox")
     recipients = JSONField(null=True, help_text="IDNP recipients still to resolve")
     fanout_state = CharField(max_length=10, default="none", help_text="none, pending or done")
     fanout_cursor = IntegerField(default=0, help_text="resolved so far: list offset or contact id")
@@ -41,6 +42,7 @@ class Notification(BaseModel):
         indexes = (
             (("sender", "created_at"), False),
             (("fanout_state", "fanout_updated_at"), False),
+            (("inbox_broadcast", "created_at"), False),
         )
 
 

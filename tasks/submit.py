@@ -74,7 +74,8 @@ def submit_notification(
         for r in recipients
         if r["channel"] is None
     ]
-    fans_out = bool(people) or data["is_broadcast"]
+    inbox_broadcast = data["is_broadcast"] and "inapp" in (data.get("channels") or [])
+    fans_out = bool(people) or (data["is_broadcast"] and data.get("channels") != ["inapp"])
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
@@ -90,6 +91,7 @@ def submit_notification(
         channels=data.get("channels"),
         channel_policy=data["channel_policy"],
         is_broadcast=data["is_broadcast"],
+        inbox_broadcast=inbox_broadcast,
         recipients=people or None,
         fanout_state="pending" if fans_out else "none",
         fanout_updated_at=now if fans_out else None,
@@ -109,6 +111,7 @@ def submit_notification(
             destination=recipient["value"],
             language=recipient.get("language") or data.get("language"),
             attributes=recipient.get("attributes"),
+            recipient_key=recipient["value"] if recipient["channel"] == "inapp" else None,
             state=MessageState.QUEUED,
             due_at=now,
             created_at=now,

@@ -1,0 +1,85 @@
+"""User tokens: signed, expiring bearer tokens that let one person's browser or portal read
+that person's inbox, and nothing else.
+
+A token carries the user id, the sender it was minted by (None when an admin minted it: the
+user sees every sender's notifications) and its expiry, signed with ``USER_TOKEN_SECRET``.
+When that setting is empty, a random secret is created once in the database and shared by
+every process using it, so tokens verify across web processes and restarts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from peewee import CharField, TextField
+
+import settings
+from models.base import BaseModel, UTCDateTimeField, utcnow
+
+#: User tokens start with this, API keys with ``hk_``.
+TOKEN_PREFIX = "hu_"
+SALT = "herald.user-token"
+SECRET_NAME = "user_token"
+_derived: dict[str, str] = {}
+
+
+class ServerSecret(BaseModel):
+    """A secret generated once and shared by every process on this database."""
+
+    name = CharField(max_length=50, primary_key=True)
+    value = TextField()
+    created_at = UTCDateTimeField(default=utcnow)
+
+
+@dataclass(frozen=True)
+class UserToken:
+    user: str
+    sender_id: int | None
+    expires_at: datetime
+
+
+class InvalidToken(Exception):
+    """Forged, malformed or expired."""
+
+
+def _secret() -> str:
+    if settings.USER_TOKEN_SECRET:
+        return settings.USER_TOKEN_SECRET
+    if SECRET_NAME not in _derived:
+        ServerSecret.insert(
+            name=SECRET_NAME, value=secrets.token_urlsafe(48)
+        ).on_conflict_ignore().execute()
+        _derived[SECRET_NAME] = ServerSecret.get_by_id(SECRET_NAME).value
+    return _derived[SECRET_NAME]
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(_secret(), salt=SALT)
+
+
+def mint_user_token(
+    user: str, sender_id: int | None, ttl_seconds: int, now: datetime | None = None
+) -> tuple[str, UserToken]:
+    """A new token for ``user``, valid ``ttl_seconds`` from ``now``: (token, what it says)."""
+    expires_at = (now or utcnow()) + timedelta(seconds=ttl_seconds)
+    payload = {"u": user, "s": sender_id, "e": int(expires_at.timestamp())}
+    token = TOKEN_PREFIX + _serializer().dumps(payload)
+    return token, UserToken(user, sender_id, expires_at.replace(microsecond=0))
+
+
+def verify_user_token(token: str, now: datetime | None = None) -> UserToken:
+    """What a token says, if it is genuine and unexpired; otherwise :class:`InvalidToken`."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise InvalidToken("not a user token")
+    try:
+        payload = _serializer().loads(token.removeprefix(TOKEN_PREFIX))
+        user, sender_id, expiry = payload["u"], payload["s"], payload["e"]
+    except (BadSignature, KeyError, TypeError) as error:
+        raise InvalidToken("forged or malformed") from error
+    expires_at = datetime.fromtimestamp(expiry, UTC)
+    if expires_at <= (now or utcnow()):
+        raise InvalidToken("expired")
+    return UserToken(user, sender_id, expires_at)

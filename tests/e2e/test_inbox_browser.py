@@ -1,0 +1,89 @@
+"""The /inbox page in headless Chromium (Debian's ``chromium``, driven by Playwright): open it
+with a user token, see the unread badge, confirm a notification in the pop-up, and see the badge
+drop and the IsRead action stored."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from models.action import NotificationAction
+from tests.inbox_support import broadcast_body, inapp_body, send_inapp, token_for
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSTALL = "install it with: apt-get update && apt-get install -y chromium (or set CHROMIUM)"
+
+
+@pytest.fixture
+def served(app):
+    """The app on a real HTTP server on 127.0.0.1, in a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def browser():
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}; {INSTALL}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is missing: pip install -e '.[dev]' (never `playwright install`)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_confirming_a_notification_in_the_page(served, browser, client, sender, admin, worker):
+    from playwright.sync_api import expect
+
+    body = inapp_body("ana", requireAction=True)
+    body["message"]["actionUrl"] = "https://portal.example.md/dosar/7"
+    posted = send_inapp(client, sender, body)
+    send_inapp(client, sender, broadcast_body())
+    token = token_for(client, admin, "ana")["Authorization"].removeprefix("Bearer ")
+
+    page = browser.new_page(viewport={"width": 390, "height": 760})
+    page.goto(f"{served}/inbox#token={token}")
+    badge = page.locator("#badge")
+    expect(badge).to_have_text("2")
+    expect(page.locator("#items li.unread")).to_have_count(2)
+    assert "#token" not in page.url
+    expect(page.locator("#token-form")).to_be_hidden()
+
+    page.locator("#items li button.open", has_text="Dosar aprobat").focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#item-dialog")
+    dialog.wait_for(state="visible")
+    assert page.locator("#dialog-body").text_content() == "Dosarul dvs. a fost aprobat."
+    assert page.locator("#dialog-action").get_attribute("href") == body["message"]["actionUrl"]
+    assert page.locator("#dialog-required").is_visible()
+    if os.environ.get("INBOX_SCREENSHOT"):
+        page.screenshot(path=os.environ["INBOX_SCREENSHOT"])
+    page.locator("#confirm-seen").click()
+
+    expect(badge).to_have_text("1")
+    expect(dialog).to_be_hidden()
+    actions = list(
+        NotificationAction.select().where(NotificationAction.notification == posted["id"])
+    )
+    assert [(a.action_type, a.recipient_key) for a in actions] == [("IsRead", "ana")]
+    expect(page.locator("#items li.unread")).to_have_count(1)
