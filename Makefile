@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean settings-doc bench
+.PHONY: install run test browser lint format clean settings-doc bench
 
 install: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/herald run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The /inbox browser test drives Debian's chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser test"; \
+	  apt-get update -q && apt-get install -y -q chromium; } || \
+	  { echo "make test needs chromium: apt-get install chromium (as root)"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
