@@ -11,6 +11,7 @@ from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
 from models.message import Attempt, Message
 from models.notification import IdempotencyRecord, Notification
+from models.reminder import Reminder
 from models.sender import Sender
 from models.template import Template, TemplateVersion
 
@@ -21,6 +22,7 @@ ALL_MODELS = [
     Subscription,
     Template,
     TemplateVersion,
+    Reminder,
     Notification,
     IdempotencyRecord,
     Message,

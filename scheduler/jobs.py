@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 
 import settings
 from models.base import utcnow
+from models.housekeeping import expire, purge_batch, release_for_resend, release_scheduled
 from models.message import release_stuck
 from models.notification import stalled_fanouts
 from tasks.deliver import enqueue
 from tasks.fanout import fanout_actor
+from tasks.reminders import fire_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +44,57 @@ def replay_fanouts(now: datetime) -> int:
     if stalled:
         logger.info("replay: restarted %d stalled fan-outs", len(stalled))
     return len(stalled)
+
+
+def send_scheduled(now: datetime | None = None) -> dict[str, int]:
+    """Queue and enqueue scheduled messages whose send time has come (also those that waited
+    out quiet hours); fire due reminder occurrences."""
+    now = now or utcnow()
+    queued = 0
+    while True:
+        batch = release_scheduled(now, settings.SCHEDULE_BATCH_SIZE)
+        enqueue(batch, quiet=True)
+        queued += len(batch)
+        if len(batch) < settings.SCHEDULE_BATCH_SIZE:
+            break
+    counts = {"queued": queued, **fire_reminders(now, settings.SCHEDULE_BATCH_SIZE)}
+    if queued or counts["fired"] or counts["duplicate"] or counts["invalid"]:
+        logger.info("send_scheduled: %s", counts)
+    return counts
+
+
+def expire_lapsed(now: datetime | None = None) -> dict[str, int]:
+    """Expire in-app entries and fail unsent push messages past their ``valid_till``."""
+    counts = expire(now or utcnow())
+    if any(counts.values()):
+        logger.info("expire_lapsed: %s", counts)
+    return counts
+
+
+def auto_resend(now: datetime | None = None) -> dict[str, int]:
+    """Resend messages that failed with RETRIES_EXHAUSTED at least AUTO_RESEND_AFTER ago, at
+    most AUTO_RESEND_MAX times each; permanent failures are never resent."""
+    now = now or utcnow()
+    batch = release_for_resend(
+        now, settings.AUTO_RESEND_AFTER, settings.AUTO_RESEND_MAX, settings.SCHEDULE_BATCH_SIZE
+    )
+    enqueue(batch, quiet=True)
+    if batch:
+        logger.info("auto_resend: resent %d messages", len(batch))
+    return {"resent": len(batch)}
+
+
+def purge(now: datetime | None = None) -> dict[str, int]:
+    """Redact personal data older than MESSAGE_RETENTION_DAYS, a batch per transaction."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
+    counts = {"notifications": 0, "messages": 0}
+    while True:
+        notifications, messages = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE)
+        counts["notifications"] += notifications
+        counts["messages"] += messages
+        if notifications < settings.PURGE_BATCH_SIZE:
+            break
+    if counts["notifications"]:
+        logger.info("purge: %s", counts)
+    return counts

@@ -75,6 +75,7 @@ def submit_notification(
         if r["channel"] is None
     ]
     fans_out = bool(people) or data["is_broadcast"]
+    later = data.get("send_at") if data.get("send_at") and data["send_at"] > now else None
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
@@ -98,6 +99,8 @@ def submit_notification(
         valid_till=data.get("valid_till"),
         urgent=data["urgent"],
         require_action=data["require_action"],
+        reminder=data.get("reminder_id"),
+        occurrence_at=data.get("occurrence_at"),
         created_at=now,
     )
     messages = [
@@ -109,8 +112,8 @@ def submit_notification(
             destination=recipient["value"],
             language=recipient.get("language") or data.get("language"),
             attributes=recipient.get("attributes"),
-            state=MessageState.QUEUED,
-            due_at=now,
+            state=MessageState.SCHEDULED if later else MessageState.QUEUED,
+            due_at=later or now,
             created_at=now,
             updated_at=now,
         )
@@ -123,7 +126,8 @@ def submit_notification(
         for document_id in stored:
             documents.delete(document_id)
         raise
-    enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    if not later:
+        enqueue(((message.id, message.channel) for message in messages), quiet=True)
     if fans_out:
         start_fanout(notification.id)
     return notification, messages
