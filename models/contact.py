@@ -112,6 +112,7 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
                 "name": row.get("name"),
                 "preferred_language": row.get("preferred_language"),
                 "attributes": row.get("attributes") or {},
+                "quiet_hours": row.get("quiet_hours"),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -22,10 +22,10 @@ def record_run(
     """Keep this run of ``name`` as its latest."""
     run = {
         "job": name,
-        "lastRun": started_at.isoformat(),
-        "durationSeconds": round(duration, 4),
+        "last_run": started_at.isoformat(),
+        "duration_seconds": round(duration, 4),
         "counts": counts if isinstance(counts, dict) else {"total": counts},
-        "nextRun": next_run.isoformat() if next_run else None,
+        "next_run": next_run.isoformat() if next_run else None,
         "error": error,
     }
     client.hset(RUNS_KEY, name, json.dumps(run))
