@@ -154,14 +154,15 @@ def due_reminders(now: datetime, limit: int) -> list[Reminder]:
     )
 
 
-def advance(reminder: Reminder, fired_at: datetime, now: datetime) -> bool:
-    """Move past the occurrence ``fired_at`` (compare-and-set on it); done when none is left."""
+def advance(reminder: Reminder, fired_at: datetime, now: datetime, fired: bool = True) -> bool:
+    """Move past the occurrence ``fired_at`` (compare-and-set on it), counting it when this
+    process ``fired`` it; the reminder is done when no occurrence is left."""
     following = next_occurrence(reminder.schedule, fired_at, now)
     return bool(
         Reminder.update(
             next_at=following,
             state=ACTIVE if following else DONE,
-            fired=Reminder.fired + 1,
+            fired=Reminder.fired + (1 if fired else 0),
             updated_at=now,
         )
         .where(

@@ -36,16 +36,15 @@ def fire_occurrence(reminder: Reminder, now: datetime) -> str:
     except (ValidationError, InvalidSubmission) as error:
         logger.warning("reminder %s at %s: not sent: %s", reminder.id, occurrence, error)
         outcome = "invalid"
-    advance(reminder, occurrence, now)
+    advance(reminder, occurrence, now, fired=outcome == "fired")
     return outcome
 
 
 def fire_reminders(now: datetime, limit: int) -> dict[str, int]:
-    """Fire every due occurrence (several per reminder if the scheduler was down)."""
+    """Fire every due occurrence, oldest first (several per reminder if the scheduler was
+    down: none is lost). Each pass moves every reminder it saw past an occurrence."""
     counts = {"fired": 0, "duplicate": 0, "invalid": 0}
-    while True:
-        due = due_reminders(now, limit)
+    while due := due_reminders(now, limit):
         for reminder in due:
             counts[fire_occurrence(reminder, now)] += 1
-        if len(due) < limit:
-            return counts
+    return counts
