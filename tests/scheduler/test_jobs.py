@@ -66,6 +66,9 @@ def test_each_occurrence_fires_exactly_once(client, sender, queues):
     [notification] = fired(reminder_id)
     assert notification.occurrence_at == first
     assert [m.destination for m in messages_of(notification.id)] == ["ion@example.md"]
+    shown = client.get(f"/v1/notifications/{notification.id}", headers=sender.headers)
+    assert shown.get_json()["reminderId"] == reminder_id
+    assert shown.get_json()["occurrenceAt"][:19] == first.isoformat()[:19]
     assert email_queue(queues) == 1
 
     # a second scheduler (or this one after a crash) that still sees the first occurrence due
