@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from models.db import write_transaction
 from models.message import Message
 from models.notification import Notification
+from models.sender import Sender
 from models.states import CLAIMABLE, FailureReason, MessageState
 
 #: The channel whose messages are an inbox entry rather than a push.
@@ -45,11 +46,10 @@ def release_scheduled(now: datetime, limit: int) -> list[tuple[str, str]]:
     return _queue(due, now, limit)
 
 
-def expire(now: datetime) -> dict[str, int]:
-    """Past their notification's ``valid_till``: in-app entries become ``expired``; push
-    messages not yet sent fail with EXPIRED (they are never sent late)."""
+def expire_inapp(now: datetime) -> int:
+    """In-app entries past their notification's ``valid_till`` become ``expired``."""
     lapsed = Notification.select(Notification.id).where(Notification.valid_till <= now)
-    inapp = (
+    return (
         Message.update(state=MessageState.EXPIRED, due_at=None, updated_at=now)
         .where(
             (Message.channel == INAPP)
@@ -58,21 +58,42 @@ def expire(now: datetime) -> dict[str, int]:
         )
         .execute()
     )
-    push = (
+
+
+def expire_push(now: datetime, limit: int) -> tuple[int, list[Message]]:
+    """Fail a batch of unsent push messages past their notification's ``valid_till`` with
+    EXPIRED (they are never sent late). Returns how many, and those of them whose sender
+    wants callbacks (with ``sender.callback_url`` loaded)."""
+    lapsed = Notification.select(Notification.id).where(Notification.valid_till <= now)
+    waiting = (
+        (Message.channel != INAPP)
+        & Message.state.in_(_PUSH_WAITING)
+        & Message.notification.in_(lapsed)
+    )
+    ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
+    if not ids:
+        return 0, []
+    expired = (
         Message.update(
             state=MessageState.FAILED,
             failure_reason=FailureReason.EXPIRED,
             due_at=None,
             updated_at=now,
         )
-        .where(
-            (Message.channel != INAPP)
-            & Message.state.in_(_PUSH_WAITING)
-            & Message.notification.in_(lapsed)
-        )
+        .where(Message.id.in_(ids) & waiting)
         .execute()
     )
-    return {"inapp_expired": inapp, "push_expired": push}
+    announced = (
+        Message.select(Message.id, Message.sender, Sender.id, Sender.callback_url)
+        .join(Sender)
+        .where(
+            Message.id.in_(ids)
+            & (Message.failure_reason == FailureReason.EXPIRED)
+            & (Message.updated_at == now)
+            & Sender.callback_url.is_null(False)
+        )
+    )
+    return expired, list(announced)
 
 
 def resendable(now: datetime, after_seconds: int, max_resends: int):

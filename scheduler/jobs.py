@@ -7,9 +7,17 @@ from datetime import datetime, timedelta
 
 import settings
 from models.base import utcnow
-from models.housekeeping import expire, purge_batch, release_for_resend, release_scheduled
+from models.housekeeping import (
+    expire_inapp,
+    expire_push,
+    purge_batch,
+    release_for_resend,
+    release_scheduled,
+)
 from models.message import release_stuck
 from models.notification import stalled_fanouts
+from models.states import FailureReason, MessageState
+from tasks.callbacks import announce
 from tasks.deliver import enqueue
 from tasks.fanout import fanout_actor
 from tasks.reminders import fire_reminders
@@ -64,8 +72,17 @@ def send_scheduled(now: datetime | None = None) -> dict[str, int]:
 
 
 def expire_lapsed(now: datetime | None = None) -> dict[str, int]:
-    """Expire in-app entries and fail unsent push messages past their ``valid_till``."""
-    counts = expire(now or utcnow())
+    """Expire in-app entries and fail unsent push messages past their ``valid_till``; senders
+    hear of the failures through their callbacks."""
+    now = now or utcnow()
+    counts = {"inapp_expired": expire_inapp(now), "push_expired": 0}
+    while True:
+        expired, announced = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
+        counts["push_expired"] += expired
+        for message in announced:
+            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        if expired < settings.SCHEDULE_BATCH_SIZE:
+            break
     if any(counts.values()):
         logger.info("expire_lapsed: %s", counts)
     return counts

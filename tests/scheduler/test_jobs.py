@@ -8,6 +8,7 @@ from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.reminder import Reminder
+from models.sender import Sender
 from models.states import FailureReason, MessageState
 from scheduler import as_leader
 from scheduler.jobs import auto_resend, expire_lapsed, purge, send_scheduled
@@ -112,6 +113,7 @@ def test_past_valid_till_inapp_expires_and_push_fails_unsent(client, sender, que
     notification = submit(client, sender, body)
     email, inapp = sorted(messages_of(notification), key=lambda m: m.channel)
     Message.update(state=MessageState.UNREAD).where(Message.id == inapp.id).execute()
+    Sender.update(callback_url="https://hooks.example.md/herald").execute()
 
     assert expire_lapsed(valid_till - timedelta(seconds=1)) == {
         "inapp_expired": 0,
@@ -121,6 +123,7 @@ def test_past_valid_till_inapp_expires_and_push_fails_unsent(client, sender, que
     email, inapp = Message.get_by_id(email.id), Message.get_by_id(inapp.id)
     assert (email.state, email.failure_reason) == (MessageState.FAILED, FailureReason.EXPIRED)
     assert inapp.state == MessageState.EXPIRED
+    assert queues.client.llen("dramatiq:callbacks") == 1  # the sender hears of the failure
 
 
 def failed_message(sender, reason, failed_at, **fields) -> Message:
