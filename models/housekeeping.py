@@ -121,20 +121,25 @@ def release_for_resend(
     return _queue(where, now, limit, failure_reason=None, resends=Message.resends + 1)
 
 
-def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int]:
+def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int, list[str]]:
     """Redact one batch of notifications created before ``cutoff``: their content,
     attributes and IDNP recipients, and their messages' destinations, recipient keys,
     attributes, errors and provider details. States, timestamps and failure reasons stay.
-    Returns (notifications, messages) redacted."""
-    ids = [
-        row[0]
-        for row in Notification.select(Notification.id)
+    Returns (notifications, messages) redacted and the attachments' document ids, for the
+    caller to remove from the document store."""
+    batch = list(
+        Notification.select(Notification.id, Notification.content)
         .where(Notification.purged_at.is_null() & (Notification.created_at < cutoff))
         .limit(limit)
-        .tuples()
+    )
+    if not batch:
+        return 0, 0, []
+    ids = [notification.id for notification in batch]
+    documents = [
+        attachment["document_id"]
+        for notification in batch
+        for attachment in (notification.content or {}).get("attachments") or []
     ]
-    if not ids:
-        return 0, 0
     messages, after = 0, None
     while True:
         page = Message.select(Message.id).where(Message.notification.in_(ids))
@@ -162,4 +167,4 @@ def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int]:
             .where(Notification.id.in_(ids) & Notification.purged_at.is_null())
             .execute()
         )
-    return notifications, messages
+    return notifications, messages, documents

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 import settings
+from channels import documents
 from models.base import utcnow
 from models.housekeeping import (
     expire_inapp,
@@ -102,14 +103,17 @@ def auto_resend(now: datetime | None = None) -> dict[str, int]:
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
-    """Redact personal data older than MESSAGE_RETENTION_DAYS, a batch per transaction."""
+    """Redact personal data older than MESSAGE_RETENTION_DAYS, a batch per transaction, and
+    remove the attachments those notifications carried."""
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     counts = {"notifications": 0, "messages": 0}
     while True:
-        notifications, messages = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE)
+        notifications, messages, stored = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE)
         counts["notifications"] += notifications
         counts["messages"] += messages
+        for document_id in stored:
+            documents.delete(document_id)
         if notifications < settings.PURGE_BATCH_SIZE:
             break
     if counts["notifications"]:

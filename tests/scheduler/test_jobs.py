@@ -3,7 +3,10 @@ exactly once), expiry, automatic resends, the retention purge, and the runs they
 
 from datetime import timedelta
 
+import pytest
+
 import settings
+from channels import documents
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
@@ -179,15 +182,21 @@ def test_expired_or_chained_failures_are_not_resent(sender, queues):
     assert Message.get_by_id(chained.id).state == MessageState.FAILED
 
 
-def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch):
+def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch, tmp_path):
     monkeypatch.setattr(settings, "MESSAGE_RETENTION_DAYS", 7)
     monkeypatch.setattr(settings, "PURGE_BATCH_SIZE", 2)
+    monkeypatch.setattr(settings, "DOCUMENT_STORE_DIR", str(tmp_path))
     now = utcnow()
     old = [
         failed_message(sender, FailureReason.RETRIES_EXHAUSTED, now, recipient_key="2000")
         for _ in range(3)
     ]
     recent = failed_message(sender, FailureReason.RETRIES_EXHAUSTED, now)
+    document_id = documents.put(b"%PDF-1.4", "application/pdf", "act.pdf")
+    attachment = {"document_id": document_id, "filename": "act.pdf", "size": 8}
+    Notification.update(content={"subject": "s", "body": "b", "attachments": [attachment]}).where(
+        Notification.id == old[0].notification_id
+    ).execute()
     Message.update(attributes={"name": "Ion"}, last_error="to a@example.md").execute()
     Notification.update(created_at=now - timedelta(days=8), attributes={"x": 1}).where(
         Notification.id.in_([m.notification_id for m in old])
@@ -206,6 +215,8 @@ def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch):
         assert (notification.content, notification.attributes) == ({}, None)
         assert notification.purged_at == now
     assert Message.get_by_id(recent.id).destination == "a@example.md"
+    with pytest.raises(documents.DocumentNotFound):
+        documents.get(document_id)
     assert purge(now) == {"notifications": 0, "messages": 0}
 
 
