@@ -244,6 +244,30 @@ INBOX_POLL_SECONDS = _setting(
     "INBOX_POLL_SECONDS", 30, "How often the /inbox page refreshes its unread badge", int
 )
 
+# --- the scheduler's jobs ------------------------------------------------------------------
+SCHEDULE_INTERVAL_SECONDS = _setting(
+    "SCHEDULE_INTERVAL_SECONDS",
+    5,
+    "How often scheduled sends, reminders and expiry are checked (bounds their lateness)",
+    int,
+)
+AUTO_RESEND_AFTER = _setting(
+    "AUTO_RESEND_AFTER", 3600, "Seconds before a RETRIES_EXHAUSTED message is resent", int
+)
+AUTO_RESEND_MAX = _setting("AUTO_RESEND_MAX", 3, "Automatic resends of one message at most", int)
+HOUSEKEEPING_INTERVAL_SECONDS = _setting(
+    "HOUSEKEEPING_INTERVAL_SECONDS", 60, "How often auto-resend and the retention purge run", int
+)
+PURGE_BATCH_SIZE = _setting(
+    "PURGE_BATCH_SIZE", 500, "Notifications (and messages) redacted per purge transaction", int
+)
+SCHEDULE_BATCH_SIZE = _setting(
+    "SCHEDULE_BATCH_SIZE", 1000, "Scheduled messages or reminders handled per pass", int
+)
+MAX_REMINDER_OCCURRENCES = _setting(
+    "MAX_REMINDER_OCCURRENCES", 100, "Occurrences one reminder may have (cron: with endAt)", int
+)
+
 # --- processes -----------------------------------------------------------------------------
 LOG_LEVEL = _setting("LOG_LEVEL", "INFO", "Python log level for all processes")
 HOST = _setting("HOST", "0.0.0.0", "Address the web process binds (`herald run`: 127.0.0.1)")

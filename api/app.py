@@ -9,7 +9,18 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import contacts, health, inbox, inbox_page, messages, notifications, templates, webpush
+from api import (
+    admin,
+    contacts,
+    health,
+    inbox,
+    inbox_page,
+    messages,
+    notifications,
+    reminders,
+    templates,
+    webpush,
+)
 from api.auth import authenticate, authenticate_user
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
@@ -21,6 +32,8 @@ V1_BLUEPRINTS = (
     templates.blp,
     contacts.blp,
     inbox.tokens_blp,
+    reminders.blp,
+    admin.blp,
 )
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 #: Requests that may send a CSV body instead of JSON.

@@ -5,15 +5,28 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from api.pagination import PageArgs
+from api.reminder_schemas import check_timezone
 from api.schemas import CamelSchema, language, small_json
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidDestination
 from models.contact import CONTACT_CHANNEL_TYPES, idnp_problem
 
+#: A time of day, 24-hour.
+CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+
 
 def check_idnp(value: str) -> None:
     if problem := idnp_problem(value):
         raise ValidationError(problem)
+
+
+class QuietHoursSchema(CamelSchema):
+    """When non-urgent push messages wait: ``start`` to ``end`` (local), across midnight if
+    ``start`` is later."""
+
+    start = fields.String(required=True, validate=validate.Regexp(CLOCK, error="HH:MM"))
+    end = fields.String(required=True, validate=validate.Regexp(CLOCK, error="HH:MM"))
+    timezone = fields.String(required=True, validate=[validate.Length(max=64), check_timezone])
 
 
 class ContactChannelSchema(CamelSchema):
@@ -53,6 +66,7 @@ class ContactSchema(CamelSchema):
     channels = fields.List(
         fields.Nested(ContactChannelSchema), load_default=list, validate=validate.Length(max=50)
     )
+    quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
     subscriptions = fields.Method("get_subscriptions", dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -71,6 +85,7 @@ class ContactPatchSchema(CamelSchema):
     name = fields.String(validate=validate.Length(max=200), allow_none=True)
     preferred_language = fields.String(validate=language, allow_none=True)
     attributes = fields.Dict(validate=small_json)
+    quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
 
 
 class LanguageSchema(CamelSchema):

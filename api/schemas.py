@@ -333,6 +333,10 @@ class NotificationSchema(CamelSchema):
     valid_till = fields.DateTime(allow_none=True)
     urgent = fields.Boolean()
     require_action = fields.Boolean()
+    reminder_id = fields.UUID(allow_none=True, metadata={"description": "Sent by this reminder"})
+    occurrence_at = fields.DateTime(
+        allow_none=True, metadata={"description": "For this occurrence"}
+    )
     created_at = fields.DateTime()
     messages = fields.Method("get_messages")
 

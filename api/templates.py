@@ -261,7 +261,7 @@ class TemplateById(MethodView):
         """Delete (softly: sent notifications keep their version)."""
         template = _changeable(id_or_code)
         if template_in_use(template):
-            abort(409, message="Scheduled notifications still use this template.")
+            abort(409, message="Scheduled notifications or reminders still use this template.")
         template.deleted = True
         template.save(only=[Template.deleted])
 

@@ -13,6 +13,7 @@ from models.db import database
 from models.inbox import BroadcastState
 from models.message import Attempt, Message
 from models.notification import IdempotencyRecord, Notification
+from models.reminder import Reminder
 from models.sender import Sender
 from models.template import Template, TemplateVersion
 from models.user_token import ServerSecret
@@ -24,6 +25,7 @@ ALL_MODELS = [
     Subscription,
     Template,
     TemplateVersion,
+    Reminder,
     Notification,
     IdempotencyRecord,
     Message,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, TextField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
@@ -25,6 +28,7 @@ class Contact(BaseModel):
     name = CharField(max_length=200, null=True)
     preferred_language = CharField(max_length=16, null=True)
     attributes = JSONField(default=dict, help_text="values templates can use as contact.attributes")
+    quiet_hours = JSONField(null=True, help_text='{"start", "end", "timezone"}: push waits')
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 
@@ -108,6 +112,7 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
                 "name": row.get("name"),
                 "preferred_language": row.get("preferred_language"),
                 "attributes": row.get("attributes") or {},
+                "quiet_hours": row.get("quiet_hours"),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -140,3 +145,34 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
         for start in range(0, len(channels), 500):
             ContactChannel.insert_many(channels[start : start + 500]).on_conflict_ignore().execute()
     return {"created": len(set(idnps) - existing), "updated": len(set(idnps) & existing)}
+
+
+def quiet_until(quiet_hours: dict | None, now: datetime) -> datetime | None:
+    """When the contact's quiet hours end, if ``now`` falls inside them; else None.
+
+    ``quiet_hours`` is ``{"start": "22:00", "end": "08:00", "timezone": "Europe/Chisinau"}``;
+    a start after the end spans midnight. The end is taken on the local calendar, so it stays
+    at the same wall-clock time across a daylight-saving change.
+    """
+    if not quiet_hours:
+        return None
+    zone = ZoneInfo(quiet_hours["timezone"])
+    start, end = (time.fromisoformat(quiet_hours[key]) for key in ("start", "end"))
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    if start == end:
+        return None
+    if start < end:
+        inside, end_day = start <= clock < end, local.date()
+    else:
+        inside = clock >= start or clock < end
+        end_day = local.date() + timedelta(days=1) if clock >= start else local.date()
+    if not inside:
+        return None
+    return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
+
+
+def quiet_hours_of(contact_id: int | None) -> dict | None:
+    """A contact's quiet hours (None for none, or no contact)."""
+    row = Contact.select(Contact.quiet_hours).where(Contact.id == contact_id).first()
+    return row.quiet_hours if row else None

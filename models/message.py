@@ -39,6 +39,7 @@ class Message(BaseModel):
     state = CharField(max_length=16, default=MessageState.QUEUED)
     failure_reason = CharField(max_length=32, null=True)
     attempts = IntegerField(default=0)
+    resends = IntegerField(default=0, help_text="automatic resends after RETRIES_EXHAUSTED")
     due_at = UTCDateTimeField(null=True)
     last_error = TextField(null=True)
     provider_id = TextField(null=True)
@@ -226,5 +227,19 @@ def end_chain(message: Message) -> None:
     (
         Message.update(state=MessageState.CANCELLED, updated_at=utcnow())
         .where(_chain(message) & (Message.state == MessageState.HELD))
+        .execute()
+    )
+
+
+def unclaim(message: Message, state: MessageState, **changes) -> bool:
+    """Hand a just-claimed message back without an attempt: to ``scheduled`` (quiet hours,
+    with ``due_at``) or to a final state (expired). Fenced like :func:`finish_attempt`."""
+    return bool(
+        Message.update(state=state, attempts=Message.attempts - 1, updated_at=utcnow(), **changes)
+        .where(
+            (Message.id == message.id)
+            & (Message.state == MessageState.SENDING)
+            & (Message.attempts == message.attempts)
+        )
         .execute()
     )

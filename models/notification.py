@@ -5,6 +5,7 @@ from __future__ import annotations
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.reminder import Reminder
 from models.sender import Sender, visible_to
 from models.template import TemplateVersion
 
@@ -36,6 +37,9 @@ class Notification(BaseModel):
     urgent = BooleanField(default=False, help_text="bypasses the recipient's quiet hours")
     require_action = BooleanField(default=False, help_text="in-app: an action is expected")
     deleted_at = UTCDateTimeField(null=True, help_text="soft-deleted by its sender")
+    reminder = ForeignKeyField(Reminder, null=True, on_delete="SET NULL", index=False)
+    occurrence_at = UTCDateTimeField(null=True, help_text="the reminder occurrence it fired for")
+    purged_at = UTCDateTimeField(null=True, help_text="personal data redacted (retention)")
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
@@ -43,6 +47,9 @@ class Notification(BaseModel):
             (("sender", "created_at"), False),
             (("fanout_state", "fanout_updated_at"), False),
             (("inbox_broadcast", "created_at"), False),
+            (("reminder", "occurrence_at"), True),
+            (("valid_till",), False),
+            (("purged_at", "created_at"), False),
         )
 
 

@@ -88,18 +88,22 @@ def current_version(template: Template) -> TemplateVersion:
 
 
 def template_in_use(template: Template) -> bool:
-    """Whether scheduled (not yet sent) notifications still use one of its versions."""
+    """Whether scheduled (not yet sent) notifications or live reminders still use it."""
     from models.message import Message
     from models.notification import Notification
+    from models.reminder import ACTIVE, Reminder
     from models.states import MessageState
 
-    return (
+    scheduled = (
         Message.select(Message.id)
         .join(Notification)
         .join(TemplateVersion)
         .where((TemplateVersion.template == template) & (Message.state == MessageState.SCHEDULED))
-        .exists()
     )
+    reminded = Reminder.select(Reminder.id).where(
+        (Reminder.template == template) & (Reminder.state == ACTIVE)
+    )
+    return scheduled.exists() or reminded.exists()
 
 
 def save_template(owner: Sender, fields: dict) -> Template:

@@ -2,51 +2,76 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 
+import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import settings
+from models.base import utcnow
 from scheduler import jobs
 from scheduler.leader import LeaderLock
+from scheduler.runs import record_run
 
 logger = logging.getLogger(__name__)
 
 
-def as_leader(lock: LeaderLock, job: Callable[[], object]) -> Callable[[], None]:
-    """Run ``job`` only while this process holds the leader lock, and log how it went."""
+def as_leader(
+    lock: LeaderLock,
+    job: Callable[[], object],
+    interval: float | None = None,
+    runs: redis.Redis | None = None,
+) -> Callable[[], None]:
+    """Run ``job`` only while this process holds the leader lock, log how it went, and with
+    ``runs`` (a Redis client) record the run for ``GET /v1/admin/scheduler``."""
 
     def run() -> None:
         if not lock.hold():
             return
-        started = time.monotonic()
+        started_at, started = utcnow(), time.monotonic()
+        result, error = None, None
         try:
             result = job()
-        except Exception:
+        except Exception as failure:
             logger.exception("job %s failed", job.__name__)
-            return
-        logger.debug("job %s: %r in %.3fs", job.__name__, result, time.monotonic() - started)
+            error = repr(failure)
+        duration = time.monotonic() - started
+        logger.debug("job %s: %r in %.3fs", job.__name__, result, duration)
+        if runs is not None:
+            following = started_at + timedelta(seconds=interval) if interval else None
+            with contextlib.suppress(redis.RedisError):
+                record_run(runs, job.__name__, started_at, duration, result, following, error)
 
     run.__name__ = job.__name__
     return run
 
 
-def build_scheduler(lock: LeaderLock) -> BlockingScheduler:
+#: The leader's jobs and the setting naming each one's interval in seconds.
+JOBS = (
+    (jobs.replay, "REPLAY_INTERVAL_SECONDS"),
+    (jobs.send_scheduled, "SCHEDULE_INTERVAL_SECONDS"),
+    (jobs.expire_lapsed, "SCHEDULE_INTERVAL_SECONDS"),
+    (jobs.auto_resend, "HOUSEKEEPING_INTERVAL_SECONDS"),
+    (jobs.purge, "HOUSEKEEPING_INTERVAL_SECONDS"),
+)
+
+
+def build_scheduler(lock: LeaderLock, runs: redis.Redis | None = None) -> BlockingScheduler:
     scheduler = BlockingScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
     renew_every = max(1.0, settings.LEADER_LOCK_TTL_SECONDS / 3)
     scheduler.add_job(lock.hold, "interval", seconds=renew_every, id="leadership")
-    scheduler.add_job(
-        as_leader(lock, jobs.replay),
-        "interval",
-        seconds=settings.REPLAY_INTERVAL_SECONDS,
-        id="replay",
-    )
+    for job, interval_setting in JOBS:
+        interval = getattr(settings, interval_setting)
+        scheduler.add_job(
+            as_leader(lock, job, interval, runs), "interval", seconds=interval, id=job.__name__
+        )
     return scheduler
 
 
@@ -61,7 +86,7 @@ def main() -> None:
     from tasks.broker import redis_client
 
     lock = LeaderLock(redis_client(), settings.LEADER_LOCK_TTL_SECONDS)
-    scheduler = build_scheduler(lock)
+    scheduler = build_scheduler(lock, redis_client())
 
     def stop(signum, frame):
         scheduler.shutdown(wait=False)

@@ -6,11 +6,22 @@ import logging
 from datetime import datetime, timedelta
 
 import settings
+from channels import documents
 from models.base import utcnow
+from models.housekeeping import (
+    expire_inapp,
+    expire_push,
+    purge_batch,
+    release_for_resend,
+    release_scheduled,
+)
 from models.message import release_stuck
 from models.notification import stalled_fanouts
+from models.states import FailureReason, MessageState
+from tasks.callbacks import announce
 from tasks.deliver import enqueue
 from tasks.fanout import fanout_actor
+from tasks.reminders import fire_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +53,69 @@ def replay_fanouts(now: datetime) -> int:
     if stalled:
         logger.info("replay: restarted %d stalled fan-outs", len(stalled))
     return len(stalled)
+
+
+def send_scheduled(now: datetime | None = None) -> dict[str, int]:
+    """Queue and enqueue scheduled messages whose send time has come (also those that waited
+    out quiet hours); fire due reminder occurrences."""
+    now = now or utcnow()
+    queued = 0
+    while True:
+        batch = release_scheduled(now, settings.SCHEDULE_BATCH_SIZE)
+        enqueue(batch, quiet=True)
+        queued += len(batch)
+        if len(batch) < settings.SCHEDULE_BATCH_SIZE:
+            break
+    counts = {"queued": queued, **fire_reminders(now, settings.SCHEDULE_BATCH_SIZE)}
+    if queued or counts["fired"] or counts["duplicate"] or counts["invalid"]:
+        logger.info("send_scheduled: %s", counts)
+    return counts
+
+
+def expire_lapsed(now: datetime | None = None) -> dict[str, int]:
+    """Expire in-app entries and fail unsent push messages past their ``valid_till``; senders
+    hear of the failures through their callbacks."""
+    now = now or utcnow()
+    counts = {"inapp_expired": expire_inapp(now), "push_expired": 0}
+    while True:
+        expired, announced = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
+        counts["push_expired"] += expired
+        for message in announced:
+            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        if expired < settings.SCHEDULE_BATCH_SIZE:
+            break
+    if any(counts.values()):
+        logger.info("expire_lapsed: %s", counts)
+    return counts
+
+
+def auto_resend(now: datetime | None = None) -> dict[str, int]:
+    """Resend messages that failed with RETRIES_EXHAUSTED at least AUTO_RESEND_AFTER ago, at
+    most AUTO_RESEND_MAX times each; permanent failures are never resent."""
+    now = now or utcnow()
+    batch = release_for_resend(
+        now, settings.AUTO_RESEND_AFTER, settings.AUTO_RESEND_MAX, settings.SCHEDULE_BATCH_SIZE
+    )
+    enqueue(batch, quiet=True)
+    if batch:
+        logger.info("auto_resend: resent %d messages", len(batch))
+    return {"resent": len(batch)}
+
+
+def purge(now: datetime | None = None) -> dict[str, int]:
+    """Redact personal data older than MESSAGE_RETENTION_DAYS, a batch per transaction, and
+    remove the attachments those notifications carried."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
+    counts = {"notifications": 0, "messages": 0}
+    while True:
+        notifications, messages, stored = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE)
+        counts["notifications"] += notifications
+        counts["messages"] += messages
+        for document_id in stored:
+            documents.delete(document_id)
+        if notifications < settings.PURGE_BATCH_SIZE:
+            break
+    if counts["notifications"]:
+        logger.info("purge: %s", counts)
+    return counts

@@ -19,14 +19,24 @@ import settings
 from channels import REGISTRY, get_channel
 from channels.base import Channel, DeadAddress, PermanentError, TransientError, channel_setting
 from models.base import utcnow
-from models.contact import deactivate_channel
-from models.message import Message, claim_message, end_chain, finish_attempt, next_in_chain
+from models.contact import deactivate_channel, quiet_hours_of, quiet_until
+from models.message import (
+    Message,
+    claim_message,
+    end_chain,
+    finish_attempt,
+    next_in_chain,
+    unclaim,
+)
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import enqueue_many, redis_client
 from tasks.callbacks import announce
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
+
+#: In-app messages are inbox entries: they never wait for quiet hours.
+INAPP = "inapp"
 
 #: Jobs per Redis pipeline when enqueueing many.
 ENQUEUE_BATCH = 1000
@@ -43,6 +53,8 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
     if message is None:
         logger.debug("message %s: nothing to claim", message_id)
+        return
+    if not still_wanted(message):
         return
     channel = get_channel(message.channel)
     started_at = utcnow()
@@ -68,6 +80,31 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
             details=receipt.details,
         ):
             settled(message, state)
+
+
+def still_wanted(message: Message) -> bool:
+    """Before sending a claimed message: past its notification's ``valid_till`` it expires
+    (in-app) or fails with EXPIRED (push); inside its contact's quiet hours a non-urgent push
+    goes back to ``scheduled`` until they end. Returns whether to send it now."""
+    now = utcnow()
+    notification = message.notification
+    inapp = message.channel == INAPP
+    if notification.valid_till and notification.valid_till <= now:
+        if inapp:
+            unclaim(message, MessageState.EXPIRED, due_at=None)
+        elif unclaim(
+            message, MessageState.FAILED, failure_reason=FailureReason.EXPIRED, due_at=None
+        ):
+            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        return False
+    if inapp or notification.urgent or not message.contact_id:
+        return True
+    until = quiet_until(quiet_hours_of(message.contact_id), now)
+    if until is None:
+        return True
+    logger.info("message %s: quiet hours until %s", message.id, until.isoformat())
+    unclaim(message, MessageState.SCHEDULED, due_at=until)
+    return False
 
 
 def _fail(message, started_at, outcome, reason, error) -> None:

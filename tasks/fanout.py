@@ -111,6 +111,10 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     rows: list[dict] = []
     for person in people:
         rows.extend(_messages_for(notification, person, channels, allowed))
+    if notification.send_at and notification.send_at > utcnow():
+        for row in rows:
+            if row["state"] == MessageState.QUEUED:
+                row.update(state=MessageState.SCHEDULED, due_at=notification.send_at)
     return rows
 
 
@@ -127,6 +131,7 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set | Non
         or notification.language,
         "attributes": person.get("attributes"),
         "attempts": 0,
+        "resends": 0,
         "failure_reason": None,
         "fallback_rank": None,
         "due_at": now,

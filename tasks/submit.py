@@ -76,6 +76,7 @@ def submit_notification(
     ]
     inbox_broadcast = data["is_broadcast"] and "inapp" in (data.get("channels") or [])
     fans_out = bool(people) or (data["is_broadcast"] and data.get("channels") != ["inapp"])
+    later = data.get("send_at") if data.get("send_at") and data["send_at"] > now else None
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
@@ -100,6 +101,8 @@ def submit_notification(
         valid_till=data.get("valid_till"),
         urgent=data["urgent"],
         require_action=data["require_action"],
+        reminder=data.get("reminder_id"),
+        occurrence_at=data.get("occurrence_at"),
         created_at=now,
     )
     messages = [
@@ -112,8 +115,8 @@ def submit_notification(
             language=recipient.get("language") or data.get("language"),
             attributes=recipient.get("attributes"),
             recipient_key=recipient["value"] if recipient["channel"] == "inapp" else None,
-            state=MessageState.QUEUED,
-            due_at=now,
+            state=MessageState.SCHEDULED if later else MessageState.QUEUED,
+            due_at=later or now,
             created_at=now,
             updated_at=now,
         )
@@ -126,7 +129,8 @@ def submit_notification(
         for document_id in stored:
             documents.delete(document_id)
         raise
-    enqueue(((message.id, message.channel) for message in messages), quiet=True)
+    if not later:
+        enqueue(((message.id, message.channel) for message in messages), quiet=True)
     if fans_out:
         start_fanout(notification.id)
     return notification, messages

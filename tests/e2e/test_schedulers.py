@@ -1,5 +1,6 @@
 """Two `python -m scheduler` processes on one Redis and one database: one acts, the other stands
-by; when the leader is SIGKILLed the standby takes over within the lock's TTL."""
+by; when the leader is SIGKILLed the standby takes over within the lock's TTL, and no reminder
+occurrence fires twice or is lost."""
 
 import os
 import signal
@@ -14,8 +15,9 @@ import pytest
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
+from models.reminder import Reminder, create_reminder
 from models.states import MessageState
-from tests.factories import make_sender
+from tests.factories import email_notification, make_sender
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +96,46 @@ def test_one_scheduler_acts_and_the_standby_takes_over(db, queues, redis_url):
     assert first.said("replay:") == 1, first.lines
     assert second.said("replay:") == 1, second.lines
     assert queues.client.llen("dramatiq:email") == 2
+
+
+@pytest.mark.e2e
+def test_reminders_fire_exactly_once_across_a_leader_killed_mid_campaign(db, queues, redis_url):
+    queues.client.delete("herald:scheduler:leader")
+    env = dict(
+        os.environ,
+        DATABASE_URL=db.herald_url,
+        REDIS_URL=redis_url,
+        BROKER_URL="",
+        LEADER_LOCK_TTL_SECONDS="2",
+        SCHEDULE_INTERVAL_SECONDS="1",
+        LOG_LEVEL="INFO",
+    )
+    sender = make_sender("acme").sender
+    start = utcnow() + timedelta(seconds=4)
+    moments = [start + timedelta(seconds=n) for n in range(8)]
+    schedule = {"at": [moment.isoformat() for moment in moments]}
+    reminder = create_reminder(sender, email_notification(), schedule, None, utcnow())
+
+    def fired() -> list:
+        query = Notification.select(Notification.occurrence_at)
+        return [n.occurrence_at for n in query.where(Notification.reminder == reminder.id)]
+
+    first = SchedulerProcess(env)
+    try:
+        wait_until(lambda: first.said("scheduler started (leader)"), timeout=30)
+        second = SchedulerProcess(env)
+        try:
+            wait_until(lambda: second.said("scheduler started (standby)"), timeout=30)
+            wait_until(lambda: len(fired()) >= 2, timeout=30)
+            first.kill()
+            wait_until(lambda: len(fired()) == len(moments), timeout=30)
+            wait_until(lambda: Reminder.get_by_id(reminder.id).state == "done", timeout=10)
+        finally:
+            second.kill()
+    finally:
+        first.kill()
+
+    assert sorted(fired()) == moments
+    assert Reminder.get_by_id(reminder.id).fired == len(moments)
+    assert second.said("send_scheduled:") >= 1, second.lines
+    assert queues.client.llen("dramatiq:email") == len(moments)
