@@ -9,13 +9,13 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 
 import settings
-from api import contacts, health, messages, notifications, templates, webpush
+from api import contacts, health, messages, notifications, search, templates, webpush
 from api.auth import authenticate
 from api.errors import HeraldApi, register_error_handlers
 from models.db import database, is_sqlite, open_database
 
 #: Blueprints under /v1, all behind API-key authentication.
-V1_BLUEPRINTS = (notifications.blp, messages.blp, templates.blp, contacts.blp)
+V1_BLUEPRINTS = (notifications.blp, messages.blp, search.blp, templates.blp, contacts.blp)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 #: Requests that may send a CSV body instead of JSON.
 CSV_REQUESTS = {("POST", "contacts.ContactImport")}

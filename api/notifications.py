@@ -12,6 +12,8 @@ from api.auth import current_sender
 from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
 from api.schemas import NotificationCreateSchema, NotificationSchema
+from api.search import notification_listing
+from api.search_schemas import NotificationListArgs
 from models.notification import notification_for
 from tasks.submit import InvalidSubmission, submit_notification
 
@@ -53,6 +55,13 @@ class Notifications(MethodView):
             abort(400, errors=invalid.errors)
         notification.__dict__["message_list"] = messages
         return make_response(dump_notification(notification), 202)
+
+    @blp.arguments(NotificationListArgs, location="query")
+    @blp.response(200, NotificationSchema(many=True))
+    def get(self, args):
+        """Notifications, newest first, filtered by query parameters or a NotifyBC ``filter``;
+        a message field (state, notificationType) means "has a message that matches"."""
+        return notification_listing(args)
 
 
 @blp.route("/<uuid:notification_id>")

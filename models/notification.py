@@ -41,6 +41,10 @@ class Notification(BaseModel):
         indexes = (
             (("sender", "created_at"), False),
             (("fanout_state", "fanout_updated_at"), False),
+            (("event", "created_at"), False),
+            (("service_name", "created_at"), False),
+            (("target_id", "target_type"), False),
+            (("reference",), False),
         )
 
 
