@@ -14,9 +14,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
 
+import settings
 from api.auth import current_sender, require
 from api.errors import Blueprint
-from api.pagination import HEADER, PageArgs, paginate
+from api.pagination import HEADER, PageArgs, count_rows, paginate
 from api.schemas import NotificationSchema, camelcase
 from api.search_schemas import (
     ExportArgs,
@@ -76,7 +77,8 @@ class MessageSearch(MethodView):
         sender = current_sender()
         node = parsed_filter(mambu_filter, data["filter_constraints"], sender)
         order = Order(FIELDS[data["sort_by"]], descending=data["sort_order"] == "DESC")
-        items, headers = paginate(search_messages(sender, node, order), page)
+        query = search_messages(sender, node, order)
+        items, headers = paginate(query, page, settings.SEARCH_COUNT_LIMIT)
         return items, 200, headers
 
 
@@ -174,10 +176,11 @@ def notification_listing(args: dict) -> Response:
     query = search_notifications(sender, node, order)
     if "skip" in spec or "limit" in spec:
         items = list(query.offset(spec.get("skip", 0)).limit(spec.get("limit", 50)))
-        header = {"total": query.count(), "skip": spec.get("skip", 0), "limit": len(items)}
+        total = min(count_rows(query, settings.SEARCH_COUNT_LIMIT), settings.SEARCH_COUNT_LIMIT)
+        header = {"total": total, "skip": spec.get("skip", 0), "limit": len(items)}
         headers = {HEADER: json.dumps(header)}
     else:
-        items, headers = paginate(query, page)
+        items, headers = paginate(query, page, settings.SEARCH_COUNT_LIMIT)
     schema = NotificationSchema(many=True, only=_projection(spec.get("fields")))
     return make_response(jsonify(schema.dump(items)), 200, headers)
 

@@ -54,7 +54,9 @@ class Message(BaseModel):
     class Meta:
         indexes = (
             (("state", "due_at"), False),
+            (("created_at",), False),
             (("state", "channel", "created_at"), False),
+            (("notification", "sender"), False),
             (("sender", "created_at"), False),
             (("recipient_key", "created_at"), False),
         )

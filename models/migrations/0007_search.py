@@ -8,7 +8,9 @@ def up(migrator, db):
     migrator.migrate(
         migrator.add_column("message", "subject", TextField(null=True)),
         migrator.add_column("message", "body", TextField(null=True)),
+        migrator.add_index("message", ("created_at",), False),
         migrator.add_index("message", ("state", "channel", "created_at"), False),
+        migrator.add_index("message", ("notification_id", "sender_id"), False),
         migrator.add_index("notification", ("event", "created_at"), False),
         migrator.add_index("notification", ("service_name", "created_at"), False),
         migrator.add_index("notification", ("target_id", "target_type"), False),

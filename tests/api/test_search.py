@@ -235,3 +235,19 @@ def test_export_of_another_senders_history_needs_admin(client, sender, admin):
     theirs = stored_message(other.sender)
     assert export(client, sender)[1] == []
     assert [row["id"] for row in export(client, admin)[1]] == [str(theirs.id)]
+
+
+def test_counts_past_the_limit_are_capped(client, sender, monkeypatch):
+    import settings
+
+    monkeypatch.setattr(settings, "SEARCH_COUNT_LIMIT", 2)
+    for _ in range(3):
+        stored_message(sender.sender)
+    response = search(client, sender, query="?pageSize=1&page=3")
+    header = json.loads(response.headers["X-Pagination"])
+    assert header == {"total": 2, "totalPages": 2, "page": 3, "pageSize": 1, "totalCapped": True}
+    assert len(response.get_json()) == 1
+    monkeypatch.setattr(settings, "SEARCH_COUNT_LIMIT", 3)
+    header = json.loads(search(client, sender).headers["X-Pagination"])
+    assert header["total"] == 3
+    assert "totalCapped" not in header
