@@ -198,3 +198,18 @@ def test_a_sender_may_not_filter_by_sender(client, sender, admin, other_sender, 
     response, items = listing(client, admin, f"?filter={where}")
     assert response.status_code == 200
     assert len(items) == 1
+
+
+def test_past_retention_a_notifications_messages_lose_their_destination(client, sender):
+    old = stored_message(sender.sender, created_at=at("2020-01-01T00:00"), state="sent")
+    response, items = listing(client, sender)
+    assert items[0]["messages"][0]["destination"] is None
+    one = client.get(f"/v1/notifications/{old.notification_id}", headers=sender.headers)
+    assert one.get_json()["messages"][0] == {
+        "id": str(old.id),
+        "channel": "email",
+        "destination": None,
+        "language": None,
+        "state": "sent",
+        "failureReason": None,
+    }
