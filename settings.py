@@ -220,6 +220,12 @@ REPLAY_AFTER_SECONDS = _setting(
 MESSAGE_RETENTION_DAYS = _setting(
     "MESSAGE_RETENTION_DAYS", 7, "Days a message's destination and bodies are kept", int
 )
+SEARCH_COUNT_LIMIT = _setting(
+    "SEARCH_COUNT_LIMIT",
+    10_000,
+    "History searches count matches up to this; past it X-Pagination says totalCapped",
+    int,
+)
 FANOUT_CHUNK_SIZE = _setting(
     "FANOUT_CHUNK_SIZE", 1000, "IDNP recipients or subscribers resolved per fan-out job", int
 )

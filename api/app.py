@@ -18,6 +18,7 @@ from api import (
     messages,
     notifications,
     reminders,
+    search,
     templates,
     webpush,
 )
@@ -29,6 +30,7 @@ from models.db import database, is_sqlite, open_database
 V1_BLUEPRINTS = (
     notifications.blp,
     messages.blp,
+    search.blp,
     templates.blp,
     contacts.blp,
     inbox.tokens_blp,

@@ -10,7 +10,7 @@ from flask_smorest import abort
 
 from api.auth import current_sender
 from api.errors import Blueprint
-from api.schemas import MessageSchema
+from api.search_schemas import MessageDetailSchema
 from channels import documents
 from models.message import message_for
 
@@ -21,9 +21,10 @@ blp = Blueprint(
 
 @blp.route("/<uuid:message_id>")
 class MessageById(MethodView):
-    @blp.response(200, MessageSchema)
+    @blp.response(200, MessageDetailSchema)
     def get(self, message_id: UUID):
-        """A message with every delivery attempt."""
+        """A message with every delivery attempt; past MESSAGE_RETENTION_DAYS its destination
+        and content are gone and ``retained`` is false."""
         message = message_for(current_sender(), message_id)
         if message is None:
             abort(404, message="No such message.")

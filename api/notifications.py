@@ -14,6 +14,8 @@ from api.idempotency import idempotent, requested_idempotency
 from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
 from api.pagination import PageArgs, paginate
 from api.schemas import NotificationCreateSchema, NotificationSchema
+from api.search import notification_listing
+from api.search_schemas import NotificationListArgs
 from models.action import NotificationDeleted, actions_of, record_action
 from models.inbox import readers_of
 from models.lifecycle import DeleteOutcome, soft_delete
@@ -58,6 +60,13 @@ class Notifications(MethodView):
             abort(400, errors=invalid.errors)
         notification.__dict__["message_list"] = messages
         return make_response(dump_notification(notification), 202)
+
+    @blp.arguments(NotificationListArgs, location="query")
+    @blp.response(200, NotificationSchema(many=True))
+    def get(self, args):
+        """Notifications, newest first, filtered by query parameters or a NotifyBC ``filter``;
+        a message field (state, notificationType) means "has a message that matches"."""
+        return notification_listing(args)
 
 
 @blp.route("/<uuid:notification_id>")

@@ -15,6 +15,7 @@ from channels.base import InvalidContent, InvalidDestination
 from models.base import utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
+from models.search import is_retained
 from models.states import notification_state
 from tasks.templating import TemplateProblem, language_tag
 
@@ -310,10 +311,15 @@ def channels_in_use(data: dict) -> set[str]:
 class MessageSummarySchema(CamelSchema):
     id = fields.UUID()
     channel = fields.String()
-    destination = fields.String()
+    destination = fields.Method(
+        "get_destination", metadata={"description": "null past MESSAGE_RETENTION_DAYS"}
+    )
     language = fields.String(allow_none=True)
     state = fields.String()
     failure_reason = fields.String(allow_none=True)
+
+    def get_destination(self, message) -> str | None:
+        return message.destination if is_retained(message) else None
 
 
 class NotificationSchema(CamelSchema):

@@ -154,6 +154,8 @@ def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int, 
                     destination=REDACTED,
                     recipient_key=None,
                     attributes=None,
+                    subject=None,
+                    body=None,
                     last_error=None,
                     details=None,
                 )

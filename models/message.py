@@ -49,10 +49,15 @@ class Message(BaseModel):
     sent_at = UTCDateTimeField(null=True)
     delivered_at = UTCDateTimeField(null=True)
     read_at = UTCDateTimeField(null=True)
+    subject = TextField(null=True, help_text="as rendered when sent; gone after retention")
+    body = TextField(null=True, help_text="as rendered when sent; gone after retention")
 
     class Meta:
         indexes = (
             (("state", "due_at"), False),
+            (("created_at",), False),
+            (("state", "channel", "created_at"), False),
+            (("notification", "sender"), False),
             (("sender", "created_at"), False),
             (("recipient_key", "created_at"), False),
             (("recipient_key", "channel", "state"), False),
@@ -126,6 +131,7 @@ def finish_attempt(
     provider_id: str | None = None,
     details: dict | None = None,
     due_at: datetime | None = None,
+    rendered: tuple[str | None, str | None] | None = None,
 ) -> bool:
     """Record the attempt ``message.attempts`` and move the message out of ``sending``.
 
@@ -144,6 +150,8 @@ def finish_attempt(
         changes[Message.sent_at] = now
         changes[Message.provider_id] = provider_id
         changes[Message.details] = details or None
+    if rendered is not None:
+        changes[Message.subject], changes[Message.body] = rendered
     with write_transaction():
         updated = (
             Message.update(changes)

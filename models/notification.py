@@ -50,6 +50,10 @@ class Notification(BaseModel):
             (("reminder", "occurrence_at"), True),
             (("valid_till",), False),
             (("purged_at", "created_at"), False),
+            (("event", "created_at"), False),
+            (("service_name", "created_at"), False),
+            (("target_id", "target_type"), False),
+            (("reference",), False),
         )
 
 

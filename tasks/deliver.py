@@ -59,7 +59,8 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     channel = get_channel(message.channel)
     started_at = utcnow()
     try:
-        receipt = channel.send(render(message), message.destination)
+        rendered = render(message)
+        receipt = channel.send(rendered, message.destination)
     except TransientError as error:
         retry_or_fail(channel, message, started_at, str(error), error.retry_after)
     except DeadAddress as error:
@@ -78,6 +79,7 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
             state=state,
             provider_id=receipt.provider_id,
             details=receipt.details,
+            rendered=(rendered.subject, rendered.body),
         ):
             settled(message, state)
 

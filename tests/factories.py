@@ -105,3 +105,23 @@ def contact_body(serial: int = 1, **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+NOTIFICATION_LABELS = ("service_name", "event", "target_id", "target_type", "reference")
+
+
+def stored_message(sender: Sender, *, notification=None, created_at=None, **columns) -> Message:
+    """A message row written directly with any columns (and a notification with the labels
+    among ``columns``), for tests that need history at chosen times and states."""
+    from models.base import utcnow
+    from models.notification import Notification
+
+    created_at = created_at or utcnow()
+    labels = {name: columns.pop(name) for name in NOTIFICATION_LABELS if name in columns}
+    if notification is None:
+        content = {"subject": "Programare", "body": "Vă așteptăm luni."}
+        notification = Notification.create(
+            sender=sender, content=content, created_at=created_at, **labels
+        )
+    row = {"channel": "email", "destination": "ion@example.md", "state": "sent", **columns}
+    return Message.create(notification=notification, sender=sender, created_at=created_at, **row)

@@ -197,7 +197,9 @@ def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch, tmp
     Notification.update(content={"subject": "s", "body": "b", "attachments": [attachment]}).where(
         Notification.id == old[0].notification_id
     ).execute()
-    Message.update(attributes={"name": "Ion"}, last_error="to a@example.md").execute()
+    Message.update(
+        attributes={"name": "Ion"}, last_error="to a@example.md", subject="Dosar", body="Ion, …"
+    ).execute()
     Notification.update(created_at=now - timedelta(days=8), attributes={"x": 1}).where(
         Notification.id.in_([m.notification_id for m in old])
     ).execute()
@@ -206,7 +208,7 @@ def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch, tmp
     for message in old:
         message = Message.get_by_id(message.id)
         assert (message.destination, message.recipient_key, message.attributes) == ("", None, None)
-        assert message.last_error is None
+        assert (message.last_error, message.subject, message.body) == (None, None, None)
         assert (message.state, message.failure_reason) == (
             MessageState.FAILED,
             FailureReason.RETRIES_EXHAUSTED,
