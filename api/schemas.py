@@ -357,7 +357,7 @@ class NotificationSchema(CamelSchema):
         return notification_state([m.state for m in self._messages(notification)])
 
     def get_messages(self, notification) -> list:
-        return MessageSummarySchema(many=True).dump(self._messages(notification))
+        return _MESSAGE_SUMMARIES.dump(self._messages(notification))
 
     @staticmethod
     def _messages(notification) -> list[Message]:
@@ -396,10 +396,15 @@ class MessageSchema(MessageSummarySchema):
 
     def get_attempt_history(self, message) -> list:
         rows = Attempt.select().where(Attempt.message == message.id).order_by(Attempt.number)
-        return AttemptSchema(many=True).dump(rows)
+        return _ATTEMPTS.dump(rows)
 
 
 class HealthSchema(ma.Schema):
     status = fields.String()
     database = fields.String()
     broker = fields.String()
+
+
+#: Built once for the dump methods above (a schema per call cost ~0.5 ms in the accept path).
+_MESSAGE_SUMMARIES = MessageSummarySchema(many=True)
+_ATTEMPTS = AttemptSchema(many=True)
