@@ -279,7 +279,9 @@ LOG_LEVEL = _setting("LOG_LEVEL", "INFO", "Python log level for all processes")
 HOST = _setting("HOST", "0.0.0.0", "Address the web process binds (`herald run`: 127.0.0.1)")
 PORT = _setting("PORT", 8000, "Port the web process binds", int)
 WORKER_THREADS = _setting("WORKER_THREADS", 8, "Dramatiq threads per worker process", int)
-WORKER_PROCESSES = _setting("WORKER_PROCESSES", 1, "Dramatiq worker processes", int)
+WORKER_PROCESSES = _setting(
+    "WORKER_PROCESSES", "", "Dramatiq worker processes; empty: one per CPU (Dramatiq's default)"
+)
 MAILCATCHER = _setting(
     "MAILCATCHER", True, "`herald run` starts a mail catcher on SMTP_HOST:SMTP_PORT", _flag
 )

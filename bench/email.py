@@ -76,13 +76,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=8, help="worker threads = SMTP connections")
     args = parser.parse_args()
-    with Stack(worker_threads=args.threads) as stack:
+    # Both cores, and as many SMTP connections in all as the baseline has.
+    with Stack(worker_processes=2, worker_threads=args.threads // 2) as stack:
         baseline = raw_smtplib(stack.smtp_port, args.threads, args.messages)
         end_to_end = herald(stack, args.messages)
     ratio = end_to_end / baseline
-    print(
-        f"\nEmail, {args.messages:,} messages, {args.threads} SMTP connections, one worker process"
-    )
+    print(f"\nEmail, {args.messages:,} messages, {args.threads} SMTP connections in both runs")
     print(f"{'raw smtplib':<26}{baseline:>10,.0f} msg/s")
     print(f"{'Herald end to end':<26}{end_to_end:>10,.0f} msg/s")
     print(f"ratio {ratio:.2f} (target ≥ 0.70)")
