@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -72,6 +73,15 @@ def retry_after(response: requests.Response) -> float | None:
 
 def snippet(response: requests.Response, limit: int = 300) -> str:
     return response.text[:limit].replace("\n", " ")
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The response body as a JSON object, or ``{}`` when it is not one."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def raise_for_status(

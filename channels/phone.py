@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 import phonenumbers
-import requests
 
 import settings
 from channels.base import InvalidDestination, TransientError
@@ -61,12 +60,3 @@ def required_settings(channel_label: str, *names: str) -> list[str]:
     if missing:
         raise TransientError(f"{channel_label} is not configured: {', '.join(missing)} not set")
     return values
-
-
-def json_object(response: requests.Response) -> dict[str, Any]:
-    """The response body as a JSON object, or ``{}`` when it is not one."""
-    try:
-        answer = response.json()
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}

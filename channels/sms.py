@@ -25,7 +25,8 @@ from channels.base import (
     Rendered,
     TransientError,
 )
-from channels.phone import json_object, parse_phone, plain_text, required_settings
+from channels.http import json_object
+from channels.phone import parse_phone, plain_text, required_settings
 from models.states import FailureReason
 
 GSM7 = "GSM-7"

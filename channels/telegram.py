@@ -89,7 +89,7 @@ class TelegramChannel(Channel):
             f"{settings.TELEGRAM_API_URL.rstrip('/')}/bot{settings.TELEGRAM_BOT_TOKEN}/sendMessage"
         )
         response = http.call("POST", url, json=payload)
-        answer = _json(response)
+        answer = http.json_object(response)
         if response.status_code == 200 and answer.get("ok") is True:
             return receipt(answer.get("result"))
         raise classify(answer, response)
@@ -196,14 +196,6 @@ def classify(answer: dict[str, Any], response: requests.Response) -> Exception:
     if 200 <= status < 300:
         return TransientError(f"Telegram answered {status} without a result: {description}")
     return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
 
 
 def redact(text: str) -> str:

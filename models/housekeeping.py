@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from models.db import write_transaction
-from models.message import Message
+from models.message import Message, requeue
 from models.notification import Notification
 from models.sender import Sender
 from models.states import CLAIMABLE, FailureReason, MessageState
@@ -20,30 +20,10 @@ _INAPP_LIVE = (MessageState.UNREAD, MessageState.SCHEDULED, *CLAIMABLE)
 _PUSH_WAITING = (MessageState.SCHEDULED, MessageState.HELD, *CLAIMABLE)
 
 
-def _queue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]]:
-    """Move up to ``limit`` messages matching ``where`` to ``queued``; return (id, channel)."""
-    rows = list(
-        Message.select(Message.id, Message.channel)
-        .where(where)
-        .order_by(Message.due_at)
-        .limit(limit)
-        .tuples()
-    )
-    if not rows:
-        return []
-    with write_transaction():
-        (
-            Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now, **changes)
-            .where(Message.id.in_([row[0] for row in rows]) & where)
-            .execute()
-        )
-    return [(str(message_id), channel) for message_id, channel in rows]
-
-
 def release_scheduled(now: datetime, limit: int) -> list[tuple[str, str]]:
     """Scheduled messages whose time has come (``due_at`` ≤ now), moved to ``queued``."""
     due = (Message.state == MessageState.SCHEDULED) & (Message.due_at <= now)
-    return _queue(due, now, limit)
+    return requeue(due, now, limit)
 
 
 def expire_inapp(now: datetime) -> int:
@@ -118,7 +98,7 @@ def release_for_resend(
 ) -> list[tuple[str, str]]:
     """Failed-by-outage messages moved back to ``queued`` for another try (counted)."""
     where = resendable(now, after_seconds, max_resends)
-    return _queue(where, now, limit, failure_reason=None, resends=Message.resends + 1)
+    return requeue(where, now, limit, failure_reason=None, resends=Message.resends + 1)
 
 
 def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int, list[str]]:

@@ -186,9 +186,15 @@ def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[s
     stuck = (Message.state.in_(CLAIMABLE) & (Message.due_at < overdue)) | (
         (Message.state == MessageState.SENDING) & (Message.due_at < now)
     )
+    return requeue(stuck, now, limit)
+
+
+def requeue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]]:
+    """Move up to ``limit`` messages matching ``where`` (oldest due first) to ``queued``, guarded
+    by ``where`` again in the UPDATE; return their (id, channel) for enqueueing."""
     rows = list(
-        Message.select(Message.id, Message.channel, Message.state)
-        .where(stuck)
+        Message.select(Message.id, Message.channel)
+        .where(where)
         .order_by(Message.due_at)
         .limit(limit)
         .tuples()
@@ -197,11 +203,11 @@ def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[s
         return []
     with write_transaction():
         (
-            Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now)
-            .where(Message.id.in_([row[0] for row in rows]) & stuck)
+            Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now, **changes)
+            .where(Message.id.in_([row[0] for row in rows]) & where)
             .execute()
         )
-    return [(str(message_id), channel) for message_id, channel, _ in rows]
+    return [(str(message_id), channel) for message_id, channel in rows]
 
 
 def _chain(message: Message):

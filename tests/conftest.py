@@ -147,6 +147,33 @@ def admin(db):
     return make_sender("ops", admin=True)
 
 
+# --- the CLI -------------------------------------------------------------------------------
+@pytest.fixture
+def herald(tmp_path):
+    """Runs the ``herald`` command as a user would, on a migrated SQLite database of its own."""
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
+        VAR_DIR=str(tmp_path),
+        ALLOW_PRIVATE_URLS="false",
+    )
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    return run
+
+
 # --- SMTP ----------------------------------------------------------------------------------
 @pytest.fixture
 def smtp(monkeypatch):

@@ -2,29 +2,8 @@
 
 import os
 import re
-import subprocess
-import sys
-
-import pytest
 
 import settings
-
-
-@pytest.fixture
-def herald(tmp_path):
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/cli.db", VAR_DIR=str(tmp_path))
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    assert run("db", "upgrade").returncode == 0
-    return run
 
 
 def test_db_upgrade_reports_the_schema_version(herald):

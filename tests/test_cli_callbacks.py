@@ -1,36 +1,11 @@
 """``herald senders`` commands for delivery callbacks and signing secrets, run as a user runs them."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from models.db import database, open_database
 from models.sender import Sender
-
-
-@pytest.fixture
-def herald(tmp_path):
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
-        VAR_DIR=str(tmp_path),
-        ALLOW_PRIVATE_URLS="false",
-    )
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    assert run("db", "upgrade").returncode == 0
-    return run
 
 
 @pytest.fixture
