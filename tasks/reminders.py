@@ -36,7 +36,9 @@ def fire_occurrence(reminder: Reminder, now: datetime) -> str:
     except (ValidationError, InvalidSubmission) as error:
         logger.warning("reminder %s at %s: not sent: %s", reminder.id, occurrence, error)
         outcome = "invalid"
-    advance(reminder, occurrence, now, fired=outcome == "fired")
+    # A duplicate fired too, in a run that died before moving the reminder on: it counts once,
+    # for whichever run wins the compare-and-set in ``advance``.
+    advance(reminder, occurrence, now, fired=outcome != "invalid")
     return outcome
 
 
