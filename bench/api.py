@@ -60,7 +60,18 @@ def main() -> None:
             f"{figures['p99_ms']:>9.1f}{figures['errors']:>8}"
         )
     print(f"ratio {ratio:.2f} (target ≥ 0.40); Herald p99 {herald['p99_ms']:.1f} ms (target ≤ 50)")
-    save("api", {"hello": hello, "herald": herald, "ratio": ratio})
+    save(
+        "api",
+        {
+            "clients": args.clients,
+            "web_workers": args.web_workers,
+            "seconds": args.seconds,
+            "backend": stack.backend,
+            "hello": hello,
+            "herald": herald,
+            "ratio": ratio,
+        },
+    )
 
 
 def _up(stack: Stack) -> bool:

@@ -53,8 +53,9 @@ def main() -> None:
     print(f"lost: {lost} (must be 0)")
     print(f"duplicates at the sink: {duplicates} (must be ≤ {sum(in_flight)})")
     print(f"all sent {recovery:.1f} s after the last kill")
-    save("crash", {"messages": args.messages, "kills": args.kills, "in_flight": in_flight,
-                   "lost": lost, "duplicates": duplicates})  # fmt: skip
+    save("crash", {"messages": args.messages, "kills": args.kills, "worker_processes": 2,
+                   "backend": stack.backend, "in_flight": in_flight, "lost": lost,
+                   "duplicates": duplicates})  # fmt: skip
 
 
 def post_all(stack: Stack, count: int, per_request: int = 100) -> None:

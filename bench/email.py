@@ -89,6 +89,9 @@ def main() -> None:
         "email",
         {
             "messages": args.messages,
+            "connections": args.threads,
+            "worker_processes": 2,
+            "backend": stack.backend,
             "smtplib_per_s": baseline,
             "herald_per_s": end_to_end,
             "ratio": ratio,

@@ -142,6 +142,7 @@ def main() -> None:
             "messages": count,
             "processes": args.processes,
             "threads": args.threads,
+            "backend": stack.backend,
             "noop_per_s": baseline,
             "inapp_per_s": inapp,
             "inapp_ratio": inapp / baseline,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import platform
 import signal
 import statistics
 import subprocess
@@ -115,6 +116,11 @@ class Stack:
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env, check=True)
         self._run("db", "upgrade")
 
+    @property
+    def backend(self) -> str:
+        """The database's kind, as saved with the figures: ``sqlite`` or ``postgresql``."""
+        return self.env["DATABASE_URL"].split(":", 1)[0]
+
     def _healthy(self) -> bool:
         try:
             return request(self.base_url, "GET", "/healthz")[0] == 200
@@ -200,6 +206,17 @@ def load(base_url: str, make_request, threads: int, seconds: float) -> dict:
     }
 
 
+def cpu_model() -> str:
+    """This machine's processor, as /proc/cpuinfo names it (or what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def save(name: str, figures: dict) -> None:
     """Append figures to docs/bench/results.json (by benchmark name)."""
     path = ROOT / "docs" / "bench" / "results.json"
@@ -209,5 +226,6 @@ def save(name: str, figures: dict) -> None:
         **figures,
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
+        "cpu": cpu_model(),
     }
     path.write_text(json.dumps(results, indent=2) + "\n")
