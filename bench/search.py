@@ -54,7 +54,14 @@ def main() -> None:
     started = time.perf_counter()
     senders = seed(db, args.messages)
     print(f"seeded {args.messages:,} messages in {time.perf_counter() - started:.1f} s")
-    print_table(args.messages, run(senders, args.messages, args.runs))
+    figures = percentiles(run(senders, args.messages, args.runs))
+    print_table(args.messages, figures)
+    from bench.harness import save
+
+    save(
+        "search",
+        {"messages": args.messages, "runs": args.runs, "backend": "postgresql", **figures},
+    )
 
 
 def _v7(moment: datetime) -> uuid.UUID:
@@ -99,11 +106,12 @@ def seed(db, count: int) -> list:
 NOTIFICATION_COLUMNS = [
     "id", "sender_id", "service_name", "event", "target_id", "target_type", "reference",
     "content", "channel_policy", "is_broadcast", "fanout_state", "fanout_cursor", "urgent",
-    "require_action", "created_at",
+    "require_action", "inbox_broadcast", "created_at",
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "notification_id", "sender_id", "channel", "destination", "recipient_key", "state",
-    "failure_reason", "attempts", "created_at", "updated_at", "sent_at", "subject", "body",
+    "failure_reason", "attempts", "resends", "created_at", "updated_at", "sent_at", "subject",
+    "body",
 ]  # fmt: skip
 
 
@@ -115,7 +123,7 @@ def _notification(rng: random.Random, senders: list):
     row = [
         notification_id, sender.id, rng.choice(SERVICES), event, f"T-{rng.randrange(10**6)}",
         "account", f"ref-{rng.randrange(10**9)}", '{"body":"x"}', "all", False, "none", 0,
-        False, False, _stamp(created),
+        False, False, False, _stamp(created),
     ]  # fmt: skip
 
     def messages(rng: random.Random, count: int):
@@ -126,7 +134,7 @@ def _notification(rng: random.Random, senders: list):
                 _v7(created), notification_id, sender.id, rng.choice(CHANNELS),
                 f"p{person}@example.md", person, state,
                 "RETRIES_EXHAUSTED" if state == "failed" else None,
-                3 if state == "failed" else 1, _stamp(created), _stamp(created),
+                3 if state == "failed" else 1, 0, _stamp(created), _stamp(created),
                 None if state in ("failed", "queued") else _stamp(created),
                 f"Subject {event}", "A body of a typical length for a short notification.",
             ]  # fmt: skip
@@ -179,15 +187,23 @@ def run(senders: list, count: int, runs: int) -> dict[tuple[str, str], list[floa
     return timings
 
 
-def print_table(count: int, timings: dict[tuple[str, str], list[float]]) -> None:
+def percentiles(timings: dict[tuple[str, str], list[float]]) -> dict[str, dict[str, float]]:
+    """p50 and p95 in ms, each keyed "KIND as WHO" (as saved in docs/bench/results.json)."""
+    return {
+        "p50_ms": {f"{k} as {w}": statistics.median(s) for (k, w), s in timings.items()},
+        "p95_ms": {
+            f"{k} as {w}": statistics.quantiles(s, n=20)[-1] for (k, w), s in timings.items()
+        },
+    }
+
+
+def print_table(count: int, figures: dict[str, dict[str, float]]) -> None:
     print(f"\nHistory search, {count:,} messages, PostgreSQL (first page of 50 and its count)")
     print(f"{'search':<20}{'as':<8}{'p50 ms':>9}{'p95 ms':>9}")
-    worst = 0.0
-    for (kind, who), samples in timings.items():
-        p50 = statistics.median(samples)
-        p95 = statistics.quantiles(samples, n=20)[-1]
-        worst = max(worst, p95)
-        print(f"{kind:<20}{who:<8}{p50:>9.1f}{p95:>9.1f}")
+    worst = max(figures["p95_ms"].values())
+    for name, p50 in figures["p50_ms"].items():
+        kind, who = name.split(" as ")
+        print(f"{kind:<20}{who:<8}{p50:>9.1f}{figures['p95_ms'][name]:>9.1f}")
     verdict = "meets" if worst <= 100 else "misses"
     print(f"target: p95 ≤ 100 ms → {verdict} (worst p95 {worst:.1f} ms)")
 
