@@ -58,15 +58,19 @@ def run(url: str, redis_url: str, count: int) -> dict[str, float]:
     fanout_module.resolve = timed(fanout_module.resolve, timings, "resolve")
     fanout_module.enqueue = timed(fanout_module.enqueue, timings, "enqueue")
 
+    from api.schemas import NotificationCreateSchema
     from models.notification import Notification
     from tasks.submit import submit_notification
 
-    request = {
-        "is_broadcast": True,
-        "service_name": "water",
-        "channel_policy": "all",
-        "message": {"subject": "Apă", "body": "Apa se oprește mâine între 9 și 12."},
-    }
+    # Loaded as the API loads a request body, so every field has its default.
+    request = NotificationCreateSchema().load(
+        {
+            "isBroadcast": True,
+            "serviceName": "water",
+            "channelPolicy": "all",
+            "message": {"subject": "Apă", "body": "Apa se oprește mâine între 9 și 12."},
+        }
+    )
     started = time.perf_counter()
     notification, _ = submit_notification(sender, request)
     broker.client.delete("dramatiq:fanout")  # this process plays the worker
