@@ -42,9 +42,13 @@ settings-doc: $(STAMP)
 	s = re.sub(r'(<!-- settings:start[^>]*-->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings.markdown_table() + m.group(2), s, flags=re.S); \
 	open(p, 'w').write(s)"
 
-# Every benchmark, bounded (a few minutes); figures are printed and kept in docs/bench/results.json.
+# Every benchmark, bounded (a few minutes); figures are printed and kept in docs/bench/results.json,
+# then drawn to docs/bench/results.png with their table in docs/bench/results.md.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.fanout --contacts 100000
 	$(BIN)/python -m bench.email --messages 5000
+	$(BIN)/python -m bench.engine --messages 5000
 	$(BIN)/python -m bench.api --seconds 10
 	$(BIN)/python -m bench.crash --messages 10000 --kills 5
+	$(BIN)/python -m bench.chart
