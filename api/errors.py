@@ -24,6 +24,11 @@ class Blueprint(SmorestBlueprint):
 
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, **kwargs):
+        """As flask-smorest's, with a schema class instantiated once here: webargs would
+        otherwise build the schema and its nested schemas on every request (~0.4 ms a POST)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
+
 
 DEFAULT_MESSAGES = {
     400: "The request is not valid; see errors.",
