@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
+import peewee
 from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
@@ -78,11 +79,12 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
     table = model._meta.table_name
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     cursor = database.cursor()
-    if is_sqlite():
-        marks = ", ".join("?" * len(fields))
-        cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values)
-    else:
-        from psycopg2.extras import execute_values
+    with peewee.__exception_wrapper__:  # driver errors raised as peewee's (IntegrityError, …)
+        if is_sqlite():
+            marks = ", ".join("?" * len(fields))
+            cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values)
+        else:
+            from psycopg2.extras import execute_values
 
-        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
-        execute_values(cursor, sql, values, page_size=page_size)
+            sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
+            execute_values(cursor, sql, values, page_size=page_size)

@@ -13,7 +13,7 @@ from peewee import IntegrityError
 
 from channels import documents
 from models.base import new_id, utcnow
-from models.db import write_transaction
+from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
@@ -22,9 +22,6 @@ from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
 from tasks.fanout import start_fanout
 from tasks.templating import check_use
-
-#: Rows per INSERT statement (keeps SQLite under its bound-variable limit).
-INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -177,10 +174,8 @@ def _insert(
     """Write the notification, its messages and its idempotency record in one transaction."""
     try:
         with write_transaction():
-            notification.save(force_insert=True)
-            rows = [message.__data__ for message in messages]
-            for start in range(0, len(rows), INSERT_CHUNK):
-                Message.insert_many(rows[start : start + INSERT_CHUNK]).execute()
+            bulk_insert(Notification, [notification.__data__])
+            bulk_insert(Message, [message.__data__ for message in messages])
             if idempotency:
                 IdempotencyRecord.create(
                     sender=sender,
