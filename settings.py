@@ -238,6 +238,13 @@ LEADER_LOCK_TTL_SECONDS = _setting(
 )
 
 # --- in-app inbox --------------------------------------------------------------------------
+AUTH_CACHE_SECONDS = _setting(
+    "AUTH_CACHE_SECONDS",
+    5,
+    "How long a web process trusts an API key it has checked (a changed key or sender is seen "
+    "within this time; 0 checks the database on every request)",
+    float,
+)
 USER_TOKEN_SECRET = _setting(
     "USER_TOKEN_SECRET",
     "",

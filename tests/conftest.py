@@ -202,6 +202,14 @@ def telegram(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_checked_keys():
+    """Each test starts with an empty API-key cache (tests change senders in place)."""
+    from api.auth import forget_checked_keys
+
+    forget_checked_keys()
+
+
+@pytest.fixture(autouse=True)
 def _documents_in_tmp(tmp_path, monkeypatch):
     """No test writes letters or attachments under var/: each gets its own store."""
     monkeypatch.setattr(settings, "DOCUMENT_STORE_DIR", str(tmp_path / "documents"))

@@ -54,3 +54,21 @@ def test_an_admin_sees_every_senders_notifications(client, sender, admin):
 def test_healthz_and_docs_need_no_key(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_a_replaced_key_stops_working_within_the_auth_cache_time(client, sender, monkeypatch):
+    import time
+
+    import settings
+    from models.sender import rotate_key
+
+    monkeypatch.setattr(settings, "AUTH_CACHE_SECONDS", 0.5)
+    assert client.get("/v1/notifications", headers=sender.headers).status_code == 200
+    new_key = rotate_key(Sender.get_by_id(sender.sender.id))  # as `herald` does in its own process
+    # This web process checked the old key a moment ago and still trusts it…
+    assert client.get("/v1/notifications", headers=sender.headers).status_code == 200
+    time.sleep(0.6)
+    # …until the cache time has passed; the new key works at once.
+    assert client.get("/v1/notifications", headers=sender.headers).status_code == 401
+    fresh = {"Authorization": f"Bearer {new_key}"}
+    assert client.get("/v1/notifications", headers=fresh).status_code == 200
