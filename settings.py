@@ -238,11 +238,11 @@ LEADER_LOCK_TTL_SECONDS = _setting(
 )
 
 # --- in-app inbox --------------------------------------------------------------------------
-AUTH_CACHE_SECONDS = _setting(
-    "AUTH_CACHE_SECONDS",
+SENDER_CACHE_SECONDS = _setting(
+    "SENDER_CACHE_SECONDS",
     5,
-    "How long a web process trusts an API key it has checked (a changed key or sender is seen "
-    "within this time; 0 checks the database on every request)",
+    "How long a process trusts what it read of a sender: web, an API key it checked; worker, "
+    "a notification's callback URL and secret (changes are seen within this time; 0: always read)",
     float,
 )
 USER_TOKEN_SECRET = _setting(

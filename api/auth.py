@@ -57,10 +57,10 @@ def _sender(key: str) -> Sender:
     sender = sender_for_key(key)
     if sender is None:
         abort(401, message="The API key is not valid.", headers=CHALLENGE)
-    if settings.AUTH_CACHE_SECONDS > 0:
+    if settings.SENDER_CACHE_SECONDS > 0:
         if len(_checked) >= _CHECKED_MAX:
             _checked.clear()
-        _checked[key] = (sender, now + settings.AUTH_CACHE_SECONDS)
+        _checked[key] = (sender, now + settings.SENDER_CACHE_SECONDS)
     return sender
 
 

@@ -3,13 +3,15 @@ that keep delivery exactly-once per claim: every transition is one guarded UPDAT
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
 
+import settings
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.contact import Contact
-from models.db import write_transaction
+from models.db import group_commit, run_sql, write_transaction
 from models.notification import Notification
 from models.sender import Sender, visible_to
 from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
@@ -87,37 +89,77 @@ def message_for(sender: Sender, message_id) -> Message | None:
 def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -> Message | None:
     """Move a message from ``queued``/``retrying`` to ``sending`` with a lease, atomically.
 
-    Returns the claimed message (its notification joined, and its sender's callback URL and
-    secret), or None when there is nothing to claim: already sent, claimed by another worker,
-    cancelled, or a retry not yet due.
+    Returns the claimed message (its notification and its sender's callback URL and secret
+    attached), or None when there is nothing to claim: already sent, claimed by another worker,
+    cancelled, or a retry not yet due. One guarded ``UPDATE … RETURNING``, committed with the
+    other threads' claims (:data:`group_commit`).
     """
     now = now or utcnow()
-    claimed = (
-        Message.update(
-            state=MessageState.SENDING,
-            attempts=Message.attempts + 1,
-            due_at=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        .where(
-            (Message.id == message_id)
-            & Message.state.in_(CLAIMABLE)
-            & (Message.due_at.is_null() | (Message.due_at <= now + CLAIM_EARLY_TOLERANCE))
-        )
-        .execute()
+    params = (
+        MessageState.SENDING,
+        _stored(now + timedelta(seconds=lease_seconds)),
+        _stored(now),
+        Message.id.db_value(message_id),
+        *CLAIMABLE,
+        _stored(now + CLAIM_EARLY_TOLERANCE),
     )
-    if not claimed:
+    rows = group_commit.run(lambda: run_sql(_CLAIM, params).fetchall())
+    if not rows:
         return None
-    return (
-        Message.select(
-            Message, Notification, Sender.id, Sender.callback_url, Sender.callback_secret
-        )
-        .join(Notification)
-        .switch(Message)
+    message = Message(
+        __no_default__=1, **dict(zip(_NAMES, map(_python, _FIELDS, rows[0]), strict=True))
+    )
+    notification = notification_with_sender(message.notification_id)
+    message.notification, message.sender = notification, notification.sender
+    return message
+
+
+_FIELDS = Message._meta.sorted_fields
+_NAMES = [field.name for field in _FIELDS]
+#: A datetime as the database stores it.
+_stored = Message.due_at.db_value
+_CLAIM = (
+    'UPDATE "message" SET "state" = ?, "attempts" = "attempts" + 1, "due_at" = ?, '
+    '"updated_at" = ? WHERE "id" = ? AND "state" IN ({}) AND ("due_at" IS NULL OR "due_at" <= ?) '
+    "RETURNING {}".format(
+        ", ".join("?" * len(CLAIMABLE)), ", ".join(f'"{f.column_name}"' for f in _FIELDS)
+    )
+)
+
+
+def _python(field, value):
+    return None if value is None else field.python_value(value)
+
+
+#: Notifications (content, template, validity) never change while their messages are sent;
+#: each worker process keeps the ones it reads, with their sender's callback settings, for
+#: SENDER_CACHE_SECONDS. id → (notification, monotonic expiry).
+_notifications: dict = {}
+_NOTIFICATIONS_MAX = 10_000
+
+
+def notification_with_sender(notification_id) -> Notification:
+    """The notification, its sender (id, callback URL and secret) attached, from this
+    process's short-lived cache or the database."""
+    now = time.monotonic()
+    cached = _notifications.get(notification_id)
+    if cached and cached[1] > now:
+        return cached[0]
+    notification = (
+        Notification.select(Notification, Sender.id, Sender.callback_url, Sender.callback_secret)
         .join(Sender)
-        .where(Message.id == message_id)
+        .where(Notification.id == notification_id)
         .get()
     )
+    if len(_notifications) >= _NOTIFICATIONS_MAX:
+        _notifications.clear()
+    _notifications[notification_id] = (notification, now + settings.SENDER_CACHE_SECONDS)
+    return notification
+
+
+def forget_notifications() -> None:
+    """Empty this process's notification cache."""
+    _notifications.clear()
 
 
 def finish_attempt(
@@ -137,6 +179,7 @@ def finish_attempt(
 
     The update is fenced by state and attempt number, so a worker whose lease expired and whose
     message was claimed again cannot overwrite the newer attempt. Returns False when fenced out.
+    Committed with the other threads' outcomes (:data:`group_commit`).
     """
     now = utcnow()
     changes = {
@@ -152,27 +195,34 @@ def finish_attempt(
         changes[Message.details] = details or None
     if rendered is not None:
         changes[Message.subject], changes[Message.body] = rendered
-    with write_transaction():
-        updated = (
-            Message.update(changes)
-            .where(
-                (Message.id == message.id)
-                & (Message.state == MessageState.SENDING)
-                & (Message.attempts == message.attempts)
-            )
-            .execute()
-        )
-        if updated:
-            Attempt.insert(
-                message=message.id,
-                number=message.attempts,
-                started_at=started_at,
-                finished_at=now,
-                outcome=outcome,
-                error=error,
-                provider_id=provider_id,
-            ).on_conflict_ignore().execute()
-    return bool(updated)
+    update = 'UPDATE "message" SET {} WHERE "id" = ? AND "state" = ? AND "attempts" = ?'.format(
+        ", ".join(f'"{field.column_name}" = ?' for field in changes)
+    )
+    update_params = [field.db_value(value) for field, value in changes.items()]
+    update_params += [Message.id.db_value(message.id), MessageState.SENDING, message.attempts]
+    attempt = (
+        Message.id.db_value(message.id),
+        message.attempts,
+        _stored(started_at),
+        _stored(now),
+        outcome,
+        error,
+        provider_id,
+    )
+
+    def record() -> bool:
+        if not run_sql(update, update_params).rowcount:
+            return False
+        run_sql(_ATTEMPT, attempt)
+        return True
+
+    return group_commit.run(record)
+
+
+_ATTEMPT = (
+    'INSERT INTO "attempt" ("message_id", "number", "started_at", "finished_at", "outcome", '
+    '"error", "provider_id") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'
+)
 
 
 def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[str, str]]:

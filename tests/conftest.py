@@ -202,11 +202,13 @@ def telegram(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _no_checked_keys():
-    """Each test starts with an empty API-key cache (tests change senders in place)."""
+def _no_cached_senders():
+    """Each test starts with empty sender caches (tests change senders in place)."""
     from api.auth import forget_checked_keys
+    from models.message import forget_notifications
 
     forget_checked_keys()
+    forget_notifications()
 
 
 @pytest.fixture(autouse=True)

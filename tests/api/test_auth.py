@@ -62,7 +62,7 @@ def test_a_replaced_key_stops_working_within_the_auth_cache_time(client, sender,
     import settings
     from models.sender import rotate_key
 
-    monkeypatch.setattr(settings, "AUTH_CACHE_SECONDS", 0.5)
+    monkeypatch.setattr(settings, "SENDER_CACHE_SECONDS", 0.5)
     assert client.get("/v1/notifications", headers=sender.headers).status_code == 200
     new_key = rotate_key(Sender.get_by_id(sender.sender.id))  # as `herald` does in its own process
     # This web process checked the old key a moment ago and still trusts it…
