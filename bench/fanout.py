@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -34,6 +35,7 @@ def main() -> None:
         figures = run(url, redis_server.url, args.contacts)
     finally:
         redis_server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     print_table(url, args.contacts, figures)
     from bench.harness import save
 

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -72,6 +73,7 @@ class Stack:
         for name in list(self.processes):
             self.stop(name)
         self.redis.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- processes ---------------------------------------------------------------------
     def start(self, name: str, command: list[str], env: dict | None = None) -> None:
