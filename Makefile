@@ -44,6 +44,9 @@ settings-doc: $(STAMP)
 
 # Every benchmark, bounded (a few minutes); figures are printed and kept in docs/bench/results.json,
 # then drawn to docs/bench/results.png with their table in docs/bench/results.md.
+# History search needs a PostgreSQL database it may wipe.
+BENCH_SEARCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_search
+
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.fanout --contacts 100000
@@ -51,4 +54,6 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine --messages 5000
 	$(BIN)/python -m bench.api --seconds 10
 	$(BIN)/python -m bench.crash --messages 10000 --kills 5
+	$(BIN)/python -m bench.search --database $(BENCH_SEARCH_DATABASE_URL) \
+		|| echo "search: skipped, it needs PostgreSQL (BENCH_SEARCH_DATABASE_URL=$(BENCH_SEARCH_DATABASE_URL))"
 	$(BIN)/python -m bench.chart

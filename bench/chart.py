@@ -258,7 +258,7 @@ def markdown(rows: list[Row], day: str, machine: str, png: str = "results.png") 
     lines = [
         "# Benchmark results",
         "",
-        f'Measured {day} on {machine}, by `make bench` (see the README, "Benchmarks"); '
+        f'Measured {day} on {machine}, by `make bench` (see the README, "Performance"); '
         "targets from DESIGN.md. Drawn from `results.json` by `python -m bench.chart`.",
         "",
         f"![Herald against each baseline and target]({png})",
@@ -268,6 +268,31 @@ def markdown(rows: list[Row], day: str, machine: str, png: str = "results.png") 
         *(f"| {r.figure} | {r.measured} | {r.target} | {'yes' if r.met else 'no'} |" for r in rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+README = RESULTS.parents[1] / "README.md"
+START, END = "<!-- bench:start (make bench writes this part) -->", "<!-- bench:end -->"
+
+
+def update_readme(rows: list[Row], day: str, machine: str, png: str) -> bool:
+    """Put the chart and the table between the README's bench markers; False without them."""
+    text = README.read_text()
+    if START not in text or END not in text:
+        return False
+    table = [
+        f"Measured {day} on {machine} by `make bench`; each ratio against its baseline in the "
+        "same run.",
+        "",
+        f"![Herald against each baseline and target]({png})",
+        "",
+        "| figure | measured | target | met? |",
+        "|---|---|---|---|",
+        *(f"| {r.figure} | {r.measured} | {r.target} | {'yes' if r.met else 'no'} |" for r in rows),
+    ]
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    README.write_text(head + START + "\n" + "\n".join(table) + "\n" + END + tail)
+    return True
 
 
 def main() -> None:
@@ -293,6 +318,8 @@ def main() -> None:
     args.results.with_suffix(".md").write_text(table)
     print(table)
     print(f"drew {png} ({', '.join(present)})")
+    if update_readme(rows, day, machine, str(png.relative_to(README.parent))):
+        print(f"updated the table in {README.name}")
 
 
 if __name__ == "__main__":
