@@ -75,6 +75,13 @@ DATABASE_URL = _setting(
 DATABASE_POOL_SIZE = _setting(
     "DATABASE_POOL_SIZE", 20, "PostgreSQL connections kept per process (pooled)", int
 )
+SENDER_CACHE_SECONDS = _setting(
+    "SENDER_CACHE_SECONDS",
+    5,
+    "How long a process trusts what it read of a sender: web, an API key it checked; worker, "
+    "a notification's callback URL and secret (changes are seen within this time; 0: always read)",
+    float,
+)
 SQLITE_BUSY_TIMEOUT_MS = _setting(
     "SQLITE_BUSY_TIMEOUT_MS", 10000, "How long a SQLite writer waits for the lock", int
 )
@@ -238,13 +245,6 @@ LEADER_LOCK_TTL_SECONDS = _setting(
 )
 
 # --- in-app inbox --------------------------------------------------------------------------
-SENDER_CACHE_SECONDS = _setting(
-    "SENDER_CACHE_SECONDS",
-    5,
-    "How long a process trusts what it read of a sender: web, an API key it checked; worker, "
-    "a notification's callback URL and secret (changes are seen within this time; 0: always read)",
-    float,
-)
 USER_TOKEN_SECRET = _setting(
     "USER_TOKEN_SECRET",
     "",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import g, request
 from flask_smorest import abort
 
-import settings
+from models.cache import ExpiringCache
 from models.inbox import Reader
 from models.sender import Sender, sender_for_key
 from models.user_token import TOKEN_PREFIX, InvalidToken, verify_user_token
@@ -15,9 +13,8 @@ from models.user_token import TOKEN_PREFIX, InvalidToken, verify_user_token
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}
 #: The longest bearer credential read (user tokens carry a user id of up to 200 characters).
 MAX_CREDENTIAL = 1000
-#: Keys checked recently: key → (sender, monotonic expiry); bounded, emptied when full.
-_checked: dict[str, tuple[Sender, float]] = {}
-_CHECKED_MAX = 1000
+#: Keys checked recently, and their senders.
+_checked = ExpiringCache(max_entries=1000)
 
 
 def _bearer() -> str:
@@ -50,17 +47,13 @@ def authenticate() -> None:
 def _sender(key: str) -> Sender:
     """The key's sender, from this process's short-lived cache or the database (one query
     per request was a tenth of an accepted POST). Unknown keys are never cached."""
-    now = time.monotonic()
-    cached = _checked.get(key)
-    if cached and cached[1] > now:
-        return cached[0]
+    sender = _checked.get(key)
+    if sender is not None:
+        return sender
     sender = sender_for_key(key)
     if sender is None:
         abort(401, message="The API key is not valid.", headers=CHALLENGE)
-    if settings.SENDER_CACHE_SECONDS > 0:
-        if len(_checked) >= _CHECKED_MAX:
-            _checked.clear()
-        _checked[key] = (sender, now + settings.SENDER_CACHE_SECONDS)
+    _checked.put(key, sender)
     return sender
 
 

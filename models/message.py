@@ -3,13 +3,12 @@ that keep delivery exactly-once per claim: every transition is one guarded UPDAT
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
 
-import settings
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.cache import ExpiringCache
 from models.contact import Contact
 from models.db import group_commit, run_sql, write_transaction
 from models.notification import Notification
@@ -133,27 +132,23 @@ def _python(field, value):
 
 #: Notifications (content, template, validity) never change while their messages are sent;
 #: each worker process keeps the ones it reads, with their sender's callback settings, for
-#: SENDER_CACHE_SECONDS. id → (notification, monotonic expiry).
-_notifications: dict = {}
-_NOTIFICATIONS_MAX = 10_000
+#: SENDER_CACHE_SECONDS.
+_notifications = ExpiringCache(max_entries=10_000)
 
 
 def notification_with_sender(notification_id) -> Notification:
     """The notification, its sender (id, callback URL and secret) attached, from this
     process's short-lived cache or the database."""
-    now = time.monotonic()
-    cached = _notifications.get(notification_id)
-    if cached and cached[1] > now:
-        return cached[0]
+    notification = _notifications.get(notification_id)
+    if notification is not None:
+        return notification
     notification = (
         Notification.select(Notification, Sender.id, Sender.callback_url, Sender.callback_secret)
         .join(Sender)
         .where(Notification.id == notification_id)
         .get()
     )
-    if len(_notifications) >= _NOTIFICATIONS_MAX:
-        _notifications.clear()
-    _notifications[notification_id] = (notification, now + settings.SENDER_CACHE_SECONDS)
+    _notifications.put(notification_id, notification)
     return notification
 
 
@@ -199,9 +194,10 @@ def finish_attempt(
         ", ".join(f'"{field.column_name}" = ?' for field in changes)
     )
     update_params = [field.db_value(value) for field, value in changes.items()]
-    update_params += [Message.id.db_value(message.id), MessageState.SENDING, message.attempts]
+    message_id = Message.id.db_value(message.id)
+    update_params += [message_id, MessageState.SENDING, message.attempts]
     attempt = (
-        Message.id.db_value(message.id),
+        message_id,
         message.attempts,
         _stored(started_at),
         _stored(now),
