@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import dramatiq
+import pika.exceptions
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
@@ -23,6 +24,17 @@ NOT_CONFIGURED = (
 
 class BrokerNotConfigured(SystemExit):
     pass
+
+
+#: What a broker raises when it cannot take a message (down, hung, refusing the connection).
+#: Only these mean "the outbox row waits for the replay job"; anything else is a bug and
+#: propagates.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    dramatiq.errors.BrokerConnectionError,
+    redis.RedisError,
+    pika.exceptions.AMQPError,
+    OSError,
+)
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
