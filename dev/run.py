@@ -56,7 +56,8 @@ def main() -> int:
     key = dev_api_key()
 
     redis_server = None
-    if not settings.broker_url():
+    if not settings.REDIS_URL and not settings.broker_url().startswith(("redis", "rediss")):
+        # Locks and rate limits need a Redis even when RabbitMQ is the broker.
         redis_server = EmbeddedRedis(directory=var_dir).start()
         env["REDIS_URL"] = redis_server.url
     catcher = None
@@ -79,9 +80,8 @@ def main() -> int:
         for name, command in procfile().items()
     }
     base_url = f"http://{env['HOST']}:{env.get('PORT') or settings.PORT}"
-    _banner(
-        base_url, key, outbox if catcher else None, env.get("REDIS_URL") or settings.broker_url()
-    )
+    redis_url = env.get("REDIS_URL") or settings.broker_url()
+    _banner(base_url, key, outbox if catcher else None, settings.BROKER_URL or redis_url, redis_url)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -119,13 +119,14 @@ def _stop(children) -> None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
-def _banner(base_url: str, key: str, outbox: str | None, broker: str) -> None:
+def _banner(base_url: str, key: str, outbox: str | None, broker: str, redis_url: str) -> None:
     lines = [
         "",
         "Herald is running (Ctrl-C stops it).",
         f"  API docs:      {base_url}/docs",
         f"  Dev API key:   {key}",
         f"  Broker:        {broker}",
+        f"  Redis:         {redis_url}",
         f"  Database:      {settings.DATABASE_URL}",
     ]
     if outbox:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from time import monotonic
 from typing import Any
 
 import settings
@@ -18,7 +18,7 @@ class ExpiringCache:
 
     def get(self, key) -> Any | None:
         entry = self._entries.get(key)
-        if entry and entry[1] > time.monotonic():
+        if entry and entry[1] > monotonic():
             return entry[0]
         return None
 
@@ -27,7 +27,7 @@ class ExpiringCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (value, time.monotonic() + settings.SENDER_CACHE_SECONDS)
+        self._entries[key] = (value, monotonic() + settings.SENDER_CACHE_SECONDS)
 
     def clear(self) -> None:
         self._entries.clear()

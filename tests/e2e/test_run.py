@@ -1,5 +1,7 @@
 """`herald run` (what `make run` starts) as a newcomer uses it: embedded Redis and database,
-the mail catcher, web, worker and scheduler processes; one email from curl to the outbox."""
+the mail catcher, web, worker and scheduler processes; one email from curl to the outbox. Also
+with RabbitMQ as the broker (BROKER_URL=amqp://…, when TEST_RABBITMQ_URL is set): the embedded
+Redis then serves only locks and rate limits."""
 
 import json
 import os
@@ -36,7 +38,7 @@ def call(method: str, url: str, key: str | None = None, body: dict | None = None
 
 
 @pytest.mark.e2e
-def test_herald_run_delivers_an_email_to_the_outbox(tmp_path):
+def test_herald_run_delivers_an_email_to_the_outbox(tmp_path, any_broker):
     port, smtp_port = free_port(), free_port()
     env = dict(
         os.environ,
@@ -45,7 +47,7 @@ def test_herald_run_delivers_an_email_to_the_outbox(tmp_path):
         SMTP_PORT=str(smtp_port),
         DATABASE_URL="",
         REDIS_URL="",
-        BROKER_URL="",
+        BROKER_URL=any_broker.url if any_broker.kind == "rabbitmq" else "",
         WEB_CONCURRENCY="1",
         WORKER_THREADS="2",
     )
@@ -66,7 +68,7 @@ def test_herald_run_delivers_an_email_to_the_outbox(tmp_path):
     try:
         banner = wait_until(lambda: [line for line in output if "Dev API key:" in line], timeout=60)
         key = banner[0].split()[-1]
-        broker_line = next(line for line in output if "Broker:" in line)
+        redis_line = next(line for line in output if "Redis:" in line)
         base = f"http://127.0.0.1:{port}"
         assert f"{base}/docs" in "".join(output)
         wait_until(lambda: _healthy(base), timeout=60)
@@ -101,7 +103,7 @@ def test_herald_run_delivers_an_email_to_the_outbox(tmp_path):
         reader.join(5)
     assert exit_code == 0, "".join(output[-50:])
     # Everything it started is gone: the embedded Redis no longer answers.
-    redis_url = broker_line.split()[-1]
+    redis_url = redis_line.split()[-1]
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping()
 
