@@ -82,9 +82,11 @@ def expire_push(now: datetime, limit: int) -> tuple[int, list[Message]]:
 
 def resendable(now: datetime, after_seconds: int, max_resends: int):
     """Messages that failed only because retries ran out, long enough ago, with resends left,
-    outside fallback chains (the chain moved on) and still valid and not deleted."""
+    outside fallback chains (the chain moved on) and still valid, not deleted and not purged
+    (a purged message has nothing left to send)."""
     live = Notification.select(Notification.id).where(
         Notification.deleted_at.is_null()
+        & Notification.purged_at.is_null()
         & (Notification.valid_till.is_null() | (Notification.valid_till > now))
     )
     return (

@@ -11,8 +11,8 @@ from models.base import utcnow
 from models.contact import upsert_contacts
 from models.message import Message
 from models.notification import Notification
-from models.states import FINAL, MessageState
-from scheduler.jobs import purge, send_scheduled
+from models.states import FINAL, FailureReason, MessageState
+from scheduler.jobs import auto_resend, purge, send_scheduled
 from tests.factories import email_notification, idnp, stored_message
 from tests.support import running_worker, settled, wait_until
 
@@ -216,3 +216,21 @@ def test_notifications_waiting_ahead_do_not_hold_back_later_ones(sender, monkeyp
     assert purge(now) == {"notifications": 3, "messages": 3}
     assert {Message.get_by_id(m.id).destination for m in old} == {""}
     assert Message.select().where(Message.destination == "ion@example.md").count() == 5
+
+
+def test_a_purged_message_is_never_resent_automatically(sender, queues, monkeypatch):
+    monkeypatch.setattr(settings, "AUTO_RESEND_AFTER", 3600)
+    monkeypatch.setattr(settings, "AUTO_RESEND_MAX", 3)
+    failed_at = utcnow() - RETENTION - timedelta(days=1)
+    message = stored_message(
+        sender.sender,
+        created_at=failed_at,
+        updated_at=failed_at,
+        state=MessageState.FAILED,
+        failure_reason=FailureReason.RETRIES_EXHAUSTED,
+    )
+
+    assert purge(utcnow()) == {"notifications": 1, "messages": 1}
+    assert auto_resend(utcnow()) == {"resent": 0}
+    assert Message.get_by_id(message.id).state == MessageState.FAILED
+    assert queues.client.llen("dramatiq:email") == 0
