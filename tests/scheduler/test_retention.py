@@ -5,6 +5,9 @@ notification still fanning out; such a message keeps what it needs and is delive
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 import settings
 from models.base import utcnow
@@ -234,3 +237,87 @@ def test_a_purged_message_is_never_resent_automatically(sender, queues, monkeypa
     assert auto_resend(utcnow()) == {"resent": 0}
     assert Message.get_by_id(message.id).state == MessageState.FAILED
     assert queues.client.llen("dramatiq:email") == 0
+
+
+def snapshot(message: Message) -> tuple:
+    return (
+        message.state,
+        message.destination,
+        message.recipient_key,
+        message.attributes,
+        message.subject,
+        message.body,
+        message.last_error,
+        message.details,
+        message.updated_at,
+    )
+
+
+#: A message: its state, and how many hours after its notification's creation it last changed.
+MESSAGES = st.tuples(st.sampled_from(list(MessageState)), st.integers(0, 24 * 20))
+#: A notification: created this many hours from the cutoff, its fan-out state, its messages.
+NOTIFICATIONS = st.tuples(
+    st.integers(-24 * 20, 24 * 3),
+    st.sampled_from(["none", "done", "pending"]),
+    st.lists(MESSAGES, max_size=3),
+)
+
+
+@examples(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(notifications=st.lists(NOTIFICATIONS, min_size=1, max_size=6), batch=st.integers(1, 3))
+def test_purge_changes_no_message_not_final_and_exactly_the_notifications_final_before_cutoff(
+    sender, monkeypatch, notifications, batch
+):
+    Message.delete().execute()
+    Notification.delete().execute()
+    monkeypatch.setattr(settings, "PURGE_BATCH_SIZE", batch)
+    now = utcnow()
+    cutoff = now - RETENTION
+    expected = set()
+    for hours, fanout_state, messages in notifications:
+        created = cutoff + timedelta(hours=hours)
+        notification = Notification.create(
+            sender=sender.sender,
+            content={"body": BODY},
+            recipients=[{"idnp": idnp(1)}],
+            fanout_state=fanout_state,
+            created_at=created,
+        )
+        for state, changed in messages:
+            stored_message(
+                sender.sender,
+                notification=notification,
+                created_at=created,
+                updated_at=created + timedelta(hours=changed),
+                state=state,
+                recipient_key=idnp(1),
+                body=BODY,
+            )
+        finished = [
+            state in FINAL and created + timedelta(hours=changed) < cutoff
+            for state, changed in messages
+        ]
+        if fanout_state != "pending" and created < cutoff and all(finished):
+            expected.add(notification.id)
+    before = {message.id: snapshot(message) for message in Message.select()}
+
+    purge(now)
+
+    purged = Notification.select().where(Notification.purged_at.is_null(False))
+    assert {notification.id for notification in purged} == expected
+    for notification in Notification.select().where(Notification.purged_at.is_null()):
+        assert (notification.content, notification.recipients) == (
+            {"body": BODY},
+            [{"idnp": idnp(1)}],
+        )
+    for message in Message.select():
+        if message.notification_id in expected:
+            assert (message.destination, message.recipient_key, message.body) == ("", None, None)
+        else:
+            assert snapshot(message) == before[message.id]
+    assert purge(now) == NOTHING
