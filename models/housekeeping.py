@@ -3,13 +3,17 @@ automatic resends and the retention purge. Each is a guarded UPDATE over a bound
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
+
+from peewee import SQL, fn
 
 from models.db import write_transaction
 from models.message import Message, requeue
 from models.notification import Notification
 from models.sender import Sender
-from models.states import CLAIMABLE, FailureReason, MessageState
+from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
 
 #: The channel whose messages are an inbox entry rather than a push.
 INAPP = "inapp"
@@ -78,9 +82,11 @@ def expire_push(now: datetime, limit: int) -> tuple[int, list[Message]]:
 
 def resendable(now: datetime, after_seconds: int, max_resends: int):
     """Messages that failed only because retries ran out, long enough ago, with resends left,
-    outside fallback chains (the chain moved on) and still valid and not deleted."""
+    outside fallback chains (the chain moved on) and still valid, not deleted and not purged
+    (a purged message has nothing left to send)."""
     live = Notification.select(Notification.id).where(
         Notification.deleted_at.is_null()
+        & Notification.purged_at.is_null()
         & (Notification.valid_till.is_null() | (Notification.valid_till > now))
     )
     return (
@@ -101,35 +107,126 @@ def release_for_resend(
     return requeue(where, now, limit, failure_reason=None, resends=Message.resends + 1)
 
 
-def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int, list[str]]:
-    """Redact one batch of notifications created before ``cutoff``: their content,
-    attributes and IDNP recipients, and their messages' destinations, recipient keys,
-    attributes, errors and provider details. States, timestamps and failure reasons stay.
-    Returns (notifications, messages) redacted and the attachments' document ids, for the
-    caller to remove from the document store."""
-    batch = list(
-        Notification.select(Notification.id, Notification.content)
-        .where(Notification.purged_at.is_null() & (Notification.created_at < cutoff))
-        .limit(limit)
+@dataclass(frozen=True)
+class PurgedBatch:
+    """What one purge batch did: how many unpurged notifications created before the cutoff it
+    looked at (``scanned``, at most the batch size), how many notifications and messages it
+    redacted, the attachments' document ids for the caller to remove from the document store,
+    and the (created_at, id) of the last one looked at, where the next batch resumes."""
+
+    scanned: int
+    notifications: int
+    messages: int
+    documents: list[str]
+    resume_after: tuple[datetime, UUID] | None
+
+
+def finished_before(cutoff: datetime):
+    """SQL: the notification's fan-out is not pending and each of its messages is final and
+    has not changed since before ``cutoff`` (``updated_at``, which every transition sets)."""
+    unfinished = Message.select(SQL("1")).where(
+        (Message.notification == Notification.id)
+        & (Message.state.not_in(FINAL) | (Message.updated_at >= cutoff))
     )
-    if not batch:
-        return 0, 0, []
-    ids = [notification.id for notification in batch]
+    return (Notification.fanout_state != "pending") & ~fn.EXISTS(unfinished)
+
+
+def past_retention(cutoff: datetime):
+    """SQL: the notification's retention ran out at ``cutoff``: not purged yet, and
+    :func:`finished_before` it (its last message became final before ``cutoff``; one without
+    messages counts from its creation, which precedes its messages')."""
+    return (
+        Notification.purged_at.is_null()
+        & (Notification.created_at < cutoff)
+        & finished_before(cutoff)
+    )
+
+
+def purge_batch(
+    cutoff: datetime, now: datetime, limit: int, after: tuple[datetime, UUID] | None = None
+) -> PurgedBatch:
+    """Look at the next ``limit`` unpurged notifications created before ``cutoff`` (oldest
+    first, after ``after``) and redact those :func:`past_retention`: their content, attributes
+    and IDNP recipients, and their messages' destinations, recipient keys, attributes, errors
+    and provider details. States, timestamps and failure reasons stay. A message that is not
+    final is never changed, and a notification is marked purged only if it is still past
+    retention once its messages are done."""
+    scanned = _window(cutoff, limit, after)
+    if not scanned:
+        return PurgedBatch(0, 0, 0, [], after)
+    batch = [notification for notification in scanned if notification.finished]
+    messages = _redact_messages([notification.id for notification in batch], limit)
+    purged = _mark_purged(batch, cutoff, now) if batch else []
     documents = [
         attachment["document_id"]
-        for notification in batch
+        for notification in purged
         for attachment in (notification.content or {}).get("attachments") or []
     ]
-    messages, after = 0, None
-    while True:
-        page = Message.select(Message.id).where(Message.notification.in_(ids))
+    resume_after = (scanned[-1].created_at, scanned[-1].id)
+    return PurgedBatch(len(scanned), len(purged), messages, documents, resume_after)
+
+
+def _window(cutoff: datetime, limit: int, after: tuple[datetime, UUID] | None):
+    """The next ``limit`` unpurged notifications created before ``cutoff``, after ``after`` in
+    (created_at, id) order, each with ``finished`` (:func:`finished_before` ``cutoff``). One
+    query: a range of the (purged_at, created_at) index cut to ``limit`` rows, then one probe
+    each of message's index on notification_id, however many notifications still wait for
+    their messages."""
+    window = Notification.select(Notification.id).where(
+        Notification.purged_at.is_null() & (Notification.created_at < cutoff)
+    )
+    if after is not None:
+        created_at, notification_id = after
+        window = window.where(
+            (Notification.created_at >= created_at)
+            & ((Notification.created_at > created_at) | (Notification.id > notification_id))
+        )
+    window = window.order_by(Notification.purged_at, Notification.created_at, Notification.id)
+    return list(
+        Notification.select(
+            Notification.id,
+            Notification.content,
+            Notification.created_at,
+            finished_before(cutoff).alias("finished"),
+        )
+        .where(Notification.id.in_(window.limit(limit)))
+        .order_by(Notification.created_at, Notification.id)
+    )
+
+
+def _mark_purged(batch: list[Notification], cutoff: datetime, now: datetime) -> list[Notification]:
+    """Blank the notifications of ``batch`` still :func:`past_retention` and mark them purged at
+    ``now``; returns those (the others changed after they were found)."""
+    ids = [notification.id for notification in batch]
+    with write_transaction():
+        count = (
+            Notification.update(content={}, attributes=None, recipients=None, purged_at=now)
+            .where(Notification.id.in_(ids) & past_retention(cutoff))
+            .execute()
+        )
+        if count == len(batch):
+            return batch
+        marked = Notification.select(Notification.id).where(
+            Notification.id.in_(ids) & (Notification.purged_at == now)
+        )
+        marked_ids = {row[0] for row in marked.tuples()}
+    return [notification for notification in batch if notification.id in marked_ids]
+
+
+def _redact_messages(notification_ids: list, limit: int) -> int:
+    """Blank the personal data of these notifications' final messages, ``limit`` per
+    transaction; returns how many."""
+    final = Message.notification.in_(notification_ids) & Message.state.in_(FINAL)
+    redacted, after = 0, None
+    while notification_ids:
+        page = Message.select(Message.id).where(final)
         if after is not None:
             page = page.where(Message.id > after)
         message_ids = [row[0] for row in page.order_by(Message.id).limit(limit).tuples()]
         if not message_ids:
-            break
+            return redacted
         with write_transaction():
-            messages += (
+            redacted += (
                 Message.update(
                     destination=REDACTED,
                     recipient_key=None,
@@ -139,14 +236,8 @@ def purge_batch(cutoff: datetime, now: datetime, limit: int) -> tuple[int, int, 
                     last_error=None,
                     details=None,
                 )
-                .where(Message.id.in_(message_ids))
+                .where(Message.id.in_(message_ids) & final)
                 .execute()
             )
         after = message_ids[-1]
-    with write_transaction():
-        notifications = (
-            Notification.update(content={}, attributes=None, recipients=None, purged_at=now)
-            .where(Notification.id.in_(ids) & Notification.purged_at.is_null())
-            .execute()
-        )
-    return notifications, messages, documents
+    return redacted

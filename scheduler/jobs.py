@@ -103,19 +103,22 @@ def auto_resend(now: datetime | None = None) -> dict[str, int]:
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
-    """Redact personal data older than MESSAGE_RETENTION_DAYS, a batch per transaction, and
-    remove the attachments those notifications carried."""
+    """Redact the personal data of notifications whose last message became final more than
+    MESSAGE_RETENTION_DAYS ago (nothing still scheduled, queued, sending, retrying, held or
+    fanning out is touched), a batch per transaction, and remove the attachments they carried."""
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     counts = {"notifications": 0, "messages": 0}
+    after = None
     while True:
-        notifications, messages, stored = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE)
-        counts["notifications"] += notifications
-        counts["messages"] += messages
-        for document_id in stored:
+        batch = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE, after)
+        counts["notifications"] += batch.notifications
+        counts["messages"] += batch.messages
+        for document_id in batch.documents:
             documents.delete(document_id)
-        if notifications < settings.PURGE_BATCH_SIZE:
+        if batch.scanned < settings.PURGE_BATCH_SIZE:
             break
+        after = batch.resume_after
     if counts["notifications"]:
         logger.info("purge: %s", counts)
     return counts

@@ -188,8 +188,9 @@ def test_the_purge_redacts_old_personal_data_in_batches(sender, monkeypatch, tmp
     monkeypatch.setattr(settings, "PURGE_BATCH_SIZE", 2)
     monkeypatch.setattr(settings, "DOCUMENT_STORE_DIR", str(tmp_path))
     now = utcnow()
+    failed_at = now - timedelta(days=8)
     old = [
-        failed_message(sender, FailureReason.RETRIES_EXHAUSTED, now, recipient_key="2000")
+        failed_message(sender, FailureReason.RETRIES_EXHAUSTED, failed_at, recipient_key="2000")
         for _ in range(3)
     ]
     recent = failed_message(sender, FailureReason.RETRIES_EXHAUSTED, now)
