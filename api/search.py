@@ -46,6 +46,7 @@ from models.search_syntax import (
     parameter_filter,
     parse_order,
 )
+from tasks.deliver import ACTORS as DELIVER_ACTORS
 from tasks.deliver import enqueue
 
 blp = Blueprint(
@@ -88,14 +89,21 @@ class MessageActions(MethodView):
     @blp.response(200, ResendResultSchema)
     @blp.alt_response(403, description="The key lacks the resend_failed permission")
     def post(self, data):
-        """Resend failed messages: all of them go back to the queue, or none does."""
+        """Resend failed messages: all of them go back to the queue, or none does. ``resent``
+        counts those enqueued now; ``queued`` all put back, the rest (broker unavailable) wait
+        for the replay job."""
         sender = require("resend_failed")
         try:
-            items = requeue_failed(sender, data["identifiers"])
+            items = requeue_failed(sender, data["identifiers"], deliverable=DELIVER_ACTORS)
         except ResendRefused as refused:
             abort(400, message="Nothing was resent; see errors.", errors=refused.errors)
-        enqueue(items, quiet=True)
-        return {"return_code": 200, "return_status": "SUCCESS", "resent": len(items)}
+        resent = enqueue(items, quiet=True)
+        return {
+            "return_code": 200,
+            "return_status": "SUCCESS",
+            "resent": resent,
+            "queued": len(items),
+        }
 
 
 @blp.route("/export")

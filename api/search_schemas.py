@@ -68,7 +68,16 @@ class ResendSchema(CamelSchema):
 class ResendResultSchema(CamelSchema):
     return_code = fields.Integer(metadata={"example": 200})
     return_status = fields.String(metadata={"example": "SUCCESS"})
-    resent = fields.Integer()
+    resent = fields.Integer(
+        metadata={"description": "Messages handed to the queue now", "example": 2}
+    )
+    queued = fields.Integer(
+        metadata={
+            "description": "Messages put back to queued (all named); any not resent now "
+            "(broker unavailable) are sent by the replay job",
+            "example": 2,
+        }
+    )
 
 
 class RetentionMixin:

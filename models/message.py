@@ -256,6 +256,32 @@ def requeue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]
     return [(str(message_id), channel) for message_id, channel in rows]
 
 
+def fail_unqueueable(errors: dict[str, str], reason: FailureReason, now: datetime) -> list[Message]:
+    """Fail messages still ``queued`` whose job can never be built (``errors``: id → why, kept
+    in ``last_error``), so no later replay pass picks them up again. Returns the ones failed
+    here whose sender wants callbacks (``sender.callback_url`` loaded), for announcing."""
+    failed = []
+    with write_transaction():
+        for message_id, error in errors.items():
+            changed = (
+                Message.update(
+                    state=MessageState.FAILED,
+                    failure_reason=reason,
+                    last_error=error,
+                    due_at=None,
+                    updated_at=now,
+                )
+                .where((Message.id == message_id) & (Message.state == MessageState.QUEUED))
+                .execute()
+            )
+            if changed:
+                failed.append(message_id)
+    if not failed:
+        return []
+    query = Message.select(Message.id, Message.sender, Sender.id, Sender.callback_url).join(Sender)
+    return list(query.where(Message.id.in_(failed) & Sender.callback_url.is_null(False)))
+
+
 def _chain(message: Message):
     return (Message.notification == message.notification_id) & (
         Message.recipient_key == message.recipient_key

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from uuid import UUID
 
 from models.base import utcnow
 from models.db import write_transaction
 from models.message import Message
+from models.notification import Notification
 from models.sender import Sender, visible_to
 from models.states import MessageState
 
@@ -23,7 +25,9 @@ class ResendRefused(Exception):
         self.errors = errors
 
 
-def _problems(sender: Sender, identifiers: list) -> tuple[dict[int, list[str]], list[UUID]]:
+def _problems(
+    sender: Sender, identifiers: list, deliverable: Collection[str]
+) -> tuple[dict[int, list[str]], list[UUID]]:
     errors: dict[int, list[str]] = {}
     first: dict[UUID, int] = {}
     for index, raw in enumerate(identifiers):
@@ -36,31 +40,69 @@ def _problems(sender: Sender, identifiers: list) -> tuple[dict[int, list[str]], 
             errors[index] = [f"Duplicate of identifiers[{first[key]}]."]
             continue
         first[key] = index
-    found = visible_to(
-        sender,
-        Message.select(Message.id, Message.state).where(Message.id.in_(list(first))),
-        Message,
+    query = (
+        Message.select(
+            Message.id,
+            Message.state,
+            Message.channel,
+            Notification.purged_at,
+            Notification.deleted_at,
+        )
+        .join(Notification)
+        .where(Message.id.in_(list(first)))
     )
-    states = dict(found.tuples())
+    found = {row[0]: row[1:] for row in visible_to(sender, query, Message).tuples()}
     for key, index in first.items():
-        if key not in states:
-            errors[index] = ["No such message."]
-        elif states[key] != MessageState.FAILED:
-            errors[index] = [f"Not failed: {states[key]}."]
+        problem = _problem(found.get(key), deliverable)
+        if problem:
+            errors[index] = [problem]
     return errors, list(first)
 
 
+def _problem(row: tuple | None, deliverable: Collection[str]) -> str | None:
+    """Why one message (its state, channel, notification's purged_at and deleted_at) cannot be
+    resent, or None."""
+    if row is None:
+        return "No such message."
+    state, channel, purged_at, deleted_at = row
+    if state != MessageState.FAILED:
+        return f"Not failed: {state}."
+    if channel not in deliverable:
+        return f"Cannot be sent: Herald has no channel {channel!r}."
+    if purged_at is not None:
+        return "Cannot be sent: purged after retention (its content and destination are gone)."
+    if deleted_at is not None:
+        return "Cannot be sent: its notification was deleted."
+    return None
+
+
+def _resendable(deliverable: Collection[str]):
+    live = Notification.select(Notification.id).where(
+        Notification.purged_at.is_null() & Notification.deleted_at.is_null()
+    )
+    return (
+        (Message.state == MessageState.FAILED)
+        & Message.channel.in_(list(deliverable))
+        & Message.notification.in_(live)
+    )
+
+
 def requeue_failed(
-    sender: Sender, identifiers: list, now: datetime | None = None
+    sender: Sender,
+    identifiers: list,
+    deliverable: Collection[str],
+    now: datetime | None = None,
 ) -> list[tuple[str, str]]:
     """Put the failed messages ``identifiers`` (all ``sender``'s) back to ``queued``, keeping
     their attempts; return their (id, channel) for enqueueing. Raises ResendRefused, having
-    changed nothing, when any identifier is a duplicate, unknown or not failed."""
-    errors, ids = _problems(sender, identifiers)
+    changed nothing, when any identifier is a duplicate, unknown or not failed, or its message
+    cannot be sent: on a channel not in ``deliverable`` (e.g. ``none``, for NO_ACTIVE_CHANNEL),
+    or of a notification purged after retention or deleted."""
+    errors, ids = _problems(sender, identifiers, deliverable)
     if errors:
         raise ResendRefused({"identifiers": errors})
     now = now or utcnow()
-    guard = Message.id.in_(ids) & (Message.state == MessageState.FAILED)
+    guard = Message.id.in_(ids) & _resendable(deliverable)
     with write_transaction():
         update = Message.update(
             state=MessageState.QUEUED, failure_reason=None, due_at=now, updated_at=now

@@ -15,11 +15,11 @@ from models.housekeeping import (
     release_for_resend,
     release_scheduled,
 )
-from models.message import release_stuck
+from models.message import fail_unqueueable, release_stuck
 from models.notification import stalled_fanouts
 from models.states import FailureReason, MessageState
 from tasks.callbacks import announce
-from tasks.deliver import enqueue
+from tasks.deliver import UnknownChannel, enqueue
 from tasks.fanout import fanout_actor
 from tasks.reminders import fire_reminders
 
@@ -29,20 +29,49 @@ logger = logging.getLogger(__name__)
 def replay(now: datetime | None = None) -> int:
     """Re-enqueue stuck work: messages queued or retrying but overdue (lost job, broker down at
     accept time), messages sending past an expired lease (the worker died), and fan-outs that
-    have not moved for a while. Returns how many messages and fan-outs."""
+    have not moved for a while. A message whose job cannot be built is failed instead, so it
+    holds up neither its batch nor later passes. A broker error propagates, leaving the rest
+    ``queued`` for the next pass. Returns how many messages and fan-outs were enqueued."""
     now = now or utcnow()
     total = replay_fanouts(now)
     while True:
         batch = release_stuck(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
         if not batch:
             break
-        enqueue(batch)
-        total += len(batch)
+        total += _enqueue_or_fail(batch, now)
         if len(batch) < settings.REPLAY_BATCH_SIZE:
             break
     if total:
-        logger.info("replay: re-enqueued %d stuck messages", total)
+        logger.info("replay: re-enqueued %d stuck messages and fan-outs", total)
     return total
+
+
+def _enqueue_or_fail(batch: list[tuple[str, str]], now: datetime) -> int:
+    """Enqueue a replayed batch; fail each row whose job cannot be built with
+    NO_ACTIVE_CHANNEL (there is no channel Herald can deliver it on) and why, logged once."""
+    rejected: list[tuple[str, str, Exception]] = []
+    try:
+        return enqueue(batch, rejected=rejected)
+    finally:
+        if rejected:
+            _fail_rejected(rejected, now)
+
+
+def _fail_rejected(rejected: list[tuple[str, str, Exception]], now: datetime) -> None:
+    reason, errors = FailureReason.NO_ACTIVE_CHANNEL, {}
+    for message_id, channel, error in rejected:
+        known = isinstance(error, UnknownChannel)
+        errors[message_id] = f"cannot be enqueued: {error if known else repr(error)}"
+        logger.error(
+            "replay: message %s on channel %r failed with %s: %s",
+            message_id,
+            channel,
+            reason,
+            errors[message_id],
+            exc_info=None if known else error,
+        )
+    for message in fail_unqueueable(errors, reason, now):
+        announce(message, MessageState.FAILED, reason)
 
 
 def replay_fanouts(now: datetime) -> int:

@@ -29,7 +29,7 @@ from models.message import (
     unclaim,
 )
 from models.states import AttemptOutcome, FailureReason, MessageState
-from tasks.broker import enqueue_many, redis_client
+from tasks.broker import BROKER_ERRORS, enqueue_many, redis_client
 from tasks.callbacks import announce
 from tasks.render import render
 
@@ -205,27 +205,57 @@ ACTORS: dict[str, dramatiq.Actor] = {
 }
 
 
+class UnknownChannel(LookupError):
+    """A message names a channel Herald has no ``deliver`` actor for: bad data or a bug, never
+    a broker outage."""
+
+
 def enqueue(
-    items: Iterable[tuple[str, str]], delay_ms: int | None = None, quiet: bool = False
+    items: Iterable[tuple[str, str]],
+    delay_ms: int | None = None,
+    quiet: bool = False,
+    rejected: list[tuple[str, str, Exception]] | None = None,
 ) -> int:
     """Enqueue a ``deliver`` job for each (message id, channel); return how many went out.
 
-    With ``quiet``, a broker failure is logged rather than raised: the messages stay in the
-    database and the scheduler's replay job enqueues them once the broker is back.
+    With ``quiet``, a broker failure (:data:`~tasks.broker.BROKER_ERRORS`) is logged rather than
+    raised: the messages stay in the database and the scheduler's replay job enqueues them once
+    the broker is back. An item whose job cannot be built (:class:`UnknownChannel`, or any other
+    error of that row) raises before anything is enqueued, or, given a ``rejected`` list, is
+    appended to it as (message id, channel, error) and skipped, so the other items still go.
     """
-    items = list(items)
+    jobs = _deliver_jobs(items, rejected)
+    broker, sent = dramatiq.get_broker(), 0
     try:
-        if delay_ms is None and len(items) > 1:
-            for start in range(0, len(items), ENQUEUE_BATCH):
-                batch = items[start : start + ENQUEUE_BATCH]
-                jobs = [ACTORS[c].message(str(message_id), c) for message_id, c in batch]
-                enqueue_many(dramatiq.get_broker(), jobs)
+        if delay_ms is None and len(jobs) > 1:
+            for start in range(0, len(jobs), ENQUEUE_BATCH):
+                batch = jobs[start : start + ENQUEUE_BATCH]
+                enqueue_many(broker, batch)
+                sent += len(batch)
         else:
-            for message_id, channel in items:
-                ACTORS[channel].send_with_options(args=(str(message_id), channel), delay=delay_ms)
-    except Exception:
+            for job in jobs:
+                broker.enqueue(job, delay=delay_ms)
+                sent += 1
+    except BROKER_ERRORS:
         if not quiet:
             raise
-        logger.warning("broker unavailable: %d messages wait for the replay job", len(items))
-        return 0
-    return len(items)
+        waiting = len(jobs) - sent
+        logger.warning("broker unavailable: %d messages wait for the replay job", waiting)
+    return sent
+
+
+def _deliver_jobs(
+    items: Iterable[tuple[str, str]], rejected: list[tuple[str, str, Exception]] | None
+) -> list[dramatiq.Message]:
+    jobs = []
+    for message_id, channel in items:
+        try:
+            actor = ACTORS.get(channel)
+            if actor is None:
+                raise UnknownChannel(f"no deliver actor for channel {channel!r}")
+            jobs.append(actor.message(str(message_id), channel))
+        except Exception as error:
+            if rejected is None:
+                raise
+            rejected.append((str(message_id), channel, error))
+    return jobs

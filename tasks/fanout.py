@@ -21,6 +21,7 @@ from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason, MessageState
+from tasks.broker import BROKER_ERRORS
 from tasks.deliver import enqueue
 
 logger = logging.getLogger(__name__)
@@ -180,5 +181,5 @@ def start_fanout(notification_id) -> None:
     """Enqueue the next fan-out job; if the broker is down, the replay job will."""
     try:
         fanout_actor.send(str(notification_id))
-    except Exception:
+    except BROKER_ERRORS:
         logger.warning("fan-out %s: broker unavailable; replay will start it", notification_id)
