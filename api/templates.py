@@ -305,7 +305,7 @@ class TemplatePreview(MethodView):
                 version, data["channel"], data.get("language"), data["attributes"]
             )
         except TemplateProblem as problem:
-            abort(400, errors={"attributes": [str(problem)]})
+            abort(400, errors={"attributes": [problem.with_part()]})
 
 
 def _revise(template: Template, data: dict) -> Template:
