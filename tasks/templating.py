@@ -126,14 +126,16 @@ def choose_content(
     contents: list[dict], channel: str, language: str | None, default_language: str
 ) -> dict | None:
     """The content row for a channel and language: the recipient's language first (the channel's
-    own row, then the ``default`` row), then the template's default language, then any row."""
+    own row, then the ``default`` row), then the template's default language, then any row.
+    A recipient without a language (``None``) starts at the template's default language."""
+    wanted = [tag for tag in (language, default_language) if tag]
+
+    def preference(row: dict) -> tuple[int, int]:
+        rank = wanted.index(row["language"]) if row["language"] in wanted else len(wanted)
+        return rank, row["channel"] != channel
+
     rows = [row for row in contents if row["channel"] in (channel, DEFAULT_CHANNEL)]
-    for wanted in (language, default_language, None):
-        for row_channel in (channel, DEFAULT_CHANNEL):
-            for row in rows:
-                if row["channel"] == row_channel and wanted in (None, row["language"]):
-                    return row
-    return None
+    return min(rows, key=preference, default=None)
 
 
 def missing_attributes(declared: list[dict], attributes: dict) -> list[str]:

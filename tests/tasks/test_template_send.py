@@ -235,3 +235,24 @@ def test_a_render_error_at_send_time_fails_in_one_attempt_and_is_not_resent(
     later = utcnow() + timedelta(seconds=settings.AUTO_RESEND_AFTER + 60)
     assert auto_resend(now=later) == {"resent": 0}
     assert message(bad_id).state == MessageState.FAILED
+
+
+def test_a_recipient_without_a_language_gets_the_templates_default_language(
+    client, sender, smtp, worker
+):
+    template = visit_reminder(code="english-first", defaultLanguage="en")
+    assert client.post("/v1/templates", json=template, headers=sender.headers).status_code == 201
+
+    response = send(
+        client,
+        sender,
+        template="english-first",
+        attributes={"visitDate": VISIT},
+        recipients=[email("ion@example.md"), {"type": "user", "value": "u-1"}],
+    )
+    assert response.status_code == 202, response.get_json()
+    (mail,) = smtp.wait_for(1)
+    assert mail.email["Subject"] == "Visit on December 1, 2026"
+    inapp_id = response.get_json()["messages"][1]["id"]
+    wait_until(lambda: message(inapp_id).state == MessageState.UNREAD)
+    assert message(inapp_id).body == "Vizită: 01.12.2026"  # no English row: any row serves
