@@ -1,22 +1,35 @@
-"""``/v1/templates``: store templates once, in several languages and channels; preview them."""
+"""``/v1/templates``: store templates once, in several languages and channels; preview them.
+
+Every version has an ETag. ``PUT`` and ``PATCH`` with ``If-Match`` apply only to the version it
+names (else 412); without it, edits made at the same moment apply one after the other, each to
+the version before it, as consecutive versions.
+"""
 
 from __future__ import annotations
 
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError
 from peewee import IntegrityError
+from werkzeug.http import quote_etag
 
-import settings
 from api.auth import current_sender
 from api.errors import Blueprint
 from api.pagination import PageArgs, paginate
-from api.schemas import CamelSchema, language
-from channels import REGISTRY
-from channels.base import InvalidContent
+from api.template_schemas import (
+    PreviewSchema,
+    RenderedSchema,
+    TemplateCreateSchema,
+    TemplateListArgs,
+    TemplatePatchSchema,
+    TemplateSchema,
+    TemplateWriteSchema,
+    VersionSchema,
+    edited_contents,
+)
 from models.sender import Sender
 from models.template import (
-    DEFAULT_CHANNEL,
     Template,
     TemplateVersion,
     current_version,
@@ -26,156 +39,31 @@ from models.template import (
     template_for,
     template_in_use,
 )
-from tasks.templating import (
-    PARTS,
-    TemplateProblem,
-    check_source,
-    language_tag,
-    render_content,
-    render_version,
-)
+from tasks.templating import TemplateProblem, language_tag, render_version
 
 blp = Blueprint("templates", __name__, url_prefix="/v1/templates", description="Message templates")
 
-IDENTIFIER = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="Must be an identifier.")
-CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="Letters, digits, . _ -")
+#: Times an edit without ``If-Match`` is re-applied when other edits keep coming first.
+REVISE_ATTEMPTS = 5
+
+ETAG = {"ETag": {"description": "The current version's tag", "schema": {"type": "string"}}}
+STALE = "The template has changed since the version If-Match names."
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Change only if the template is still at this ETag's version (else 412)",
+}
 
 
-def _part_size(value: str) -> None:
-    if len(value.encode()) > settings.TEMPLATE_MAX_BYTES:
-        raise ValidationError(f"At most {settings.TEMPLATE_MAX_BYTES} bytes.")
+def etag(template: Template) -> str:
+    """The strong ETag of a template's current version (unquoted, as werkzeug compares it)."""
+    return f"{template.id}.{template.current_version}"
 
 
-class AttributeSchema(CamelSchema):
-    name = fields.String(required=True, validate=IDENTIFIER)
-    required = fields.Boolean(load_default=False)
-    description = fields.String(validate=validate.Length(max=500))
-    example = fields.Raw()
-
-
-class ContentSchema(CamelSchema):
-    channel = fields.String(
-        required=True, validate=validate.OneOf(sorted([*REGISTRY, DEFAULT_CHANNEL]))
-    )
-    language = fields.String(required=True, validate=language)
-    subject = fields.String(validate=[validate.Length(min=1, max=998), _part_size])
-    body = fields.String(required=True, validate=[validate.Length(min=1), _part_size])
-    html = fields.String(validate=[validate.Length(min=1), _part_size])
-
-
-class TemplateWriteSchema(CamelSchema):
-    """PUT and POST: the whole template. PATCH loads it with ``partial=True``."""
-
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
-    category = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
-    attributes = fields.List(fields.Nested(AttributeSchema), validate=validate.Length(max=100))
-    default_language = fields.String(required=True, validate=language)
-    contents = fields.List(
-        fields.Nested(ContentSchema), required=True, validate=validate.Length(min=1, max=60)
-    )
-
-    @validates_schema(skip_on_field_errors=True)
-    def contents_render(self, data: dict, partial=False, **kwargs) -> None:
-        if "contents" in data:
-            check_contents(data["contents"], data.get("attributes") or [])
-
-
-class TemplateCreateSchema(TemplateWriteSchema):
-    code = fields.String(required=True, validate=CODE)
-
-
-class TemplatePatchSchema(TemplateWriteSchema):
-    """The same fields as PUT, each optional."""
-
-
-class _AnyKey(dict):
-    """Example values for attributes a template may read but nobody declares."""
-
-    def __missing__(self, key: str) -> str:
-        return f"<{key}>"
-
-
-#: What ``contact.*`` looks like when a template is checked (for IDNP recipients).
-EXAMPLE_CONTACT = _AnyKey(
-    name="Ion Popescu", idnp="2001234567891", language="ro", attributes=_AnyKey()
-)
-
-
-def check_contents(contents: list[dict], attributes: list[dict]) -> None:
-    """Every part compiles, uses only declared attributes, and fits its channel when rendered
-    with the attributes' examples. Errors name the content index, part and line."""
-    errors: dict[int, dict[str, list[str]]] = {}
-    seen = set()
-    examples = {a["name"]: a.get("example", f"<{a['name']}>") for a in attributes}
-    examples.setdefault("contact", EXAMPLE_CONTACT)
-    for index, content in enumerate(contents):
-        key = (content["channel"], language_tag(content["language"]))
-        if key in seen:
-            errors.setdefault(index, {})["language"] = ["Duplicate channel and language."]
-        seen.add(key)
-        try:
-            for part in PARTS:
-                if content.get(part) is not None:
-                    check_source(content[part], part)
-            rendered = render_content("check", content, examples, key[1])
-            if content["channel"] in REGISTRY:
-                REGISTRY[content["channel"]].check_template(rendered)
-        except TemplateProblem as problem:
-            errors.setdefault(index, {})[problem.part or "body"] = [str(problem)]
-        except InvalidContent as problem:
-            errors.setdefault(index, {})[problem.field] = [str(problem)]
-    if errors:
-        raise ValidationError({"contents": errors})
-
-
-class VersionSchema(CamelSchema):
-    version = fields.Integer()
-    contents = fields.List(fields.Nested(ContentSchema))
-    attributes = fields.List(fields.Nested(AttributeSchema))
-    default_language = fields.String()
-    created_at = fields.DateTime()
-
-
-class TemplateSchema(CamelSchema):
-    id = fields.UUID()
-    code = fields.String()
-    name = fields.String()
-    description = fields.String(allow_none=True)
-    category = fields.String(allow_none=True)
-    attributes = fields.List(fields.Nested(AttributeSchema))
-    default_language = fields.String()
-    version = fields.Integer(attribute="current_version")
-    contents = fields.Method("get_contents")
-    shared = fields.Method("get_shared", metadata={"description": "Owned by an admin"})
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-
-    def get_contents(self, template: Template) -> list:
-        return ContentSchema(many=True).dump(current_version(template).contents)
-
-    def get_shared(self, template: Template) -> bool:
-        return template.owner.is_admin
-
-
-class TemplateListArgs(PageArgs):
-    channel = fields.String()
-    language = fields.String()
-    category = fields.String()
-    text = fields.String(validate=validate.Length(min=1, max=100))
-
-
-class PreviewSchema(CamelSchema):
-    attributes = fields.Dict(load_default=dict)
-    language = fields.String(validate=language)
-    channel = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
-
-
-class RenderedSchema(CamelSchema):
-    subject = fields.String(allow_none=True)
-    body = fields.String()
-    html = fields.String(allow_none=True)
-    language = fields.String()
+def _tagged(template: Template) -> dict[str, str]:
+    return {"ETag": quote_etag(etag(template))}
 
 
 def _visible(id_or_code: str) -> Template:
@@ -195,15 +83,16 @@ def _changeable(id_or_code: str) -> Template:
 @blp.route("")
 class Templates(MethodView):
     @blp.arguments(TemplateCreateSchema)
-    @blp.response(201, TemplateSchema)
+    @blp.response(201, TemplateSchema, headers=ETAG)
     @blp.alt_response(409, description="The code is taken")
     def post(self, data):
         """Create a template (version 1)."""
         data["default_language"] = language_tag(data["default_language"])
         try:
-            return save_template(current_sender(), data)
+            template = save_template(current_sender(), data)
         except IntegrityError:
             abort(409, message=f"A template with code {data['code']!r} exists.")
+        return template, 201, _tagged(template)
 
     @blp.arguments(TemplateListArgs, location="query")
     @blp.response(200, TemplateSchema(many=True))
@@ -232,28 +121,32 @@ class Templates(MethodView):
 
 @blp.route("/<id_or_code>")
 class TemplateById(MethodView):
-    @blp.response(200, TemplateSchema)
+    @blp.response(200, TemplateSchema, headers=ETAG)
     def get(self, id_or_code: str):
         """A template and the contents of its current version."""
-        return _visible(id_or_code)
+        template = _visible(id_or_code)
+        if request.if_none_match.contains(etag(template)):
+            return Response(status=304, headers=_tagged(template))
+        return template, 200, _tagged(template)
 
     @blp.arguments(TemplateWriteSchema)
-    @blp.response(200, TemplateSchema)
+    @blp.response(200, TemplateSchema, headers=ETAG)
+    @blp.alt_response(409, description="Other edits kept coming first")
+    @blp.alt_response(412, description="If-Match names another version")
+    @blp.doc(parameters=[IF_MATCH])
     def put(self, data, id_or_code: str):
         """Replace the template: a new version."""
-        return _revise(_changeable(id_or_code), data)
+        return _revise(id_or_code, data)
 
     @blp.arguments(TemplatePatchSchema(partial=True))
-    @blp.response(200, TemplateSchema)
+    @blp.response(200, TemplateSchema, headers=ETAG)
+    @blp.alt_response(409, description="Other edits kept coming first")
+    @blp.alt_response(412, description="If-Match names another version")
+    @blp.doc(parameters=[IF_MATCH])
     def patch(self, data, id_or_code: str):
-        """Change some fields: a new version."""
-        template = _changeable(id_or_code)
-        if "attributes" in data and "contents" not in data:
-            try:
-                check_contents(current_version(template).contents, data["attributes"])
-            except ValidationError as error:
-                abort(400, errors=error.messages)
-        return _revise(template, data)
+        """Change some fields: a new version; the contents and attributes that result are
+        checked together, whichever of them the patch gives."""
+        return _revise(id_or_code, data)
 
     @blp.response(204)
     @blp.alt_response(409, description="Scheduled notifications still use it")
@@ -305,10 +198,25 @@ class TemplatePreview(MethodView):
                 version, data["channel"], data.get("language"), data["attributes"]
             )
         except TemplateProblem as problem:
-            abort(400, errors={"attributes": [str(problem)]})
+            abort(400, errors={"attributes": [problem.with_part()]})
 
 
-def _revise(template: Template, data: dict) -> Template:
+def _revise(id_or_code: str, data: dict):
+    """Apply an edit as the next version: to the version ``If-Match`` names, or else to the
+    current one, re-applied on the newer one when another edit came first."""
     if "default_language" in data:
         data["default_language"] = language_tag(data["default_language"])
-    return revise_template(template, data)
+    guarded = bool(request.if_match) and not request.if_match.star_tag
+    for _ in range(REVISE_ATTEMPTS):
+        template = _changeable(id_or_code)
+        if guarded and not request.if_match.contains(etag(template)):
+            abort(412, message=STALE)
+        try:
+            contents = edited_contents(template, data)
+        except ValidationError as error:
+            abort(400, errors=error.messages)
+        if revise_template(template, data, contents) is not None:
+            return template, 200, _tagged(template)
+        if guarded:
+            abort(412, message=STALE)
+    abort(409, message="Other edits of this template kept coming first; try again.")

@@ -120,34 +120,57 @@ def save_template(owner: Sender, fields: dict) -> Template:
             attributes=fields.get("attributes", []),
             default_language=fields["default_language"],
             current_version=1,
+            **_filters(fields["contents"]),
         )
-        _add_version(template, fields["contents"], 1)
+        _add_version(template, fields["contents"])
     return template
 
 
-def revise_template(template: Template, changes: dict) -> Template:
-    """Apply ``changes`` (a full replacement or a partial patch) as a new version."""
+def revise_template(template: Template, changes: dict, contents: list[dict]) -> Template | None:
+    """Make version ``template.current_version + 1`` from ``changes`` (snake_case fields, those
+    to change) and ``contents`` (the new version's, validated), if the template is still at the
+    version it was read at and not deleted. ``None`` when another edit came first: read the
+    template again and start over. The check and the increment are one guarded UPDATE, so
+    concurrent edits never make two versions with one number."""
     from models.db import write_transaction
 
-    contents = changes.get("contents") or current_version(template).contents
+    number = template.current_version
+    fields = {name: changes[name] for name in REVISABLE if name in changes}
+    fields.update(_filters(contents), current_version=number + 1, updated_at=utcnow())
     with write_transaction():
-        for name in ("name", "description", "category", "attributes", "default_language"):
-            if name in changes:
-                setattr(template, name, changes[name])
-        template.current_version += 1
-        template.updated_at = utcnow()
-        template.save()
-        _add_version(template, contents, template.current_version)
+        updated = (
+            Template.update(**fields)
+            .where(
+                (Template.id == template.id)
+                & (Template.current_version == number)
+                & ~Template.deleted
+            )
+            .execute()
+        )
+        if not updated:
+            return None
+        for name, value in fields.items():
+            setattr(template, name, value)
+        _add_version(template, contents)
     return template
 
 
-def _add_version(template: Template, contents: list[dict], number: int) -> TemplateVersion:
-    template.channels = "," + ",".join(sorted({c["channel"] for c in contents})) + ","
-    template.languages = "," + ",".join(sorted({c["language"] for c in contents})) + ","
-    template.save(only=[Template.channels, Template.languages])
+#: The fields of a template that an edit may change (besides its contents).
+REVISABLE = ("name", "description", "category", "attributes", "default_language")
+
+
+def _filters(contents: list[dict]) -> dict[str, str]:
+    """The ``channels`` and ``languages`` columns for a version with ``contents``."""
+    return {
+        "channels": "," + ",".join(sorted({c["channel"] for c in contents})) + ",",
+        "languages": "," + ",".join(sorted({c["language"] for c in contents})) + ",",
+    }
+
+
+def _add_version(template: Template, contents: list[dict]) -> TemplateVersion:
     return TemplateVersion.create(
         template=template,
-        version=number,
+        version=template.current_version,
         contents=contents,
         attributes=template.attributes,
         default_language=template.default_language,

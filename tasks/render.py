@@ -47,7 +47,7 @@ def render(message: Message) -> Rendered:
         try:
             parts = render_version(version, message.channel, message.language, attributes)
         except TemplateProblem as problem:
-            raise PermanentError(FailureReason.TEMPLATE_ERROR, str(problem)) from None
+            raise PermanentError(FailureReason.TEMPLATE_ERROR, problem.with_part()) from None
     return Rendered(
         subject=parts.get("subject"),
         body=parts["body"],

@@ -7,6 +7,7 @@ error, never an empty string. Filters format dates, times and numbers in the rec
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -28,8 +29,18 @@ class TemplateProblem(ValueError):
     def __init__(self, message: str, part: str | None = None, line: int | None = None):
         where = f" (line {line})" if line else ""
         super().__init__(f"{message}{where}")
+        self.message = message
         self.part = part
         self.line = line
+
+    def with_part(self) -> str:
+        """The problem prefixed with the part it is in (``body: …``), for one-line reports."""
+        return f"{self.part}: {self}" if self.part else str(self)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _when(value: Any) -> datetime | date:
@@ -38,7 +49,16 @@ def _when(value: Any) -> datetime | date:
     try:
         return datetime.fromisoformat(str(value))
     except ValueError:
-        raise TemplateProblem(f"{value!r} is not an ISO date or datetime") from None
+        raise TemplateProblem(f"{_shown(value)} is not an ISO date or datetime") from None
+
+
+def _number(value: Any) -> int | float | Decimal:
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return value
+    try:
+        return Decimal(value.strip()) if isinstance(value, str) else Decimal(None)
+    except (InvalidOperation, TypeError):
+        raise TemplateProblem(f"{_shown(value)} is not a number") from None
 
 
 @pass_context
@@ -58,7 +78,11 @@ def _format_datetime(context, value, format: str = "medium") -> str:
 
 @pass_context
 def _format_number(context, value) -> str:
-    return babel_numbers.format_decimal(value, locale=context.get("language"))
+    number = _number(value)
+    try:
+        return babel_numbers.format_decimal(number, locale=context.get("language"))
+    except ArithmeticError:
+        raise TemplateProblem(f"{_shown(value)} cannot be formatted as a number") from None
 
 
 def _environment(html: bool) -> ImmutableSandboxedEnvironment:
@@ -102,14 +126,16 @@ def choose_content(
     contents: list[dict], channel: str, language: str | None, default_language: str
 ) -> dict | None:
     """The content row for a channel and language: the recipient's language first (the channel's
-    own row, then the ``default`` row), then the template's default language, then any row."""
+    own row, then the ``default`` row), then the template's default language, then any row.
+    A recipient without a language (``None``) starts at the template's default language."""
+    wanted = [tag for tag in (language, default_language) if tag]
+
+    def preference(row: dict) -> tuple[int, int]:
+        rank = wanted.index(row["language"]) if row["language"] in wanted else len(wanted)
+        return rank, row["channel"] != channel
+
     rows = [row for row in contents if row["channel"] in (channel, DEFAULT_CHANNEL)]
-    for wanted in (language, default_language, None):
-        for row_channel in (channel, DEFAULT_CHANNEL):
-            for row in rows:
-                if row["channel"] == row_channel and wanted in (None, row["language"]):
-                    return row
-    return None
+    return min(rows, key=preference, default=None)
 
 
 def missing_attributes(declared: list[dict], attributes: dict) -> list[str]:
@@ -173,8 +199,13 @@ def _compiled(key: tuple, part: str, source: str):
 def render_content(
     version_id: Any, content: dict, attributes: dict, language: str
 ) -> dict[str, str | None]:
-    """Render one content row: ``{subject, body, html}``. Raises :class:`TemplateProblem` for
-    undefined attributes and sandbox violations."""
+    """Render one content row: ``{subject, body, html}``.
+
+    A template is user code: whatever fails while it renders (an undefined attribute, a sandbox
+    violation, a value a filter cannot format, a division by zero, a type error) is raised as
+    :class:`TemplateProblem` naming the part and line. Only ``BaseException``s that are not
+    ``Exception``s (a worker's time limit, an interrupt) pass through as they are.
+    """
     context = {**attributes, "language": language.replace("-", "_")}
     rendered: dict[str, str | None] = {}
     for part in PARTS:
@@ -185,12 +216,35 @@ def render_content(
         key = (str(version_id), content["channel"], content["language"])
         try:
             rendered[part] = _compiled(key, part, source).render(context)
-        except UndefinedError as error:
-            raise TemplateProblem(f"Undefined attribute: {error.message}", part) from None
-        except SecurityError as error:
-            raise TemplateProblem(f"Not allowed: {error}", part) from None
-        except TemplateProblem as error:
-            raise TemplateProblem(str(error), part) from None
+        except Exception as error:
+            raise _problem(error, part) from error
     if rendered.get("subject"):
         rendered["subject"] = " ".join(rendered["subject"].split())
     return rendered
+
+
+def _problem(error: Exception, part: str) -> TemplateProblem:
+    """What a failed render says to the template's author."""
+    if isinstance(error, TemplateSyntaxError):
+        return TemplateProblem(f"Syntax error: {error.message}", part, error.lineno)
+    if isinstance(error, TemplateProblem):
+        message = error.message
+    elif isinstance(error, UndefinedError):
+        message = f"Undefined attribute: {error.message}"
+    elif isinstance(error, SecurityError):
+        message = f"Not allowed: {error}"
+    else:
+        message = f"Cannot render: {str(error) or type(error).__name__}"
+    return TemplateProblem(message, part, _template_line(error))
+
+
+def _template_line(error: Exception) -> int | None:
+    """The template line being rendered when ``error`` was raised (Jinja2 rewrites tracebacks
+    so that frames of template code carry the template's own line numbers)."""
+    line = None
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line

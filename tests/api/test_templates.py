@@ -96,6 +96,23 @@ def test_preview_falls_back_to_the_default_language_and_default_channel(client, 
     assert inapp.get_json()["body"] == "Vizită: 01.12.2026"
 
 
+def test_preview_without_a_language_uses_the_default_language_before_any_other(client, sender):
+    create(client, sender, visit_reminder(defaultLanguage="en"))  # the "ro" rows come first
+    email = preview(
+        client, sender, "visit-reminder", channel="email", attributes={"visitDate": VISIT}
+    )
+    inapp = preview(
+        client, sender, "visit-reminder", channel="inapp", attributes={"visitDate": VISIT}
+    )
+
+    assert email.status_code == 200, email.get_json()
+    assert (email.get_json()["language"], email.get_json()["subject"]) == (
+        "en",
+        "Visit on December 1, 2026",
+    )
+    assert inapp.get_json()["language"] == "ro"  # no English row for inapp: any row serves
+
+
 def test_html_escapes_attribute_values_and_text_does_not(client, sender):
     create(client, sender)
     attributes = {"visitDate": VISIT, "officerName": "<script>alert(1)</script>"}

@@ -180,3 +180,79 @@ def test_a_template_that_fails_to_render_fails_the_message_with_template_error(
     wait_until(lambda: message(message_id).state == MessageState.FAILED)
     assert message(message_id).failure_reason == "TEMPLATE_ERROR"
     assert "not an ISO date" in message(message_id).last_error
+
+
+def counter_template(client, sender, body: str, example) -> None:
+    """A template whose email body is ``body`` over one attribute ``n`` (its example given)."""
+    template = visit_reminder(
+        code="counter",
+        attributes=[{"name": "n", "required": True, "example": example}],
+        contents=[{"channel": "email", "language": "ro", "subject": "Counter", "body": body}],
+    )
+    response = client.post("/v1/templates", json=template, headers=sender.headers)
+    assert response.status_code == 201, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("body", "good", "bad", "problem"),
+    [
+        ("{{ 100 / n }}", 4, 0, "body: Cannot render: division by zero (line 1)"),
+        ("{{ n | number }}", "12.5", "12,5", "body: '12,5' is not a number (line 1)"),
+        ("Total:\n{{ n + 1 }}", 1, "abc", "body: Cannot render: can only concatenate str"),
+    ],
+)
+def test_a_render_error_at_send_time_fails_in_one_attempt_and_is_not_resent(
+    client, sender, smtp, worker, fast_retries, body, good, bad, problem
+):
+    from datetime import timedelta
+
+    import settings
+    from models.base import utcnow
+    from models.message import Attempt
+    from scheduler.jobs import auto_resend
+
+    counter_template(client, sender, body, good)
+    response = send(
+        client,
+        sender,
+        template="counter",
+        recipients=[
+            email("bad@example.md", attributes={"n": bad}),
+            email("good@example.md", attributes={"n": good}),
+        ],
+    )
+    assert response.status_code == 202, response.get_json()
+    bad_id = response.get_json()["messages"][0]["id"]
+
+    wait_until(lambda: message(bad_id).state == MessageState.FAILED)
+    failed = message(bad_id)
+    assert failed.failure_reason == "TEMPLATE_ERROR"
+    assert failed.last_error.startswith(problem)
+    assert failed.attempts == 1
+    assert Attempt.select().where(Attempt.message == bad_id).count() == 1
+    assert [mail.rcpt_tos for mail in smtp.wait_for(1)] == [["good@example.md"]]
+
+    later = utcnow() + timedelta(seconds=settings.AUTO_RESEND_AFTER + 60)
+    assert auto_resend(now=later) == {"resent": 0}
+    assert message(bad_id).state == MessageState.FAILED
+
+
+def test_a_recipient_without_a_language_gets_the_templates_default_language(
+    client, sender, smtp, worker
+):
+    template = visit_reminder(code="english-first", defaultLanguage="en")
+    assert client.post("/v1/templates", json=template, headers=sender.headers).status_code == 201
+
+    response = send(
+        client,
+        sender,
+        template="english-first",
+        attributes={"visitDate": VISIT},
+        recipients=[email("ion@example.md"), {"type": "user", "value": "u-1"}],
+    )
+    assert response.status_code == 202, response.get_json()
+    (mail,) = smtp.wait_for(1)
+    assert mail.email["Subject"] == "Visit on December 1, 2026"
+    inapp_id = response.get_json()["messages"][1]["id"]
+    wait_until(lambda: message(inapp_id).state == MessageState.UNREAD)
+    assert message(inapp_id).body == "Vizită: 01.12.2026"  # no English row: any row serves
