@@ -22,7 +22,7 @@ from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender, visible_to
-from models.states import FailureReason, MessageState
+from models.states import FINAL, FailureReason, MessageState
 
 
 class FieldType(StrEnum):
@@ -150,13 +150,19 @@ Node = Condition | All | Any
 
 
 def retention_cutoff(now: datetime | None = None) -> datetime:
-    """Messages created before this have lost their destination and bodies."""
+    """Messages that became final before this have lost their destination and bodies."""
     return (now or utcnow()) - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
 
 
 def is_retained(message: Message, now: datetime | None = None) -> bool:
-    """Whether ``message`` is still within MESSAGE_RETENTION_DAYS (its details are kept)."""
-    return message.created_at >= retention_cutoff(now)
+    """Whether ``message`` still shows its details: it is not final yet, or became final
+    (its last change) within MESSAGE_RETENTION_DAYS — the purge's rule, per message."""
+    return message.state not in FINAL or message.updated_at >= retention_cutoff(now)
+
+
+def _retained(now: datetime) -> Expression:
+    """:func:`is_retained` in SQL."""
+    return Message.state.not_in(list(FINAL)) | (Message.updated_at >= retention_cutoff(now))
 
 
 def _empty(condition: Condition) -> Expression:
@@ -203,7 +209,7 @@ def _compare(condition: Condition) -> Expression:
 def _leaf(condition: Condition, target, now: datetime) -> Expression:
     expression = _compare(condition)
     if condition.field.personal:
-        retained = Message.created_at >= retention_cutoff(now)
+        retained = _retained(now)
         gone = condition.op in (Op.EMPTY, Op.NIN) or (condition.op == Op.NEQ)
         expression = (expression | ~retained) if gone else (expression & retained)
     if condition.field.model is Message and target is Notification:

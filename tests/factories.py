@@ -123,5 +123,11 @@ def stored_message(sender: Sender, *, notification=None, created_at=None, **colu
         notification = Notification.create(
             sender=sender, content=content, created_at=created_at, **labels
         )
-    row = {"channel": "email", "destination": "ion@example.md", "state": "sent", **columns}
+    row = {
+        "channel": "email",
+        "destination": "ion@example.md",
+        "state": "sent",
+        "updated_at": created_at,
+        **columns,
+    }
     return Message.create(notification=notification, sender=sender, created_at=created_at, **row)

@@ -82,7 +82,8 @@ def test_search_pages_and_sorts(client, sender):
 def test_past_retention_the_status_remains_without_destination_or_content(client, sender):
     old = stored_message(
         sender.sender,
-        created_at=utcnow() - timedelta(days=8),
+        created_at=utcnow() - timedelta(days=9),
+        updated_at=utcnow() - timedelta(days=8),
         subject="Old",
         body="Old body",
         state="delivered",

@@ -113,8 +113,9 @@ CASES = [
     ("DESTINATION", "EQUALS", "ion@example.md", None, {"a"}),
     ("DESTINATION", "STARTS_WITH", "ION@", None, {"a"}),
     ("DESTINATION", "STARTS_WITH", "https://hooks", None, set()),  # past retention: gone
-    ("DESTINATION", "EMPTY", None, None, {"c", "d", "e"}),
-    ("DESTINATION", "NOT_EMPTY", None, None, {"a", "b"}),
+    # c and d became final past retention: gone; e is still queued, so it keeps its address.
+    ("DESTINATION", "EMPTY", None, None, {"c", "d"}),
+    ("DESTINATION", "NOT_EMPTY", None, None, {"a", "b", "e"}),
     ("CREATION_DATE", "ON", "2026-11-18", None, {"a"}),
     ("CREATION_DATE", "ON", "2026-11-18T23:30:00+02:00", None, {"a"}),
     ("CREATION_DATE", "AFTER", "2026-11-15", None, {"a", "b"}),
