@@ -3,6 +3,8 @@ that keep delivery exactly-once per claim: every transition is one guarded UPDAT
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
@@ -14,6 +16,8 @@ from models.db import group_commit, run_sql, write_transaction
 from models.notification import Notification
 from models.sender import Sender, visible_to
 from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
+
+logger = logging.getLogger(__name__)
 
 #: A delayed retry job may arrive this much before its ``due_at`` (clock skew between hosts).
 CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
@@ -175,7 +179,63 @@ def finish_attempt(
     The update is fenced by state and attempt number, so a worker whose lease expired and whose
     message was claimed again cannot overwrite the newer attempt. Returns False when fenced out.
     Committed with the other threads' outcomes (:data:`group_commit`).
+
+    An outcome that cannot be stored as given (text the database cannot encode, such as a lone
+    surrogate or a NUL, or a batch-mate's interrupt) is stored again without the rendered text
+    and details, its error and provider id made safe and the error noting why, so that the
+    message leaves ``sending`` all the same.
     """
+    attempt = dict(started_at=started_at, state=state, failure_reason=failure_reason, due_at=due_at)
+    try:
+        return group_commit.run(
+            _recording(
+                message,
+                outcome,
+                error=error,
+                provider_id=provider_id,
+                details=details,
+                rendered=rendered,
+                **attempt,
+            )
+        )
+    except Exception as failure:
+        logger.exception("message %s: %s outcome not storable as given", message.id, outcome)
+        note = f"outcome stored without its rendered text and details: {failure}"[:500]
+        return group_commit.run(
+            _recording(
+                message,
+                outcome,
+                error=storable(f"{error}; {note}" if error else note),
+                provider_id=storable(provider_id),
+                details=None,
+                rendered=None,
+                **attempt,
+            )
+        )
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every database can store it: what UTF-8 cannot encode (lone surrogates) and
+    NUL characters backslash-escaped."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _recording(
+    message: Message,
+    outcome: AttemptOutcome,
+    *,
+    started_at: datetime,
+    state: MessageState,
+    failure_reason: FailureReason | None,
+    error: str | None,
+    provider_id: str | None,
+    details: dict | None,
+    due_at: datetime | None,
+    rendered: tuple[str | None, str | None] | None,
+) -> Callable[[], bool]:
+    """The group-commit work that records an attempt (see :func:`finish_attempt`)."""
     now = utcnow()
     changes = {
         Message.state: state,
@@ -212,7 +272,7 @@ def finish_attempt(
         run_sql(_ATTEMPT, attempt)
         return True
 
-    return group_commit.run(record)
+    return record
 
 
 _ATTEMPT = (

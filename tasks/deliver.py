@@ -17,7 +17,15 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 import settings
 from channels import REGISTRY, get_channel
-from channels.base import Channel, DeadAddress, PermanentError, TransientError, channel_setting
+from channels.base import (
+    Channel,
+    DeadAddress,
+    PermanentError,
+    Receipt,
+    Rendered,
+    TransientError,
+    channel_setting,
+)
 from models.base import utcnow
 from models.contact import deactivate_channel, quiet_hours_of, quiet_until
 from models.message import (
@@ -46,6 +54,9 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     """Deliver one message, if it is still ours to deliver.
 
     ``channel_name`` lets a rate-limited channel defer the job before touching the database.
+    However the send ends (the provider's answer, an error, an interrupt such as Dramatiq's
+    time limit), an attempt is recorded and the message leaves ``sending``; an interrupt is
+    raised again once it is recorded.
     """
     if channel_name and not rate_allows(get_channel(channel_name)):
         enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
@@ -61,27 +72,75 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     try:
         rendered = render(message)
         receipt = channel.send(rendered, message.destination)
-    except TransientError as error:
+    except Exception as error:
+        _until_recorded(send_failed, channel, message, started_at, error)
+    except BaseException as interrupt:
+        _until_recorded(send_failed, channel, message, started_at, interrupt)
+        raise
+    else:
+        _until_recorded(sent, message, started_at, rendered, receipt)
+
+
+def _until_recorded(record, *args) -> None:
+    """Run ``record(*args)``; if an interrupt lands in it, run it once more, then let the
+    interrupt go on. A second run is harmless: if the first one's outcome was committed, the
+    fence in ``finish_attempt`` refuses the second."""
+    try:
+        record(*args)
+    except Exception:
+        raise
+    except BaseException:
+        record(*args)
+        raise
+
+
+def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> None:
+    """Record a send the provider accepted, with what was sent; then what follows it."""
+    state = receipt.state or MessageState.SENT
+    if finish_attempt(
+        message,
+        AttemptOutcome.SENT,
+        started_at=started_at,
+        state=state,
+        provider_id=receipt.provider_id,
+        details=receipt.details,
+        rendered=(rendered.subject, rendered.body),
+    ):
+        settled(message, state)
+
+
+def send_failed(channel: Channel, message: Message, started_at, error: BaseException) -> None:
+    """Record a send that ended in ``error``: as its adapter classified it; retried when it is
+    an unforeseen error or an interrupt (see :func:`interrupted`)."""
+    if isinstance(error, TransientError):
         retry_or_fail(channel, message, started_at, str(error), error.retry_after)
-    except DeadAddress as error:
+    elif isinstance(error, DeadAddress):
         _fail(message, started_at, AttemptOutcome.DEAD_ADDRESS, error.reason, str(error))
-    except PermanentError as error:
+    elif isinstance(error, PermanentError):
         _fail(message, started_at, AttemptOutcome.PERMANENT, error.reason, str(error))
-    except Exception as error:  # an adapter bug or an unforeseen library error
-        logger.exception("message %s: unexpected error from %s", message_id, channel.name)
+    elif isinstance(error, Exception):  # an adapter bug or an unforeseen library error
+        logger.error(
+            "message %s: unexpected error from %s", message.id, channel.name, exc_info=error
+        )
         retry_or_fail(channel, message, started_at, f"unexpected error: {error!r}", None)
     else:
-        state = receipt.state or MessageState.SENT
-        if finish_attempt(
-            message,
-            AttemptOutcome.SENT,
-            started_at=started_at,
-            state=state,
-            provider_id=receipt.provider_id,
-            details=receipt.details,
-            rendered=(rendered.subject, rendered.body),
-        ):
-            settled(message, state)
+        interrupted(channel, message, started_at, error)
+
+
+def interrupted(channel: Channel, message: Message, started_at, interrupt: BaseException) -> None:
+    """Record a send cut short by an interrupt (Dramatiq's time limit on a render or provider
+    call that did not finish, a shutdown) as a transient failure, and close this thread's
+    connection of the channel, left mid-call.
+
+    Transient, because whether the provider took the message is unknown and a provider that
+    hangs is most often one having an outage, which a later attempt may get through; and the
+    retry limit bounds it: a message whose send never finishes ends RETRIES_EXHAUSTED instead
+    of coming back to ``sending`` with every lease.
+    """
+    name = type(interrupt).__name__
+    logger.warning("message %s: interrupted (%s) while sending", message.id, name)
+    retry_or_fail(channel, message, started_at, f"interrupted ({name}) before the send ended", None)
+    channel.close()
 
 
 def still_wanted(message: Message) -> bool:
