@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from models.callback import owe_callbacks
 from models.db import write_transaction
 from models.message import Message, requeue
 from models.notification import Notification
@@ -40,40 +41,48 @@ def expire_inapp(now: datetime) -> int:
     )
 
 
-def expire_push(now: datetime, limit: int) -> tuple[int, list[Message]]:
+def expire_push(now: datetime, limit: int) -> tuple[int, list[str]]:
     """Fail a batch of unsent push messages past their notification's ``valid_till`` with
-    EXPIRED (they are never sent late). Returns how many, and those of them whose sender
-    wants callbacks (with ``sender.callback_url`` loaded)."""
+    EXPIRED (they are never sent late), storing in the same transaction the callbacks owed to
+    their senders that want them. Returns how many failed, and those callbacks' ids for
+    enqueueing."""
     lapsed = Notification.select(Notification.id).where(Notification.valid_till <= now)
     waiting = (
         (Message.channel != INAPP)
         & Message.state.in_(_PUSH_WAITING)
         & Message.notification.in_(lapsed)
     )
-    ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
-    if not ids:
-        return 0, []
-    expired = (
-        Message.update(
-            state=MessageState.FAILED,
-            failure_reason=FailureReason.EXPIRED,
-            due_at=None,
-            updated_at=now,
+    with write_transaction():
+        ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
+        if not ids:
+            return 0, []
+        expired = list(
+            Message.update(
+                state=MessageState.FAILED,
+                failure_reason=FailureReason.EXPIRED,
+                due_at=None,
+                updated_at=now,
+            )
+            .where(Message.id.in_(ids) & waiting)
+            .returning(Message.id, Message.sender)
+            .tuples()
         )
-        .where(Message.id.in_(ids) & waiting)
-        .execute()
+        listening = _wanting_callbacks({sender_id for _, sender_id in expired})
+        announced = [message_id for message_id, sender_id in expired if sender_id in listening]
+        callbacks = owe_callbacks(announced, MessageState.FAILED, FailureReason.EXPIRED)
+    return len(expired), callbacks
+
+
+def _wanting_callbacks(sender_ids: set) -> set:
+    """Those of ``sender_ids`` that have a callback URL."""
+    if not sender_ids:
+        return set()
+    wanting = Sender.select(Sender.id).where(
+        Sender.id.in_(list(sender_ids))
+        & Sender.callback_url.is_null(False)
+        & (Sender.callback_url != "")
     )
-    announced = (
-        Message.select(Message.id, Message.sender, Sender.id, Sender.callback_url)
-        .join(Sender)
-        .where(
-            Message.id.in_(ids)
-            & (Message.failure_reason == FailureReason.EXPIRED)
-            & (Message.updated_at == now)
-            & Sender.callback_url.is_null(False)
-        )
-    )
-    return expired, list(announced)
+    return {row[0] for row in wanting.tuples()}
 
 
 def resendable(now: datetime, after_seconds: int, max_resends: int):

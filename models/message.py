@@ -173,19 +173,23 @@ def finish_attempt(
     details: dict | None = None,
     due_at: datetime | None = None,
     rendered: tuple[str | None, str | None] | None = None,
+    also: Callable[[], object] | None = None,
 ) -> bool:
     """Record the attempt ``message.attempts`` and move the message out of ``sending``.
 
     The update is fenced by state and attempt number, so a worker whose lease expired and whose
     message was claimed again cannot overwrite the newer attempt. Returns False when fenced out.
-    Committed with the other threads' outcomes (:data:`group_commit`).
+    ``also`` is plain SQL work committed with the outcome when it is recorded (the callback it
+    owes). Committed with the other threads' outcomes (:data:`group_commit`).
 
     An outcome that cannot be stored as given (text the database cannot encode, such as a lone
     surrogate or a NUL, or a batch-mate's interrupt) is stored again without the rendered text
     and details, its error and provider id made safe and the error noting why, so that the
     message leaves ``sending`` all the same.
     """
-    attempt = dict(started_at=started_at, state=state, failure_reason=failure_reason, due_at=due_at)
+    attempt = dict(
+        started_at=started_at, state=state, failure_reason=failure_reason, due_at=due_at, also=also
+    )
     try:
         return group_commit.run(
             _recording(
@@ -234,6 +238,7 @@ def _recording(
     details: dict | None,
     due_at: datetime | None,
     rendered: tuple[str | None, str | None] | None,
+    also: Callable[[], object] | None,
 ) -> Callable[[], bool]:
     """The group-commit work that records an attempt (see :func:`finish_attempt`)."""
     now = utcnow()
@@ -270,6 +275,8 @@ def _recording(
         if not run_sql(update, update_params).rowcount:
             return False
         run_sql(_ATTEMPT, attempt)
+        if also is not None:
+            also()
         return True
 
     return record

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import settings
 from channels import documents
 from models.base import utcnow
+from models.callback import mark_enqueued, overdue_callbacks
 from models.housekeeping import (
     expire_inapp,
     expire_push,
@@ -17,8 +18,7 @@ from models.housekeeping import (
 )
 from models.message import release_stuck
 from models.notification import stalled_fanouts
-from models.states import FailureReason, MessageState
-from tasks.callbacks import announce
+from tasks.callbacks import enqueue_callbacks
 from tasks.deliver import enqueue
 from tasks.fanout import fanout_actor
 from tasks.reminders import fire_reminders
@@ -31,6 +31,7 @@ def replay(now: datetime | None = None) -> int:
     accept time), messages sending past an expired lease (the worker died), and fan-outs that
     have not moved for a while. Returns how many messages and fan-outs."""
     now = now or utcnow()
+    replay_callbacks(now)
     total = replay_fanouts(now)
     while True:
         batch = release_stuck(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
@@ -53,6 +54,23 @@ def replay_fanouts(now: datetime) -> int:
     if stalled:
         logger.info("replay: restarted %d stalled fan-outs", len(stalled))
     return len(stalled)
+
+
+def replay_callbacks(now: datetime) -> int:
+    """Enqueue again the delivery callbacks still owed REPLAY_AFTER_SECONDS after they were
+    due and last enqueued (the broker was down, or the job was lost); how many."""
+    total = 0
+    while True:
+        batch = overdue_callbacks(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
+        if not batch or not enqueue_callbacks(batch):
+            break
+        mark_enqueued(batch, now)
+        total += len(batch)
+        if len(batch) < settings.REPLAY_BATCH_SIZE:
+            break
+    if total:
+        logger.info("replay: re-enqueued %d delivery callbacks", total)
+    return total
 
 
 def send_scheduled(now: datetime | None = None) -> dict[str, int]:
@@ -78,10 +96,9 @@ def expire_lapsed(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     counts = {"inapp_expired": expire_inapp(now), "push_expired": 0}
     while True:
-        expired, announced = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
+        expired, callbacks = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
         counts["push_expired"] += expired
-        for message in announced:
-            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        enqueue_callbacks(callbacks)
         if expired < settings.SCHEDULE_BATCH_SIZE:
             break
     if any(counts.values()):

@@ -27,7 +27,9 @@ from channels.base import (
     channel_setting,
 )
 from models.base import utcnow
+from models.callback import owed_callback
 from models.contact import deactivate_channel, quiet_hours_of, quiet_until
+from models.db import write_transaction
 from models.message import (
     Message,
     claim_message,
@@ -38,7 +40,7 @@ from models.message import (
 )
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import enqueue_many, redis_client
-from tasks.callbacks import announce
+from tasks.callbacks import enqueue_callbacks
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
@@ -97,11 +99,11 @@ def _until_recorded(record, *args) -> None:
 def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> None:
     """Record a send the provider accepted, with what was sent; then what follows it."""
     state = receipt.state or MessageState.SENT
-    if finish_attempt(
+    if _record(
         message,
         AttemptOutcome.SENT,
+        state,
         started_at=started_at,
-        state=state,
         provider_id=receipt.provider_id,
         details=receipt.details,
         rendered=(rendered.subject, rendered.body),
@@ -153,10 +155,8 @@ def still_wanted(message: Message) -> bool:
     if notification.valid_till and notification.valid_till <= now:
         if inapp:
             unclaim(message, MessageState.EXPIRED, due_at=None)
-        elif unclaim(
-            message, MessageState.FAILED, failure_reason=FailureReason.EXPIRED, due_at=None
-        ):
-            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        else:
+            _expire(message)
         return False
     if inapp or notification.urgent or not message.contact_id:
         return True
@@ -168,13 +168,40 @@ def still_wanted(message: Message) -> bool:
     return False
 
 
+def _expire(message: Message) -> None:
+    """Fail a claimed push message that is past its ``valid_till`` with EXPIRED, and store the
+    callback it owes in the same transaction; enqueue it once committed."""
+    owed = owed_callback(message, MessageState.FAILED, FailureReason.EXPIRED)
+    with write_transaction():
+        expired = unclaim(
+            message, MessageState.FAILED, failure_reason=FailureReason.EXPIRED, due_at=None
+        )
+        if expired and owed:
+            owed.store()
+    if expired and owed:
+        enqueue_callbacks([owed.id])
+
+
+def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **attempt) -> bool:
+    """Record the attempt (:func:`finish_attempt`) and, in the same transaction, the callback
+    the outcome owes the sender; enqueue that callback once committed. Returns whether the
+    attempt was recorded (False: fenced out)."""
+    owed = owed_callback(message, state, attempt.get("failure_reason"))
+    recorded = finish_attempt(
+        message, outcome, state=state, also=owed.store if owed else None, **attempt
+    )
+    if recorded and owed:
+        enqueue_callbacks([owed.id])
+    return recorded
+
+
 def _fail(message, started_at, outcome, reason, error) -> None:
     logger.info("message %s failed: %s: %s", message.id, reason, error)
-    if finish_attempt(
+    if _record(
         message,
         outcome,
+        MessageState.FAILED,
         started_at=started_at,
-        state=MessageState.FAILED,
         failure_reason=reason,
         error=error,
     ):
@@ -182,10 +209,9 @@ def _fail(message, started_at, outcome, reason, error) -> None:
 
 
 def settled(message: Message, state: str, reason: str | None = None, error: str = "") -> None:
-    """What follows a final outcome: the sender's callback; for a failure, a dead address
-    switched off in the contact registry and the next channel of a fallback chain queued; for
-    a success, the rest of the chain cancelled."""
-    announce(message, state, reason)
+    """What follows a final outcome (its callback is already stored and enqueued): for a
+    failure, a dead address switched off in the contact registry and the next channel of a
+    fallback chain queued; for a success, the rest of the chain cancelled."""
     if state != MessageState.FAILED:
         if message.fallback_rank is not None:
             end_chain(message)
@@ -211,11 +237,11 @@ def retry_or_fail(
         retry_after,
     )
     due_at = utcnow() + timedelta(milliseconds=delay_ms)
-    recorded = finish_attempt(
+    recorded = _record(
         message,
         AttemptOutcome.TRANSIENT,
+        MessageState.RETRYING,
         started_at=started_at,
-        state=MessageState.RETRYING,
         error=error,
         due_at=due_at,
     )
