@@ -8,6 +8,7 @@ from peewee import Database
 from playhouse.migrations import Runner
 
 from models.action import NotificationAction
+from models.callback import Callback
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
 from models.inbox import BroadcastState
@@ -30,6 +31,7 @@ ALL_MODELS = [
     IdempotencyRecord,
     Message,
     Attempt,
+    Callback,
     BroadcastState,
     NotificationAction,
     ServerSecret,

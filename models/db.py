@@ -92,6 +92,11 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
             execute_values(cursor, sql, values, page_size=page_size)
 
 
+class GroupCommitInterrupted(peewee.OperationalError):
+    """A write queued for a group commit was not committed because the thread committing its
+    batch was interrupted (a time limit, KeyboardInterrupt): the whole batch was rolled back."""
+
+
 class _Ticket:
     __slots__ = ("work", "done", "result", "error")
 
@@ -107,7 +112,14 @@ class GroupCommit:
     thread its result. Under load, one commit (one SQLite write lock, one PostgreSQL WAL flush)
     serves as many messages as there are threads waiting, instead of one each; alone, a call
     costs what a plain transaction does. Work must be plain SQL on ``database`` (it may run on
-    another thread's connection). An error fails the whole batch: each caller gets it.
+    another thread's connection).
+
+    A piece of work that raises fails alone: its caller gets the error, and the rest of the
+    batch runs again, without it, in a new transaction. An error of the transaction itself
+    (begin, commit) fails every caller. An interrupt (any ``BaseException`` that is not an
+    ``Exception``, such as Dramatiq's ``TimeLimitExceeded``) in the committing thread rolls the
+    batch back: that thread goes on being interrupted, and every other caller of the batch,
+    whether its work had run or not, gets :class:`GroupCommitInterrupted`.
     """
 
     def __init__(self) -> None:
@@ -116,32 +128,73 @@ class GroupCommit:
         self._queue: list[_Ticket] = []
 
     def run(self, work):
-        if database.in_transaction():  # the caller's transaction is the batch
+        """Run ``work`` in a transaction shared with the other threads' queued work; its result.
+
+        Inside a transaction already, the caller's transaction is the batch: ``work`` runs now.
+        """
+        if database.in_transaction():
             return work()
         ticket = _Ticket(work)
         with self._queue_lock:
             self._queue.append(ticket)
-        with self._writer:
-            if not ticket.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
+        try:
+            with self._writer:
+                if not ticket.done:
+                    self._commit_queued()
+        except BaseException:
+            self._withdraw(ticket)
+            raise
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
 
-    @staticmethod
-    def _commit(batch: list[_Ticket]) -> None:
+    def _commit_queued(self) -> None:
+        """Take every queued ticket and commit it; each one taken ends done, with its result or
+        an error."""
+        batch: list[_Ticket] = []
         try:
-            with write_transaction():
-                for ticket in batch:
-                    ticket.result = ticket.work()
-        except Exception as error:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            pending = batch
+            while pending:
+                pending = _commit_once(pending)
+        except BaseException as interrupt:
             for ticket in batch:
-                ticket.error = error
+                if not ticket.done:
+                    ticket.error = GroupCommitInterrupted(
+                        f"not committed: the thread committing it was interrupted "
+                        f"({type(interrupt).__name__})"
+                    )
+            raise
         finally:
             for ticket in batch:
                 ticket.done = True
+
+    def _withdraw(self, ticket: _Ticket) -> None:
+        """An interrupted caller's ticket leaves the queue if no committer has taken it yet."""
+        with self._queue_lock:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+
+
+def _commit_once(batch: list[_Ticket]) -> list[_Ticket]:
+    """Run ``batch`` in one transaction and mark its tickets done; if one piece of work raises,
+    only that ticket is done (with the error): the others are returned to run again."""
+    running = None
+    try:
+        with write_transaction():
+            for running in batch:
+                running.result = running.work()
+            running = None
+    except Exception as error:
+        if running is not None:
+            running.error, running.done = error, True
+            return [ticket for ticket in batch if ticket is not running]
+        for ticket in batch:
+            ticket.error = error
+    for ticket in batch:
+        ticket.done = True
+    return []
 
 
 #: The process's group commit for per-message state changes (claims and outcomes).

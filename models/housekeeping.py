@@ -9,6 +9,7 @@ from uuid import UUID
 
 from peewee import SQL, fn
 
+from models.callback import owe_callbacks
 from models.db import write_transaction
 from models.message import Message, requeue
 from models.notification import Notification
@@ -44,40 +45,72 @@ def expire_inapp(now: datetime) -> int:
     )
 
 
-def expire_push(now: datetime, limit: int) -> tuple[int, list[Message]]:
+def expire_push(now: datetime, limit: int) -> tuple[int, list[str]]:
     """Fail a batch of unsent push messages past their notification's ``valid_till`` with
-    EXPIRED (they are never sent late). Returns how many, and those of them whose sender
-    wants callbacks (with ``sender.callback_url`` loaded)."""
+    EXPIRED (they are never sent late), storing in the same transaction the callbacks owed to
+    their senders that want them. Returns how many failed, and those callbacks' ids for
+    enqueueing."""
     lapsed = Notification.select(Notification.id).where(Notification.valid_till <= now)
     waiting = (
         (Message.channel != INAPP)
         & Message.state.in_(_PUSH_WAITING)
         & Message.notification.in_(lapsed)
     )
-    ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
-    if not ids:
-        return 0, []
-    expired = (
-        Message.update(
-            state=MessageState.FAILED,
-            failure_reason=FailureReason.EXPIRED,
-            due_at=None,
-            updated_at=now,
+    with write_transaction():
+        ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
+        if not ids:
+            return 0, []
+        expired = list(
+            Message.update(
+                state=MessageState.FAILED,
+                failure_reason=FailureReason.EXPIRED,
+                due_at=None,
+                updated_at=now,
+            )
+            .where(Message.id.in_(ids) & waiting)
+            .returning(Message.id, Message.sender)
+            .tuples()
         )
-        .where(Message.id.in_(ids) & waiting)
-        .execute()
+        callbacks = _owe_failure_callbacks(expired, FailureReason.EXPIRED)
+    return len(expired), callbacks
+
+
+def fail_unqueueable(errors: dict[str, str], reason: FailureReason, now: datetime) -> list[str]:
+    """Fail messages still ``queued`` whose job can never be built (``errors``: id → why, kept
+    in ``last_error``), so no later replay pass picks them up again, storing in the same
+    transaction the callbacks owed to their senders. Returns those callbacks' ids."""
+    with write_transaction():
+        failed = []
+        for message_id, error in errors.items():
+            failed += (
+                Message.update(
+                    state=MessageState.FAILED,
+                    failure_reason=reason,
+                    last_error=error,
+                    due_at=None,
+                    updated_at=now,
+                )
+                .where((Message.id == message_id) & (Message.state == MessageState.QUEUED))
+                .returning(Message.id, Message.sender)
+                .tuples()
+            )
+        return _owe_failure_callbacks(failed, reason)
+
+
+def _owe_failure_callbacks(failed: list[tuple], reason: FailureReason) -> list[str]:
+    """Store the ``failed`` callbacks owed for (message id, sender id) rows just failed with
+    ``reason``, for the senders that have a callback URL; the callbacks' ids."""
+    sender_ids = {sender_id for _, sender_id in failed}
+    if not sender_ids:
+        return []
+    wanting = Sender.select(Sender.id).where(
+        Sender.id.in_(list(sender_ids))
+        & Sender.callback_url.is_null(False)
+        & (Sender.callback_url != "")
     )
-    announced = (
-        Message.select(Message.id, Message.sender, Sender.id, Sender.callback_url)
-        .join(Sender)
-        .where(
-            Message.id.in_(ids)
-            & (Message.failure_reason == FailureReason.EXPIRED)
-            & (Message.updated_at == now)
-            & Sender.callback_url.is_null(False)
-        )
-    )
-    return expired, list(announced)
+    listening = {row[0] for row in wanting.tuples()}
+    announced = [message_id for message_id, sender_id in failed if sender_id in listening]
+    return owe_callbacks(announced, MessageState.FAILED, reason)
 
 
 def resendable(now: datetime, after_seconds: int, max_resends: int):

@@ -3,6 +3,8 @@ that keep delivery exactly-once per claim: every transition is one guarded UPDAT
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
@@ -14,6 +16,8 @@ from models.db import group_commit, run_sql, write_transaction
 from models.notification import Notification
 from models.sender import Sender, visible_to
 from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
+
+logger = logging.getLogger(__name__)
 
 #: A delayed retry job may arrive this much before its ``due_at`` (clock skew between hosts).
 CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
@@ -169,13 +173,74 @@ def finish_attempt(
     details: dict | None = None,
     due_at: datetime | None = None,
     rendered: tuple[str | None, str | None] | None = None,
+    also: Callable[[], object] | None = None,
 ) -> bool:
     """Record the attempt ``message.attempts`` and move the message out of ``sending``.
 
     The update is fenced by state and attempt number, so a worker whose lease expired and whose
     message was claimed again cannot overwrite the newer attempt. Returns False when fenced out.
-    Committed with the other threads' outcomes (:data:`group_commit`).
+    ``also`` is plain SQL work committed with the outcome when it is recorded (the callback it
+    owes). Committed with the other threads' outcomes (:data:`group_commit`).
+
+    An outcome that cannot be stored as given (text the database cannot encode, such as a lone
+    surrogate or a NUL, or a batch-mate's interrupt) is stored again without the rendered text
+    and details, its error and provider id made safe and the error noting why, so that the
+    message leaves ``sending`` all the same.
     """
+    attempt = dict(
+        started_at=started_at, state=state, failure_reason=failure_reason, due_at=due_at, also=also
+    )
+    try:
+        return group_commit.run(
+            _recording(
+                message,
+                outcome,
+                error=error,
+                provider_id=provider_id,
+                details=details,
+                rendered=rendered,
+                **attempt,
+            )
+        )
+    except Exception as failure:
+        logger.exception("message %s: %s outcome not storable as given", message.id, outcome)
+        note = f"outcome stored without its rendered text and details: {failure}"[:500]
+        return group_commit.run(
+            _recording(
+                message,
+                outcome,
+                error=storable(f"{error}; {note}" if error else note),
+                provider_id=storable(provider_id),
+                details=None,
+                rendered=None,
+                **attempt,
+            )
+        )
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every database can store it: what UTF-8 cannot encode (lone surrogates) and
+    NUL characters backslash-escaped."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _recording(
+    message: Message,
+    outcome: AttemptOutcome,
+    *,
+    started_at: datetime,
+    state: MessageState,
+    failure_reason: FailureReason | None,
+    error: str | None,
+    provider_id: str | None,
+    details: dict | None,
+    due_at: datetime | None,
+    rendered: tuple[str | None, str | None] | None,
+    also: Callable[[], object] | None,
+) -> Callable[[], bool]:
+    """The group-commit work that records an attempt (see :func:`finish_attempt`)."""
     now = utcnow()
     changes = {
         Message.state: state,
@@ -210,9 +275,11 @@ def finish_attempt(
         if not run_sql(update, update_params).rowcount:
             return False
         run_sql(_ATTEMPT, attempt)
+        if also is not None:
+            also()
         return True
 
-    return group_commit.run(record)
+    return record
 
 
 _ATTEMPT = (
@@ -254,32 +321,6 @@ def requeue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]
             .execute()
         )
     return [(str(message_id), channel) for message_id, channel in rows]
-
-
-def fail_unqueueable(errors: dict[str, str], reason: FailureReason, now: datetime) -> list[Message]:
-    """Fail messages still ``queued`` whose job can never be built (``errors``: id → why, kept
-    in ``last_error``), so no later replay pass picks them up again. Returns the ones failed
-    here whose sender wants callbacks (``sender.callback_url`` loaded), for announcing."""
-    failed = []
-    with write_transaction():
-        for message_id, error in errors.items():
-            changed = (
-                Message.update(
-                    state=MessageState.FAILED,
-                    failure_reason=reason,
-                    last_error=error,
-                    due_at=None,
-                    updated_at=now,
-                )
-                .where((Message.id == message_id) & (Message.state == MessageState.QUEUED))
-                .execute()
-            )
-            if changed:
-                failed.append(message_id)
-    if not failed:
-        return []
-    query = Message.select(Message.id, Message.sender, Sender.id, Sender.callback_url).join(Sender)
-    return list(query.where(Message.id.in_(failed) & Sender.callback_url.is_null(False)))
 
 
 def _chain(message: Message):

@@ -8,17 +8,19 @@ from datetime import datetime, timedelta
 import settings
 from channels import documents
 from models.base import utcnow
+from models.callback import mark_enqueued, overdue_callbacks
 from models.housekeeping import (
     expire_inapp,
     expire_push,
+    fail_unqueueable,
     purge_batch,
     release_for_resend,
     release_scheduled,
 )
-from models.message import fail_unqueueable, release_stuck
+from models.message import release_stuck
 from models.notification import stalled_fanouts
-from models.states import FailureReason, MessageState
-from tasks.callbacks import announce
+from models.states import FailureReason
+from tasks.callbacks import enqueue_callbacks
 from tasks.deliver import UnknownChannel, enqueue
 from tasks.fanout import fanout_actor
 from tasks.reminders import fire_reminders
@@ -33,6 +35,7 @@ def replay(now: datetime | None = None) -> int:
     holds up neither its batch nor later passes. A broker error propagates, leaving the rest
     ``queued`` for the next pass. Returns how many messages and fan-outs were enqueued."""
     now = now or utcnow()
+    replay_callbacks(now)
     total = replay_fanouts(now)
     while True:
         batch = release_stuck(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
@@ -70,8 +73,7 @@ def _fail_rejected(rejected: list[tuple[str, str, Exception]], now: datetime) ->
             errors[message_id],
             exc_info=None if known else error,
         )
-    for message in fail_unqueueable(errors, reason, now):
-        announce(message, MessageState.FAILED, reason)
+    enqueue_callbacks(fail_unqueueable(errors, reason, now))
 
 
 def replay_fanouts(now: datetime) -> int:
@@ -82,6 +84,23 @@ def replay_fanouts(now: datetime) -> int:
     if stalled:
         logger.info("replay: restarted %d stalled fan-outs", len(stalled))
     return len(stalled)
+
+
+def replay_callbacks(now: datetime) -> int:
+    """Enqueue again the delivery callbacks still owed REPLAY_AFTER_SECONDS after they were
+    due and last enqueued (the broker was down, or the job was lost); how many."""
+    total = 0
+    while True:
+        batch = overdue_callbacks(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
+        if not batch or not enqueue_callbacks(batch):
+            break
+        mark_enqueued(batch, now)
+        total += len(batch)
+        if len(batch) < settings.REPLAY_BATCH_SIZE:
+            break
+    if total:
+        logger.info("replay: re-enqueued %d delivery callbacks", total)
+    return total
 
 
 def send_scheduled(now: datetime | None = None) -> dict[str, int]:
@@ -107,10 +126,9 @@ def expire_lapsed(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     counts = {"inapp_expired": expire_inapp(now), "push_expired": 0}
     while True:
-        expired, announced = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
+        expired, callbacks = expire_push(now, settings.SCHEDULE_BATCH_SIZE)
         counts["push_expired"] += expired
-        for message in announced:
-            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        enqueue_callbacks(callbacks)
         if expired < settings.SCHEDULE_BATCH_SIZE:
             break
     if any(counts.values()):

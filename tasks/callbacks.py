@@ -1,76 +1,117 @@
 """Delivery callbacks: tell a sender's ``callback_url`` when one of its messages is sent,
 delivered or failed, with a signed POST (see ``channels.signing``).
 
-A callback never holds up delivery: ``deliver`` enqueues a job on the ``callbacks`` queue after
-the outcome is committed, and that job reads the message and the sender's URL and secret when it
-runs. Retries (5xx, 408, 425, 429, timeouts, unreachable) use Dramatiq's retry middleware with
-``CALLBACK_MAX_RETRIES`` / ``CALLBACK_MIN_BACKOFF_MS`` / ``CALLBACK_MAX_BACKOFF_MS`` and honour
-Retry-After; any other answer is logged and dropped. Callbacks are at-least-once while the broker
-is up (receivers dedupe on ``messageId`` + ``state``); one whose enqueue finds the broker down is
-logged and lost, since the database keeps no record of callbacks owed.
+A callback goes through the same outbox as messages: the callback owed is a row
+(``models.callback``), stored in the transaction of the outcome that causes it, then a job is
+enqueued on the ``callbacks`` queue. If the broker is down, or the job is lost, the scheduler's
+replay job enqueues it again. The job reads the message and the sender's URL and secret when it
+runs, and removes the row once the callback is delivered or given up. Retries (5xx, 408, 425,
+429, timeouts, unreachable) are Dramatiq's retry middleware redelivering the job, after
+``CALLBACK_MIN_BACKOFF_MS`` doubling up to ``CALLBACK_MAX_BACKOFF_MS`` or the receiver's
+Retry-After, up to ``CALLBACK_MAX_RETRIES``; any other answer is logged and dropped. A callback
+never holds up delivery. Callbacks are at least once (receivers dedupe on ``messageId`` +
+``state``); a job holds its row while it posts, so a duplicated job posts nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
+from dramatiq.common import compute_backoff
 
 import settings
 from channels import http
 from channels.base import PermanentError, TransientError
 from channels.urlguard import UnsafeURL, check_url
 from channels.webhook import MESSAGE_ID_HEADER, post_signed
+from models.base import utcnow
+from models.callback import Callback, forget_callback, postpone_callback, take_callback
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender
-from models.states import MessageState
+from tasks.broker import BROKER_ERRORS, enqueue_many
 
 logger = logging.getLogger(__name__)
 
-#: The states a sender is told about.
-ANNOUNCED = frozenset({MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED})
+#: How long one callback job may run (Dramatiq's time limit), and holds its row meanwhile.
+LEASE_SECONDS = settings.OUTBOUND_TIMEOUT_SECONDS * 3
 
 
-def announce(message: Message, state: str, failure_reason: str | None = None) -> None:
-    """Enqueue a callback for ``message`` having reached ``state``, if its sender wants them.
+def enqueue_callbacks(callback_ids: list) -> int:
+    """Enqueue a job for each stored callback; how many went out. A broker failure is logged:
+    the rows wait for the replay job."""
+    if not callback_ids:
+        return 0
+    jobs = [callback_actor.message(str(callback_id)) for callback_id in callback_ids]
+    try:
+        enqueue_many(callback_actor.broker, jobs)
+    except BROKER_ERRORS as error:
+        logger.warning(
+            "broker unavailable (%r): %d callbacks wait for the replay job", error, len(jobs)
+        )
+        return 0
+    return len(jobs)
 
-    Call it after the state change is committed. Never raises: a broker failure is logged.
-    """
-    if state not in ANNOUNCED or not message.sender.callback_url:
+
+def deliver_callback(callback_id: str) -> None:
+    """POST the callback stored as ``callback_id`` to its sender's URL, if it is still owed."""
+    callback = take_callback(callback_id, LEASE_SECONDS)
+    if callback is None:
+        logger.debug("callback %s: delivered, given up or held by another job", callback_id)
+        return
+    message = _message_with_sender(callback.message_id)
+    if message is None or not message.sender.callback_url:
+        logger.info("callback %s: no callback URL (any more); dropped", callback_id)
+        forget_callback(callback)
+        return
+    if callback.attempts > 1 + settings.CALLBACK_MAX_RETRIES:  # its jobs died or were lost
+        _give_up(callback, "no attempts left")
         return
     try:
-        callback_actor.send_with_options(
-            args=(str(message.id), str(state), failure_reason and str(failure_reason)),
-            min_backoff=settings.CALLBACK_MIN_BACKOFF_MS,
+        _post(message, callback)
+    except TransientError as error:
+        _retry_or_give_up(callback, error)
+    except (PermanentError, UnsafeURL) as error:
+        _give_up(callback, error)
+    else:
+        forget_callback(callback)
+
+
+def _post(message: Message, callback: Callback) -> None:
+    url, secret = message.sender.callback_url, message.sender.callback_secret
+    payload = callback_payload(message, callback.state, callback.failure_reason)
+    body = json.dumps(payload, separators=(",", ":"))
+    check_url(url)
+    response = post_signed(url, body.encode(), secret, {MESSAGE_ID_HEADER: str(message.id)})
+    http.raise_for_status(response)
+
+
+def _retry_or_give_up(callback: Callback, error: TransientError) -> None:
+    """Have Dramatiq deliver the job again after a backoff (or the receiver's Retry-After),
+    or give up past CALLBACK_MAX_RETRIES."""
+    if callback.attempts > settings.CALLBACK_MAX_RETRIES:
+        _give_up(callback, f"retries exhausted: {error}")
+        return
+    if error.retry_after is not None:
+        delay_ms = int(error.retry_after * 1000)
+    else:
+        _, delay_ms = compute_backoff(
+            callback.attempts - 1,
+            factor=settings.CALLBACK_MIN_BACKOFF_MS,
             max_backoff=settings.CALLBACK_MAX_BACKOFF_MS,
         )
-    except Exception:
-        logger.warning("message %s: broker unavailable, %s callback lost", message.id, state)
+    postpone_callback(callback, utcnow() + timedelta(milliseconds=delay_ms))
+    logger.info("message %s: %s callback to retry: %s", callback.message_id, callback.state, error)
+    raise dramatiq.Retry(str(error), delay=delay_ms) from None
 
 
-def deliver_callback(message_id: str, state: str, failure_reason: str | None = None) -> None:
-    """POST the callback for ``message_id`` having reached ``state`` to its sender's URL."""
-    message = _message_with_sender(message_id)
-    if message is None or not message.sender.callback_url:
-        logger.info(
-            "message %s: no callback URL (any more); %s callback dropped", message_id, state
-        )
-        return
-    url, secret = message.sender.callback_url, message.sender.callback_secret
-    body = json.dumps(callback_payload(message, state, failure_reason), separators=(",", ":"))
-    try:
-        check_url(url)
-        response = post_signed(url, body.encode(), secret, {MESSAGE_ID_HEADER: message_id})
-        http.raise_for_status(response)
-    except TransientError as error:
-        logger.info("message %s: %s callback to retry: %s", message_id, state, error)
-        delay = None if error.retry_after is None else int(error.retry_after * 1000)
-        raise dramatiq.Retry(str(error), delay=delay) from None
-    except (PermanentError, UnsafeURL) as error:
-        logger.warning("message %s: %s callback given up: %s", message_id, state, error)
+def _give_up(callback: Callback, why) -> None:
+    logger.warning("message %s: %s callback given up: %s", callback.message_id, callback.state, why)
+    forget_callback(callback)
 
 
 def callback_payload(message: Message, state: str, failure_reason: str | None) -> dict[str, Any]:
@@ -89,7 +130,8 @@ def callback_payload(message: Message, state: str, failure_reason: str | None) -
 
 
 def retry_when(retries: int, error: BaseException) -> bool:
-    """Dramatiq's retry predicate: retry what the callback asked to retry, up to the limit."""
+    """Dramatiq's retry predicate: retry what the callback asked to retry, up to the limit
+    (the row's own count, which replays do not reset, decides first)."""
     return isinstance(error, dramatiq.Retry) and retries < settings.CALLBACK_MAX_RETRIES
 
 
@@ -115,11 +157,11 @@ def _iso(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
-#: Dramatiq's retries drive callbacks: nothing about them is kept in the database.
+#: The callbacks queue's actor; Dramatiq's retry middleware redelivers it for retries.
 callback_actor = dramatiq.actor(
     deliver_callback,
     actor_name="deliver_callback",
     queue_name="callbacks",
     retry_when=retry_when,
-    time_limit=int(settings.OUTBOUND_TIMEOUT_SECONDS * 3 * 1000),
+    time_limit=int(LEASE_SECONDS * 1000),
 )

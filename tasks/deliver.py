@@ -17,9 +17,19 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 import settings
 from channels import REGISTRY, get_channel
-from channels.base import Channel, DeadAddress, PermanentError, TransientError, channel_setting
+from channels.base import (
+    Channel,
+    DeadAddress,
+    PermanentError,
+    Receipt,
+    Rendered,
+    TransientError,
+    channel_setting,
+)
 from models.base import utcnow
+from models.callback import owed_callback
 from models.contact import deactivate_channel, quiet_hours_of, quiet_until
+from models.db import write_transaction
 from models.message import (
     Message,
     claim_message,
@@ -30,7 +40,7 @@ from models.message import (
 )
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import BROKER_ERRORS, enqueue_many, redis_client
-from tasks.callbacks import announce
+from tasks.callbacks import enqueue_callbacks
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
@@ -46,6 +56,9 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     """Deliver one message, if it is still ours to deliver.
 
     ``channel_name`` lets a rate-limited channel defer the job before touching the database.
+    However the send ends (the provider's answer, an error, an interrupt such as Dramatiq's
+    time limit), an attempt is recorded and the message leaves ``sending``; an interrupt is
+    raised again once it is recorded.
     """
     if channel_name and not rate_allows(get_channel(channel_name)):
         enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
@@ -61,27 +74,75 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     try:
         rendered = render(message)
         receipt = channel.send(rendered, message.destination)
-    except TransientError as error:
+    except Exception as error:
+        _until_recorded(send_failed, channel, message, started_at, error)
+    except BaseException as interrupt:
+        _until_recorded(send_failed, channel, message, started_at, interrupt)
+        raise
+    else:
+        _until_recorded(sent, message, started_at, rendered, receipt)
+
+
+def _until_recorded(record, *args) -> None:
+    """Run ``record(*args)``; if an interrupt lands in it, run it once more, then let the
+    interrupt go on. A second run is harmless: if the first one's outcome was committed, the
+    fence in ``finish_attempt`` refuses the second."""
+    try:
+        record(*args)
+    except Exception:
+        raise
+    except BaseException:
+        record(*args)
+        raise
+
+
+def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> None:
+    """Record a send the provider accepted, with what was sent; then what follows it."""
+    state = receipt.state or MessageState.SENT
+    if _record(
+        message,
+        AttemptOutcome.SENT,
+        state,
+        started_at=started_at,
+        provider_id=receipt.provider_id,
+        details=receipt.details,
+        rendered=(rendered.subject, rendered.body),
+    ):
+        settled(message, state)
+
+
+def send_failed(channel: Channel, message: Message, started_at, error: BaseException) -> None:
+    """Record a send that ended in ``error``: as its adapter classified it; retried when it is
+    an unforeseen error or an interrupt (see :func:`interrupted`)."""
+    if isinstance(error, TransientError):
         retry_or_fail(channel, message, started_at, str(error), error.retry_after)
-    except DeadAddress as error:
+    elif isinstance(error, DeadAddress):
         _fail(message, started_at, AttemptOutcome.DEAD_ADDRESS, error.reason, str(error))
-    except PermanentError as error:
+    elif isinstance(error, PermanentError):
         _fail(message, started_at, AttemptOutcome.PERMANENT, error.reason, str(error))
-    except Exception as error:  # an adapter bug or an unforeseen library error
-        logger.exception("message %s: unexpected error from %s", message_id, channel.name)
+    elif isinstance(error, Exception):  # an adapter bug or an unforeseen library error
+        logger.error(
+            "message %s: unexpected error from %s", message.id, channel.name, exc_info=error
+        )
         retry_or_fail(channel, message, started_at, f"unexpected error: {error!r}", None)
     else:
-        state = receipt.state or MessageState.SENT
-        if finish_attempt(
-            message,
-            AttemptOutcome.SENT,
-            started_at=started_at,
-            state=state,
-            provider_id=receipt.provider_id,
-            details=receipt.details,
-            rendered=(rendered.subject, rendered.body),
-        ):
-            settled(message, state)
+        interrupted(channel, message, started_at, error)
+
+
+def interrupted(channel: Channel, message: Message, started_at, interrupt: BaseException) -> None:
+    """Record a send cut short by an interrupt (Dramatiq's time limit on a render or provider
+    call that did not finish, a shutdown) as a transient failure, and close this thread's
+    connection of the channel, left mid-call.
+
+    Transient, because whether the provider took the message is unknown and a provider that
+    hangs is most often one having an outage, which a later attempt may get through; and the
+    retry limit bounds it: a message whose send never finishes ends RETRIES_EXHAUSTED instead
+    of coming back to ``sending`` with every lease.
+    """
+    name = type(interrupt).__name__
+    logger.warning("message %s: interrupted (%s) while sending", message.id, name)
+    retry_or_fail(channel, message, started_at, f"interrupted ({name}) before the send ended", None)
+    channel.close()
 
 
 def still_wanted(message: Message) -> bool:
@@ -94,10 +155,8 @@ def still_wanted(message: Message) -> bool:
     if notification.valid_till and notification.valid_till <= now:
         if inapp:
             unclaim(message, MessageState.EXPIRED, due_at=None)
-        elif unclaim(
-            message, MessageState.FAILED, failure_reason=FailureReason.EXPIRED, due_at=None
-        ):
-            announce(message, MessageState.FAILED, FailureReason.EXPIRED)
+        else:
+            _expire(message)
         return False
     if inapp or notification.urgent or not message.contact_id:
         return True
@@ -109,13 +168,40 @@ def still_wanted(message: Message) -> bool:
     return False
 
 
+def _expire(message: Message) -> None:
+    """Fail a claimed push message that is past its ``valid_till`` with EXPIRED, and store the
+    callback it owes in the same transaction; enqueue it once committed."""
+    owed = owed_callback(message, MessageState.FAILED, FailureReason.EXPIRED)
+    with write_transaction():
+        expired = unclaim(
+            message, MessageState.FAILED, failure_reason=FailureReason.EXPIRED, due_at=None
+        )
+        if expired and owed:
+            owed.store()
+    if expired and owed:
+        enqueue_callbacks([owed.id])
+
+
+def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **attempt) -> bool:
+    """Record the attempt (:func:`finish_attempt`) and, in the same transaction, the callback
+    the outcome owes the sender; enqueue that callback once committed. Returns whether the
+    attempt was recorded (False: fenced out)."""
+    owed = owed_callback(message, state, attempt.get("failure_reason"))
+    recorded = finish_attempt(
+        message, outcome, state=state, also=owed.store if owed else None, **attempt
+    )
+    if recorded and owed:
+        enqueue_callbacks([owed.id])
+    return recorded
+
+
 def _fail(message, started_at, outcome, reason, error) -> None:
     logger.info("message %s failed: %s: %s", message.id, reason, error)
-    if finish_attempt(
+    if _record(
         message,
         outcome,
+        MessageState.FAILED,
         started_at=started_at,
-        state=MessageState.FAILED,
         failure_reason=reason,
         error=error,
     ):
@@ -123,10 +209,9 @@ def _fail(message, started_at, outcome, reason, error) -> None:
 
 
 def settled(message: Message, state: str, reason: str | None = None, error: str = "") -> None:
-    """What follows a final outcome: the sender's callback; for a failure, a dead address
-    switched off in the contact registry and the next channel of a fallback chain queued; for
-    a success, the rest of the chain cancelled."""
-    announce(message, state, reason)
+    """What follows a final outcome (its callback is already stored and enqueued): for a
+    failure, a dead address switched off in the contact registry and the next channel of a
+    fallback chain queued; for a success, the rest of the chain cancelled."""
     if state != MessageState.FAILED:
         if message.fallback_rank is not None:
             end_chain(message)
@@ -152,11 +237,11 @@ def retry_or_fail(
         retry_after,
     )
     due_at = utcnow() + timedelta(milliseconds=delay_ms)
-    recorded = finish_attempt(
+    recorded = _record(
         message,
         AttemptOutcome.TRANSIENT,
+        MessageState.RETRYING,
         started_at=started_at,
-        state=MessageState.RETRYING,
         error=error,
         due_at=due_at,
     )

@@ -2,16 +2,22 @@
 retried on its own queue, never in the way of delivery."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 
 import settings
+from models.base import utcnow
+from models.callback import Callback
 from models.sender import Sender
 from models.states import MessageState
+from scheduler import jobs
+from tasks.callbacks import callback_actor
+from tasks.deliver import deliver
 from tests.factories import email_notification, message
 from tests.fakes.http import Response
 from tests.fakes.receiver import SignedReceiver, header
-from tests.support import drain, wait_until
+from tests.support import drain, running_worker, wait_until
 
 
 @pytest.fixture
@@ -146,11 +152,12 @@ def test_callback_retries_run_out(
     callbacks.replies = [Response(503)] * 10
     (message_id,) = send(client, sender, email_notification())
 
-    wait_until(lambda: "Retries exceeded" in caplog.text)
+    wait_until(lambda: "callback given up: retries exhausted" in caplog.text)
     drain(worker.broker, worker, queue="callbacks")
 
     assert len(callbacks.requests) == 3
     assert message(message_id).state == MessageState.SENT
+    assert Callback.select().count() == 0  # nothing is owed any more
 
 
 def test_a_refused_callback_is_not_retried(
@@ -222,3 +229,97 @@ def test_the_callback_url_is_checked_again_when_called(
     drain(worker.broker, worker, queue="callbacks")
 
     assert len(callbacks.requests) == (1 if allowed else 0)
+
+
+def test_callbacks_owed_while_the_broker_is_down_are_sent_once_by_the_replay_job(
+    client, sender, receivers, allow_private, smtp, broker_outage, caplog
+):
+    server, own_broker = broker_outage
+    callbacks = listen_for_callbacks(sender, receivers)
+    smtp.rcpt_replies["nobody@example.md"] = "550 5.1.1 No such user"
+    sent_id, failed_id = send(
+        client, sender, email_notification("ion@example.md", "nobody@example.md")
+    )
+    server.stop()
+    for message_id in (sent_id, failed_id):  # the jobs a worker took before the outage
+        deliver(message_id)
+
+    assert message(sent_id).state == MessageState.SENT
+    assert message(failed_id).state == MessageState.FAILED
+    owed = {(str(c.message_id), c.state, c.failure_reason) for c in Callback.select()}
+    assert owed == {(sent_id, "sent", None), (failed_id, "failed", "INVALID_DESTINATION")}
+    assert "callbacks wait for the replay job" in caplog.text
+
+    server.start()
+    later = utcnow() + timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1)
+    with running_worker(own_broker) as worker:
+        jobs.replay(now=later)
+        callbacks.wait_for(2)
+        drain(own_broker, worker, queue="callbacks")
+        jobs.replay(now=later + timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1))
+        drain(own_broker, worker, queue="callbacks")
+
+    told = sorted((r.json()["messageId"], r.json()["state"]) for r in callbacks.verified)
+    assert told == sorted([(sent_id, "sent"), (failed_id, "failed")])
+    assert len(callbacks.requests) == 2
+    assert Callback.select().count() == 0
+
+
+def test_a_callback_whose_job_was_lost_is_sent_by_the_replay_job(
+    client, sender, receivers, allow_private, smtp, queues, db
+):
+    callbacks = listen_for_callbacks(sender, receivers)
+    (message_id,) = send(client, sender, email_notification())
+    deliver(message_id)
+    queues.flush_all()  # the callback job is lost with the broker's data
+    assert Callback.select().count() == 1
+
+    assert jobs.replay(now=utcnow()) == 0  # not overdue yet: nothing is re-enqueued
+    assert queues.client.llen("dramatiq:callbacks") == 0
+    with running_worker(queues) as worker:
+        jobs.replay(now=utcnow() + timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1))
+        (request,) = callbacks.wait_for(1)
+        drain(queues, worker, queue="callbacks")
+
+    assert (request.json()["messageId"], request.json()["state"]) == (message_id, "sent")
+    assert len(callbacks.requests) == 1
+    assert Callback.select().count() == 0
+
+
+def test_a_duplicated_callback_job_posts_once(
+    client, sender, receivers, allow_private, smtp, queues, db
+):
+    callbacks = listen_for_callbacks(sender, receivers)
+    (message_id,) = send(client, sender, email_notification())
+    deliver(message_id)
+    (owed,) = Callback.select()
+    callback_actor.send(str(owed.id))  # a second job for the same callback
+
+    with running_worker(queues, threads=4) as worker:
+        callbacks.wait_for(1)
+        drain(queues, worker, queue="callbacks")
+
+    assert len(callbacks.requests) == 1
+
+
+def test_an_expiry_callback_owed_while_the_broker_is_down_is_sent_by_the_replay_job(
+    client, sender, receivers, allow_private, broker_outage
+):
+    server, own_broker = broker_outage
+    callbacks = listen_for_callbacks(sender, receivers)
+    server.stop()
+    valid_till = utcnow() + timedelta(hours=1)
+    (message_id,) = send(client, sender, email_notification(validTill=valid_till.isoformat()))
+
+    assert jobs.expire_lapsed(valid_till)["push_expired"] == 1
+    assert [(c.state, c.failure_reason) for c in Callback.select()] == [("failed", "EXPIRED")]
+
+    server.start()
+    with running_worker(own_broker) as worker:
+        jobs.replay(now=valid_till + timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1))
+        (request,) = callbacks.wait_for(1)
+        drain(own_broker, worker, queue="callbacks")
+
+    assert request.json()["messageId"] == message_id
+    assert (request.json()["state"], request.json()["failureReason"]) == ("failed", "EXPIRED")
+    assert Callback.select().count() == 0

@@ -1,14 +1,20 @@
 """The whole path: API → database → Redis → Dramatiq worker → SMTP server, and its failures."""
 
+import asyncio
 from datetime import timedelta
+
+import pytest
+from dramatiq.middleware import TimeLimit
 
 import settings
 from models.base import utcnow
-from models.message import Message
+from models.message import Attempt, Message
+from models.notification import Notification
 from models.states import MessageState
 from scheduler.jobs import replay
 from tasks.deliver import ACTORS
 from tests.factories import email_notification, message
+from tests.fakes.http import FakeProvider, Response
 from tests.support import drain, running_worker, settled, wait_until
 
 
@@ -184,3 +190,92 @@ def test_broker_down_at_accept_time_then_replay_delivers(
         drain(own_broker, worker)
     assert len(smtp.received) == 1
     assert replay(utcnow()) == 0
+
+
+@pytest.fixture
+def time_limits(broker):
+    """Dramatiq's time limits, enforced: their watcher thread starts at process boot in
+    ``dramatiq tasks``, which a worker started in a test does not go through."""
+    (limits,) = [m for m in broker.middleware if isinstance(m, TimeLimit)]
+    if not limits.manager.is_alive():
+        limits.manager.start()
+
+
+def stall_until_interrupted(smtp, caplog, monkeypatch) -> None:
+    """The SMTP server holds its answer to each message until Dramatiq has interrupted the
+    worker sending it (its time limit), then answers 451: a provider call that outlives the
+    time limit, without a race between the two."""
+    stalls = []
+
+    async def handle_data(server, session, envelope):
+        stalls.append(envelope)
+        for _ in range(600):
+            if caplog.text.count("Time limit exceeded") >= len(stalls):
+                break
+            await asyncio.sleep(0.05)
+        return "451 4.4.2 Too late"
+
+    monkeypatch.setattr(smtp, "handle_DATA", handle_data)
+
+
+def test_a_send_cut_short_by_the_time_limit_is_an_attempt_and_retries_end_it(
+    client, sender, smtp, worker, time_limits, fast_retries, monkeypatch, caplog
+):
+    monkeypatch.setitem(ACTORS["email"].options, "time_limit", 500)
+    monkeypatch.setattr(settings, "EMAIL_MAX_RETRIES", 1)
+    stall_until_interrupted(smtp, caplog, monkeypatch)
+    message_id = send(client, sender, email_notification())["messages"][0]["id"]
+
+    wait_until(settled(message_id, MessageState.FAILED), timeout=30)
+
+    failed = message(message_id)
+    assert (failed.failure_reason, failed.attempts) == ("RETRIES_EXHAUSTED", 2)
+    attempts = Attempt.select().where(Attempt.message == message_id).order_by(Attempt.number)
+    assert [(a.number, a.outcome) for a in attempts] == [(1, "transient"), (2, "transient")]
+    assert all("interrupted (TimeLimitExceeded)" in a.error for a in attempts)
+    assert smtp.received == []
+
+
+def test_an_outcome_the_database_cannot_store_as_given_is_stored_safely(client, sender, queues):
+    """A lone surrogate reaches the rendered body through JSON (which can carry one as an
+    escape); no database can store it as text. Planted in the stored content, as the API
+    refuses it."""
+    body = {
+        "recipients": [{"type": "user", "value": "user-1"}],
+        "message": {"subject": "Dosar aprobat", "body": "Dosarul a fost aprobat."},
+    }
+    message_id = send(client, sender, body)["messages"][0]["id"]
+    planted = {"subject": "Dosar aprobat", "body": "Dosarul \udc80 a fost aprobat."}
+    notification = Message.get_by_id(message_id).notification_id
+    Notification.update(content=planted).where(Notification.id == notification).execute()
+
+    with running_worker(queues):
+        wait_until(settled(message_id, MessageState.UNREAD))
+
+    stored = message(message_id)
+    assert (stored.attempts, stored.body, stored.subject) == (1, None, None)
+    assert "surrogates not allowed" in stored.last_error
+    (attempt,) = Attempt.select().where(Attempt.message == message_id)
+    assert (attempt.outcome, attempt.error) == ("sent", stored.last_error)
+
+
+def test_a_provider_reply_the_database_cannot_store_as_given_is_stored_safely(
+    client, sender, worker, monkeypatch
+):
+    """A NUL in a provider's answer, quoted in the error text, which PostgreSQL refuses."""
+    monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", True)
+    hook = FakeProvider().start()
+    hook.script = [Response(400, b"no\x00such hook", {"Content-Type": "text/plain"})]
+    body = {
+        "recipients": [{"type": "webhook", "value": f"{hook.url}/hook"}],
+        "message": {"subject": "Dosar aprobat", "body": "Dosarul 42 a fost aprobat."},
+    }
+    try:
+        message_id = send(client, sender, body)["messages"][0]["id"]
+        wait_until(settled(message_id, MessageState.FAILED))
+    finally:
+        hook.stop()
+
+    failed = message(message_id)
+    assert failed.failure_reason == "REJECTED_BY_PROVIDER"
+    assert "answered 400: no" in failed.last_error
