@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+import settings  # checks every setting before any command runs (settings.EXIT_INVALID)
 
 
 def _open_database():
@@ -117,9 +120,16 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def show_settings(args: argparse.Namespace) -> int:
-    import settings
-
-    print(settings.markdown_table())
+    """Print each setting's effective value (secrets masked) and where it came from; with
+    ``--markdown``, the README's table of defaults, allowed values and meanings."""
+    if args.markdown:
+        print(settings.markdown_table())
+        return 0
+    width = max(len(name) for name in settings.SETTINGS)
+    for name, item in settings.SETTINGS.items():
+        source = "environment" if os.environ.get(name, "") else "default"
+        shown = item.show(getattr(settings, name))
+        print(f"{name:<{width}}  {shown or '(empty)'}  [{source}]")
     return 0
 
 
@@ -184,9 +194,13 @@ def parser() -> argparse.ArgumentParser:
         "generate", help="print a new VAPID key pair as VAPID_PRIVATE_KEY=… and VAPID_PUBLIC_KEY=…"
     ).set_defaults(func=vapid_generate)
 
-    commands.add_parser("settings", help="print every setting as a Markdown table").set_defaults(
-        func=show_settings
+    shown = commands.add_parser(
+        "settings", help="print every setting's effective value (after checking them all)"
     )
+    shown.add_argument(
+        "--markdown", action="store_true", help="the README's table: defaults, allowed values"
+    )
+    shown.set_defaults(func=show_settings)
     commands.add_parser("run", help="run web, worker and scheduler for development").set_defaults(
         func=run
     )

@@ -256,14 +256,17 @@ _limiters: dict[str, WindowRateLimiter] = {}
 
 
 def rate_allows(channel: Channel) -> bool:
-    """Take a slot in the channel's per-second window, shared by all workers through Redis."""
+    """Take a slot in the channel's rate window, shared by all workers through Redis: a rate of
+    0.2/s is 1 send per 5 s window, 2.5/s is 5 per 2 s (``settings.rate_window``)."""
     rate = channel_setting(channel, "RATE_LIMIT_PER_SECOND")
     if not rate:
         return True
+    limit, window = settings.rate_window(rate)
     limiter = _limiters.get(channel.name)
-    if limiter is None or limiter.limit != max(1, int(rate)):
+    if limiter is None or (limiter.limit, limiter.window) != (limit, window):
         backend = RedisBackend(client=redis_client())
-        limiter = WindowRateLimiter(backend, f"herald:rate:{channel.name}", limit=max(1, int(rate)))
+        key = f"herald:rate:{channel.name}"
+        limiter = WindowRateLimiter(backend, key, limit=limit, window=window)
         _limiters[channel.name] = limiter
     with limiter.acquire(raise_on_failure=False) as acquired:
         return acquired

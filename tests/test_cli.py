@@ -60,3 +60,32 @@ def test_every_setting_is_documented_in_the_readme():
         readme = file.read()
     missing = [name for name in settings.SETTINGS if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_settings_shows_the_values_in_force_with_secrets_masked(monkeypatch, capsys):
+    import cli
+
+    monkeypatch.setenv("SCHEDULE_BATCH_SIZE", "250")
+    monkeypatch.setattr(settings, "SCHEDULE_BATCH_SIZE", 250)
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    monkeypatch.setattr(settings, "SMTP_PASSWORD", "hunter2")
+    monkeypatch.setattr(settings, "DATABASE_URL", "postgresql://herald:pw@db/herald")
+
+    assert cli.main(["settings"]) == 0
+
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert list(lines) == list(settings.SETTINGS)
+    assert lines["SCHEDULE_BATCH_SIZE"] == ["250", "[environment]"]
+    assert lines["PURGE_BATCH_SIZE"] == ["500", "[default]"]
+    assert lines["SMTP_PASSWORD"] == ["***", "[environment]"]
+    assert lines["DATABASE_URL"][0] == "postgresql://herald:***@db/herald"
+    assert lines["SMTP_USER"] == ["(empty)", "[default]"]
+
+
+def test_settings_markdown_is_the_readme_table(capsys):
+    import cli
+
+    assert cli.main(["settings", "--markdown"]) == 0
+    assert capsys.readouterr().out == settings.markdown_table() + "\n"
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
+        assert settings.markdown_table() in file.read()

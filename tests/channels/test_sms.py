@@ -257,7 +257,7 @@ def test_an_unknown_provider_stops_herald_at_start_up():
         timeout=60,
         cwd=os.path.dirname(settings.__file__),
     )
-    assert started.returncode == 1
+    assert started.returncode == settings.EXIT_INVALID
     assert "SMS_PROVIDER='carrier-pigeon' is not one of: twilio" in started.stderr
 
 
