@@ -10,7 +10,8 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 import settings
 from api.schemas import CamelSchema, NotificationCreateSchema
 from models.base import utcnow
-from models.reminder import count_occurrences, cron_trigger, fixed_times, parse_offset
+from models.crontab import CrontabError, parse_crontab
+from models.reminder import count_occurrences, fixed_times, next_occurrence, parse_offset
 
 #: The request keys that describe the schedule (the rest is the notification to send).
 SCHEDULE_KEYS = ("at", "cron", "timezone", "endAt", "eventAt", "before")
@@ -24,6 +25,13 @@ def check_timezone(name: str) -> None:
         raise ValidationError("Unknown time zone.") from None
 
 
+def check_crontab(line: str) -> None:
+    try:
+        parse_crontab(line)
+    except CrontabError as error:
+        raise ValidationError(str(error)) from None
+
+
 def check_offset(text: str) -> None:
     try:
         parse_offset(text)
@@ -33,7 +41,7 @@ def check_offset(text: str) -> None:
 
 class ReminderCreateSchema(NotificationCreateSchema):
     """``POST /v1/reminders``: what ``POST /v1/notifications`` takes (without ``sendAt`` and
-    ``validTill``), and one schedule: ``at``; ``cron`` + ``timezone`` (+ ``endAt``); or
+    ``validTill``), and one schedule: ``at``; ``cron`` + ``timezone`` + ``endAt``; or
     ``eventAt`` + ``before``."""
 
     class Meta(NotificationCreateSchema.Meta):
@@ -45,14 +53,20 @@ class ReminderCreateSchema(NotificationCreateSchema):
         metadata={"description": "Send at each of these times"},
     )
     cron = fields.String(
-        validate=validate.Length(min=1, max=100),
-        metadata={"description": "A crontab line (minute hour day month weekday)"},
+        validate=[validate.Length(min=1, max=100), check_crontab],
+        metadata={
+            "description": "A crontab line: minute hour day-of-month month weekday (0-7 or "
+            "sun-sat); with both days restricted, a day matches if either matches",
+            "example": "0 9 * * mon-fri",
+        },
     )
     timezone = fields.String(
         validate=[validate.Length(min=1, max=64), check_timezone],
-        metadata={"description": "The cron expression's time zone (default UTC)"},
+        metadata={"description": "The time zone whose wall clock the cron line reads (UTC)"},
     )
-    end_at = fields.AwareDateTime(metadata={"description": "No cron occurrence after this"})
+    end_at = fields.AwareDateTime(
+        metadata={"description": "No cron occurrence after this (required with cron)"}
+    )
     event_at = fields.AwareDateTime(metadata={"description": "The event to remind about"})
     before = fields.List(
         fields.String(validate=[validate.Length(min=1, max=10), check_offset]),
@@ -70,6 +84,11 @@ class ReminderCreateSchema(NotificationCreateSchema):
         for key, name in (("timezone", "timezone"), ("end_at", "endAt")):
             if key in data and "cron" not in data:
                 raise ValidationError("Only for a cron schedule.", name)
+        if "cron" in data and "end_at" not in data:
+            limit = settings.MAX_REMINDER_OCCURRENCES
+            raise ValidationError(
+                f"A cron schedule needs endAt (at most {limit} occurrences).", "endAt"
+            )
 
     @post_load
     def to_schedule(self, data: dict, **kwargs) -> dict:
@@ -79,11 +98,6 @@ class ReminderCreateSchema(NotificationCreateSchema):
         field = {"at": "at", "cron": "endAt", "eventAt": "before"}[
             next(key for key in ("at", "cron", "eventAt") if key in schedule)
         ]
-        if "cron" in schedule:
-            try:
-                cron_trigger(schedule["cron"], schedule["timezone"])
-            except ValueError as error:
-                raise ValidationError(str(error), "cron") from None
         times = fixed_times(schedule)
         if times is not None and times[0] <= now:
             raise ValidationError("Every occurrence must be in the future.", field)
@@ -91,10 +105,16 @@ class ReminderCreateSchema(NotificationCreateSchema):
         count = count_occurrences(schedule, now, limit)
         if count > limit:
             raise ValidationError(f"At most {limit} occurrences.", field)
+        if count == 0 and "cron" in schedule and not next_occurrence(_endless(schedule), None, now):
+            raise ValidationError("The line matches no date (such as 31 February).", "cron")
         if count == 0:
             raise ValidationError("The schedule has no occurrence.", field)
         data["schedule"] = schedule
         return data
+
+
+def _endless(schedule: dict) -> dict:
+    return {key: value for key, value in schedule.items() if key != "endAt"}
 
 
 def wire_schedule(data: dict) -> dict:

@@ -8,10 +8,10 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.crontab import parse_crontab
 from models.sender import Sender, visible_to
 from models.template import Template
 
@@ -19,8 +19,6 @@ ACTIVE, CANCELLED, DONE = "active", "cancelled", "done"
 
 _OFFSET = re.compile(r"^(\d{1,5})([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_NUMBER = re.compile(r"(?<![/\d])([0-7])(?!\d)")
 
 
 class Reminder(BaseModel):
@@ -51,19 +49,6 @@ def parse_offset(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """APScheduler's trigger for a standard 5-field crontab line in ``timezone``.
-
-    APScheduler 3 numbers weekdays from Monday = 0; crontab from Sunday = 0 (and 7), so
-    numeric weekdays are spelled as names first. ValueError when it does not parse.
-    """
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError("A cron expression has 5 fields: minute hour day month weekday.")
-    fields[4] = _DAY_NUMBER.sub(lambda m: _WEEKDAYS[int(m[1])], fields[4])
-    return CronTrigger.from_crontab(" ".join(fields), timezone=ZoneInfo(timezone))
-
-
 def _moment(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -79,27 +64,26 @@ def fixed_times(schedule: dict) -> list[datetime] | None:
 
 
 def next_occurrence(schedule: dict, after: datetime | None, now: datetime) -> datetime | None:
-    """The first occurrence later than ``after`` (from ``now`` when None), or None when the
-    schedule is over."""
+    """The first occurrence later than ``after`` (than ``now`` when None), or None when the
+    schedule is over. A cron line is matched on the wall clock of the schedule's time zone
+    (``models.crontab``), up to its ``endAt``."""
     times = fixed_times(schedule)
     if times is not None:
         return next((t for t in times if after is None or t > after), None)
-    trigger = cron_trigger(schedule["cron"], schedule["timezone"])
-    start = after + timedelta(seconds=1) if after else now
-    found = trigger.get_next_fire_time(None, start)
+    line = parse_crontab(schedule["cron"])
+    found = line.next_after(after or now, ZoneInfo(schedule["timezone"]))
     end_at = schedule.get("endAt")
     if found is None or (end_at and found > _moment(end_at)):
         return None
-    return found.astimezone(now.tzinfo)
+    return found
 
 
 def count_occurrences(schedule: dict, now: datetime, limit: int) -> int:
-    """How many occurrences the schedule has, counting no further than ``limit + 1``."""
+    """How many occurrences the schedule has after ``now``, counting no further than
+    ``limit + 1`` (a cron line without ``endAt`` has more than any limit)."""
     times = fixed_times(schedule)
     if times is not None:
         return len(times)
-    if not schedule.get("endAt"):
-        return 1
     count, moment = 0, None
     while count <= limit and (moment := next_occurrence(schedule, moment, now)) is not None:
         count += 1

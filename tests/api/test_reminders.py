@@ -2,13 +2,16 @@
 naming the field; templates in use by a live reminder cannot be deleted; quiet hours on
 contacts."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import settings
 from models.base import utcnow
+from models.notification import Notification
 from models.reminder import Reminder
+from scheduler.jobs import send_scheduled
 from tests.factories import contact_body, email_notification, visit_reminder
 
 
@@ -44,9 +47,12 @@ def test_offsets_before_an_event_and_cron_schedules(client, sender):
     visit = utcnow() + timedelta(days=3)
     by_event = created(client, sender, eventAt=iso(visit), before=["24h", "1h"])
     assert by_event["nextAt"][:19] == (visit - timedelta(hours=24)).isoformat()[:19]
-    monthly = created(client, sender, cron="0 9 1-7 * mon", timezone="Europe/Chisinau")
-    assert monthly["schedule"] == {"cron": "0 9 1-7 * mon", "timezone": "Europe/Chisinau"}
-    assert monthly["nextAt"] is not None
+    end = iso(utcnow() + timedelta(days=60))
+    weekly = created(client, sender, cron="0 9 * * mon", timezone="Europe/Chisinau", endAt=end)
+    assert weekly["schedule"]["cron"] == "0 9 * * mon"
+    assert weekly["schedule"]["timezone"] == "Europe/Chisinau"
+    assert datetime.fromisoformat(weekly["schedule"]["endAt"]) == datetime.fromisoformat(end)
+    assert weekly["nextAt"] is not None
 
 
 def test_reminders_are_listed_and_read_by_their_sender_only(client, sender, other_sender):
@@ -78,9 +84,14 @@ LATER = utcnow() + timedelta(days=1)
 @pytest.mark.parametrize(
     ("schedule", "field"),
     [
-        ({"cron": "0 25 * * *"}, "cron"),
-        ({"cron": "every monday"}, "cron"),
-        ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"cron": "0 25 * * *", "endAt": iso(LATER)}, "cron"),
+        ({"cron": "every monday", "endAt": iso(LATER)}, "cron"),
+        ({"cron": "0 0 9 * * *", "endAt": iso(LATER)}, "cron"),  # seconds: not crontab
+        ({"cron": "0 9 * * mon#1", "endAt": iso(LATER)}, "cron"),
+        ({"cron": "0 9 * * fri-mon", "endAt": iso(LATER)}, "cron"),
+        ({"cron": "0 9 30 2 *", "endAt": iso(LATER + timedelta(days=800))}, "cron"),
+        ({"cron": "0 9 * * *"}, "endAt"),  # uncapped
+        ({"cron": "0 9 * * *", "timezone": "Mars/Olympus", "endAt": iso(LATER)}, "timezone"),
         ({"at": ["2020-01-01T09:00:00+00:00"]}, "at"),
         ({"at": ["2030-01-01T09:00:00"]}, "at"),  # no offset
         ({"eventAt": iso(LATER), "before": ["1 hour"]}, "before"),
@@ -98,6 +109,67 @@ def test_bad_schedules_are_400_naming_the_field(client, sender, schedule, field)
     assert response.status_code == 400, response.get_json()
     assert field in response.get_json()["errors"], response.get_json()
     assert Reminder.select().count() == 0
+
+
+def test_a_cron_reminder_without_an_end_is_refused_naming_endAt(client, sender):
+    response = post(client, sender, reminder_body(cron="0 9 * * *"))
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == {
+        "endAt": ["A cron schedule needs endAt (at most 100 occurrences)."]
+    }
+
+
+def fired_at(reminder: dict, zone: str = "UTC") -> list[datetime]:
+    """Fire every occurrence of a reminder up to its end (the scheduler's job, given the time);
+    the occurrences' local times."""
+    send_scheduled(datetime.fromisoformat(reminder["schedule"]["endAt"]) + timedelta(minutes=1))
+    query = Notification.select().where(Notification.reminder == reminder["id"])
+    moments = [n.occurrence_at for n in query.order_by(Notification.occurrence_at)]
+    assert Reminder.get_by_id(reminder["id"]).state == "done"
+    return [moment.astimezone(ZoneInfo(zone)) for moment in moments]
+
+
+def next_monday() -> datetime:
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=7 - today.weekday())
+
+
+def test_cron_weekdays_run_0_to_7_and_steps_count_from_sunday(client, sender, queues):
+    start = next_monday()
+    window = {"endAt": iso(start + timedelta(days=7))}
+    every_day = created(client, sender, cron="0 9 * * 0-6", **window)
+    assert every_day["nextAt"] is not None
+    assert len({moment.date() for moment in fired_at(every_day)}) >= 7
+    other = created(client, sender, cron="0 9 * * */2", **window)
+    assert {moment.strftime("%a") for moment in fired_at(other)} == {"Sun", "Tue", "Thu", "Sat"}
+
+
+def test_day_of_month_and_weekday_together_match_either(client, sender, queues):
+    end = next_monday() + timedelta(days=62)
+    reminder = created(client, sender, cron="0 9 1-7 * mon", endAt=iso(end))
+    moments = fired_at(reminder)
+    assert moments and all(m.day <= 7 or m.strftime("%a") == "Mon" for m in moments)
+    assert any(m.day > 7 for m in moments) and any(m.strftime("%a") != "Mon" for m in moments)
+    assert {(m.hour, m.minute) for m in moments} == {(9, 0)}
+
+
+def test_a_local_nine_oclock_stays_nine_oclock_across_both_dst_transitions(client, sender, queues):
+    # Sundays of March and October next year: Chisinau changes its clocks on the last of each.
+    year = utcnow().year + 1
+    end = datetime(year, 11, 1, tzinfo=UTC)
+    reminder = created(
+        client, sender, cron="0 9 * 3,10 sun", timezone="Europe/Chisinau", endAt=iso(end)
+    )
+    local = fired_at(reminder, "Europe/Chisinau")
+    assert {(m.hour, m.minute) for m in local} == {(9, 0)}
+    assert {m.strftime("%a") for m in local} == {"Sun"}
+    by_day = {m.date(): m.utcoffset() for m in local if m.year == year}
+    last_in_march = max(day for day in by_day if day.month == 3)
+    last_in_october = max(day for day in by_day if day.month == 10)
+    assert by_day[last_in_march] == timedelta(hours=3)  # EEST from the last Sunday of March
+    assert by_day[last_in_march - timedelta(days=7)] == timedelta(hours=2)
+    assert by_day[last_in_october] == timedelta(hours=2)  # EET again from the last of October
+    assert by_day[last_in_october - timedelta(days=7)] == timedelta(hours=3)
 
 
 def test_too_many_occurrences_are_refused(client, sender, monkeypatch):
