@@ -31,6 +31,7 @@ from models.contact import (
     Subscription,
     active_channels,
     contact_by_idnp,
+    create_contact,
     upsert_contacts,
 )
 from models.db import write_transaction
@@ -75,9 +76,8 @@ class Contacts(MethodView):
     def post(self, data):
         """Register a person, with their channels."""
         require(WRITE)
-        if contact_by_idnp(data["idnp"]) is not None:
+        if not create_contact(data):
             abort(409, message="A contact with this IDNP exists.")
-        upsert_contacts([data])
         return contact_by_idnp(data["idnp"])
 
     @blp.arguments(ContactListArgs, location="query")
@@ -114,7 +114,9 @@ class ContactImport(MethodView):
     )
     def post(self):
         """Upsert up to 10,000 contacts (JSON array, or CSV with columns idnp, name,
-        preferredLanguage, email, phone, viber, telegram, whatsapp). Rows with errors are listed
+        preferredLanguage, email, phone, viber, telegram, whatsapp). A row changes only the
+        fields it gives (a JSON key left out, a CSV column left out or an empty cell keep the
+        contact's value; JSON null clears it) and adds its channels. Rows with errors are listed
         by row number; the good rows are saved."""
         require(WRITE)
         rows = read_import(request)
