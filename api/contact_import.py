@@ -19,7 +19,7 @@ def read_import(request: Request) -> list[dict]:
     if request.mimetype == "text/csv":
         rows = _csv_rows(request.get_data(as_text=True))
     else:
-        rows = request.get_json(silent=True)
+        rows = request.get_json()
         if not isinstance(rows, list):
             abort(400, errors={"json": ["Expected a JSON array of contacts."]})
     if not rows:
