@@ -354,7 +354,8 @@ class NotificationSchema(CamelSchema):
         return {"id": str(template.id), "code": template.code, "version": version.version}
 
     def get_state(self, notification) -> str:
-        return notification_state([m.state for m in self._messages(notification)])
+        states = [m.state for m in self._messages(notification)]
+        return notification_state(states, fanning_out=notification.fanout_state == "pending")
 
     def get_messages(self, notification) -> list:
         return _MESSAGE_SUMMARIES.dump(self._messages(notification))
