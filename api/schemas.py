@@ -282,6 +282,11 @@ class NotificationCreateSchema(CamelSchema):
             raise ValidationError("A message or a template is required.", "message")
 
     @validates_schema(skip_on_field_errors=True)
+    def valid_after_sending(self, data: dict, **kwargs) -> None:
+        if data.get("send_at") and data.get("valid_till") and data["valid_till"] <= data["send_at"]:
+            raise ValidationError("Must be later than sendAt.", "validTill")
+
+    @validates_schema(skip_on_field_errors=True)
     def content_fits_channels(self, data: dict, **kwargs) -> None:
         """Each channel in use checks the content it would send (email needs a subject, …)."""
         if "message" not in data:

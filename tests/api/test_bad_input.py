@@ -184,3 +184,17 @@ def test_a_lone_surrogate_in_an_import_is_400_naming_the_row(client):
     data = assert_error(post_raw(client, registrar, "/v1/contacts/import", text), 400)
     assert data["errors"] == {"1": {"name": LONE}}
     assert Contact.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "valid_till",
+    [
+        "2031-03-01T10:00:00+00:00",  # the same instant
+        "2031-03-01T09:59:59+00:00",
+        "2031-03-01T11:00:00+02:00",  # a later wall clock, an earlier instant
+    ],
+)
+def test_valid_till_not_after_send_at_is_400(client, sender, valid_till):
+    body = email_notification(sendAt="2031-03-01T10:00:00+00:00", validTill=valid_till)
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"] == {"validTill": ["Must be later than sendAt."]}
