@@ -294,9 +294,13 @@ def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(
     ion = person(50, ("email", "ion@example.md"))
     first = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
     second = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
-    send(client, other_sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
-    send(client, sender, recipients=[{"type": "idnp", "value": idnp(51)}], channels=["inapp"])
-    for posted in (first, second):
+    third = send(
+        client, other_sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"]
+    )
+    elsewhere = send(
+        client, sender, recipients=[{"type": "idnp", "value": idnp(51)}], channels=["inapp"]
+    )
+    for posted in (first, second, third, elsewhere):
         wait_until(fanned_out(posted["id"]))
 
     sender.sender.permissions = ["contacts:read"]
