@@ -24,6 +24,7 @@ from api.contact_schemas import (
 from api.errors import Blueprint
 from api.pagination import PageArgs, paginate
 from api.schemas import NotificationSchema
+from channels import RECIPIENT_TYPES, configured_channels
 from models.base import utcnow
 from models.contact import (
     Contact,
@@ -215,10 +216,16 @@ class ContactChannelById(MethodView):
 class ContactReachability(MethodView):
     @blp.response(200, ReachabilitySchema)
     def get(self, idnp: str):
-        """Whether the person exists and can be reached outside the in-app cabinet."""
+        """Whether the person exists and can be reached outside the in-app cabinet: on an
+        active channel this server is configured for, as fan-out would."""
         require(READ)
         contact = contact_by_idnp(idnp)
-        channels = active_channels(contact) if contact else []
+        usable = configured_channels()
+        channels = [
+            channel
+            for channel in (active_channels(contact) if contact else [])
+            if RECIPIENT_TYPES[channel.type] in usable
+        ]
         return {
             "exists": contact is not None,
             "has_active_channel": bool(channels),

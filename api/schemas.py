@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
-from channels import RECIPIENT_TYPES, REGISTRY
+from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
 from models.base import utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
@@ -57,6 +57,15 @@ def _attributes_size(value) -> None:
         raise ValidationError(f"At most {settings.MAX_ATTRIBUTES_BYTES} bytes of JSON.")
 
 
+def not_configured(channel: str) -> str:
+    return f"The {channel} channel is not configured on this server."
+
+
+def _configured(names: list[str]) -> None:
+    if unconfigured := [name for name in names if not REGISTRY[name].is_configured()]:
+        raise ValidationError(" ".join(not_configured(name) for name in unconfigured))
+
+
 def language(value: str) -> None:
     """A language tag Herald can render in (``ro``, ``ru``, ``en``, ``ro-MD``, …)."""
     try:
@@ -98,6 +107,8 @@ class RecipientSchema(CamelSchema):
             data["channel"] = None
             return data
         channel = REGISTRY[RECIPIENT_TYPES[data["type"]]]
+        if not channel.is_configured():
+            raise ValidationError(not_configured(channel.name), "type")
         try:
             data["value"] = channel.parse_destination(data["value"])
         except InvalidDestination as error:
@@ -227,7 +238,7 @@ class NotificationCreateSchema(CamelSchema):
     )
     channels = fields.List(
         fields.String(validate=validate.OneOf(sorted(REGISTRY))),
-        validate=validate.Length(min=1, max=len(REGISTRY)),
+        validate=[validate.Length(min=1, max=len(REGISTRY)), _configured],
         metadata={"description": "The channels IDNP recipients may be reached on (default: all)"},
     )
     channel_policy = fields.String(
@@ -303,10 +314,12 @@ class NotificationCreateSchema(CamelSchema):
 
 def channels_in_use(data: dict) -> set[str]:
     """The channels a request may reach: its direct recipients' channels, and for IDNP
-    recipients and broadcasts, the allowed ``channels`` (all contact channels by default)."""
+    recipients and broadcasts, the allowed ``channels`` (by default every contact channel this
+    server is configured for, as fan-out skips the others)."""
     used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
     if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
-        used |= set(data.get("channels") or [*CONTACT_CHANNELS, "inapp"])
+        default = configured_channels() & {*CONTACT_CHANNELS, "inapp"}
+        used |= set(data.get("channels") or default)
     if data["is_broadcast"] and not data.get("channels"):
         used.discard("inapp")  # an in-app broadcast is asked for by naming the channel
     return used
