@@ -151,6 +151,7 @@ SERIALS = st.integers(min_value=1, max_value=6)
 @hypothesis_settings(
     max_examples=30,
     deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
