@@ -58,12 +58,13 @@ def _attributes_size(value) -> None:
 
 
 def not_configured(channel: str) -> str:
+    """The 400 message for a channel this server has no credentials for."""
     return f"The {channel} channel is not configured on this server."
 
 
 def _configured(names: list[str]) -> None:
     if unconfigured := [name for name in names if not REGISTRY[name].is_configured()]:
-        raise ValidationError(" ".join(not_configured(name) for name in unconfigured))
+        raise ValidationError([not_configured(name) for name in unconfigured])
 
 
 def language(value: str) -> None:
