@@ -19,7 +19,7 @@ def read_import(request: Request) -> list[dict]:
     if request.mimetype == "text/csv":
         rows = _csv_rows(request.get_data(as_text=True))
     else:
-        rows = request.get_json(silent=True)
+        rows = request.get_json()
         if not isinstance(rows, list):
             abort(400, errors={"json": ["Expected a JSON array of contacts."]})
     if not rows:
@@ -30,6 +30,8 @@ def read_import(request: Request) -> list[dict]:
 
 
 def _csv_rows(text: str) -> list[dict]:
+    """One contact object per CSV record. A column the header leaves out, and an empty (or
+    blank) cell, are both "not given": the upsert keeps what the contact has."""
     reader = csv.DictReader(io.StringIO(text))
     known = set(CSV_FIELDS) | set(CONTACT_CHANNEL_TYPES)
     unknown = [name for name in reader.fieldnames or [] if name not in known]
@@ -40,11 +42,12 @@ def _csv_rows(text: str) -> list[dict]:
         )
     rows = []
     for record in reader:
-        row = {field: record[field] for field in CSV_FIELDS if record.get(field)}
+        cells = {name: (value or "").strip() for name, value in record.items() if name}
+        row = {field: cells[field] for field in CSV_FIELDS if cells.get(field)}
         row["channels"] = [
-            {"type": kind, "address": record[kind]}
+            {"type": kind, "address": cells[kind]}
             for kind in CONTACT_CHANNEL_TYPES
-            if kind != "webpush" and record.get(kind)
+            if kind != "webpush" and cells.get(kind)
         ]
         rows.append(row)
     return rows

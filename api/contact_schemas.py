@@ -62,10 +62,8 @@ class ContactSchema(CamelSchema):
     idnp = fields.String(required=True, validate=check_idnp, metadata={"example": "2001234567890"})
     name = fields.String(validate=validate.Length(max=200), allow_none=True)
     preferred_language = fields.String(validate=language, allow_none=True)
-    attributes = fields.Dict(validate=small_json, load_default=dict)
-    channels = fields.List(
-        fields.Nested(ContactChannelSchema), load_default=list, validate=validate.Length(max=50)
-    )
+    attributes = fields.Dict(validate=small_json)
+    channels = fields.List(fields.Nested(ContactChannelSchema), validate=validate.Length(max=50))
     quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
     subscriptions = fields.Method("get_subscriptions", dump_only=True)
     created_at = fields.DateTime(dump_only=True)

@@ -24,6 +24,7 @@ from api.contact_schemas import (
 from api.errors import Blueprint
 from api.pagination import PageArgs, paginate
 from api.schemas import NotificationSchema
+from channels import RECIPIENT_TYPES, configured_channels
 from models.base import utcnow
 from models.contact import (
     Contact,
@@ -31,6 +32,7 @@ from models.contact import (
     Subscription,
     active_channels,
     contact_by_idnp,
+    create_contact,
     upsert_contacts,
 )
 from models.db import write_transaction
@@ -75,9 +77,8 @@ class Contacts(MethodView):
     def post(self, data):
         """Register a person, with their channels."""
         require(WRITE)
-        if contact_by_idnp(data["idnp"]) is not None:
+        if not create_contact(data):
             abort(409, message="A contact with this IDNP exists.")
-        upsert_contacts([data])
         return contact_by_idnp(data["idnp"])
 
     @blp.arguments(ContactListArgs, location="query")
@@ -114,7 +115,9 @@ class ContactImport(MethodView):
     )
     def post(self):
         """Upsert up to 10,000 contacts (JSON array, or CSV with columns idnp, name,
-        preferredLanguage, email, phone, viber, telegram, whatsapp). Rows with errors are listed
+        preferredLanguage, email, phone, viber, telegram, whatsapp). A row changes only the
+        fields it gives (a JSON key left out, a CSV column left out or an empty cell keep the
+        contact's value; JSON null clears it) and adds its channels. Rows with errors are listed
         by row number; the good rows are saved."""
         require(WRITE)
         rows = read_import(request)
@@ -213,10 +216,16 @@ class ContactChannelById(MethodView):
 class ContactReachability(MethodView):
     @blp.response(200, ReachabilitySchema)
     def get(self, idnp: str):
-        """Whether the person exists and can be reached outside the in-app cabinet."""
+        """Whether the person exists and can be reached outside the in-app cabinet: on an
+        active channel this server is configured for, as fan-out would."""
         require(READ)
         contact = contact_by_idnp(idnp)
-        channels = active_channels(contact) if contact else []
+        usable = configured_channels()
+        channels = [
+            channel
+            for channel in (active_channels(contact) if contact else [])
+            if RECIPIENT_TYPES[channel.type] in usable
+        ]
         return {
             "exists": contact is not None,
             "has_active_channel": bool(channels),

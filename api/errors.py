@@ -6,17 +6,95 @@ reused with a different body) and name the offending field without the request l
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Flask
-from flask_smorest import Api
+from flask import Flask, Request
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
+#: A UTF-16 surrogate: in a decoded JSON string only when the JSON escaped half a pair
+#: (``"\ud800"``); such text cannot be encoded, stored or sent.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+LONE_SURROGATE = "Not valid Unicode: contains a lone surrogate (half of a UTF-16 pair)."
+LONE_SURROGATE_IN_KEY = "Not valid Unicode: this name contains a lone surrogate."
+
+
+def text_errors(document: Any) -> dict[str, Any]:
+    """Where a parsed JSON document holds text that is not valid Unicode, as nested error
+    messages keyed by wire path (object keys as sent, list indices as strings; a key that is
+    itself invalid is named with the surrogate escaped, ``\\ud800``). Empty when all is
+    valid. Iterative, so the deepest document json can parse is walked too."""
+    errors: dict[str, Any] = {}
+    stack: list[tuple[tuple[str, ...], Any]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                _add_error(errors, path or ("_schema",), LONE_SURROGATE)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    escaped = key.encode("utf-8", "backslashreplace").decode()
+                    _add_error(errors, (*path, escaped), LONE_SURROGATE_IN_KEY)
+                else:
+                    stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+    return errors
+
+
+def _add_error(errors: dict, path: tuple[str, ...], message: str) -> None:
+    *parents, leaf = path
+    for name in parents:
+        errors = errors.setdefault(name, {})
+    errors.setdefault(leaf, []).append(message)
+
+
+class InvalidText(ValueError):
+    """A JSON body whose text is not valid Unicode; ``errors`` as :func:`text_errors`."""
+
+    def __init__(self, errors: dict[str, Any]):
+        super().__init__("JSON text is not valid Unicode")
+        self.errors = errors
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing bodies with lone surrogates (``request.get_json``)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        document = super().loads(s, **kwargs)
+        if errors := text_errors(document):
+            raise InvalidText(errors)
+        return document
+
+
+class JSONRequest(Request):
+    """A request whose unreadable JSON body is a 400 in the error contract."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if isinstance(e, InvalidText):
+            abort(400, errors=e.errors)
+        if e is not None:
+            abort(400, errors={"json": ["Invalid JSON body."]})
+        return super().on_json_loading_failed(e)
+
 
 class Parser(FlaskParser):
+    """webargs' Flask parser: invalid input is a 400, and so is JSON text with lone
+    surrogates (webargs parses bodies itself, not through Flask's JSON)."""
+
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: Request) -> Any:
+        document = super()._raw_load_json(req)
+        if errors := text_errors(document):
+            raise ValidationError(errors)
+        return document
 
 
 class Blueprint(SmorestBlueprint):
@@ -75,5 +153,8 @@ class HeraldApi(Api):
 
 
 def register_error_handlers(app: Flask, api: HeraldApi) -> None:
-    """Errors raised before flask-smorest sees them (routing, body size) use the same contract."""
+    """Errors raised before flask-smorest sees them (routing, body size, JSON read with
+    ``request.get_json``) use the same contract."""
+    app.request_class = JSONRequest
+    app.json = JSONProvider(app)
     app.register_error_handler(HTTPException, api.handle_http_exception)

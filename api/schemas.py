@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
-from channels import RECIPIENT_TYPES, REGISTRY
+from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
 from models.base import utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
@@ -57,6 +57,16 @@ def _attributes_size(value) -> None:
         raise ValidationError(f"At most {settings.MAX_ATTRIBUTES_BYTES} bytes of JSON.")
 
 
+def not_configured(channel: str) -> str:
+    """The 400 message for a channel this server has no credentials for."""
+    return f"The {channel} channel is not configured on this server."
+
+
+def _configured(names: list[str]) -> None:
+    if unconfigured := [name for name in names if not REGISTRY[name].is_configured()]:
+        raise ValidationError([not_configured(name) for name in unconfigured])
+
+
 def language(value: str) -> None:
     """A language tag Herald can render in (``ro``, ``ru``, ``en``, ``ro-MD``, …)."""
     try:
@@ -98,6 +108,8 @@ class RecipientSchema(CamelSchema):
             data["channel"] = None
             return data
         channel = REGISTRY[RECIPIENT_TYPES[data["type"]]]
+        if not channel.is_configured():
+            raise ValidationError(not_configured(channel.name), "type")
         try:
             data["value"] = channel.parse_destination(data["value"])
         except InvalidDestination as error:
@@ -227,7 +239,7 @@ class NotificationCreateSchema(CamelSchema):
     )
     channels = fields.List(
         fields.String(validate=validate.OneOf(sorted(REGISTRY))),
-        validate=validate.Length(min=1, max=len(REGISTRY)),
+        validate=[validate.Length(min=1, max=len(REGISTRY)), _configured],
         metadata={"description": "The channels IDNP recipients may be reached on (default: all)"},
     )
     channel_policy = fields.String(
@@ -282,6 +294,11 @@ class NotificationCreateSchema(CamelSchema):
             raise ValidationError("A message or a template is required.", "message")
 
     @validates_schema(skip_on_field_errors=True)
+    def valid_after_sending(self, data: dict, **kwargs) -> None:
+        if data.get("send_at") and data.get("valid_till") and data["valid_till"] <= data["send_at"]:
+            raise ValidationError("Must be later than sendAt.", "validTill")
+
+    @validates_schema(skip_on_field_errors=True)
     def content_fits_channels(self, data: dict, **kwargs) -> None:
         """Each channel in use checks the content it would send (email needs a subject, …)."""
         if "message" not in data:
@@ -298,10 +315,12 @@ class NotificationCreateSchema(CamelSchema):
 
 def channels_in_use(data: dict) -> set[str]:
     """The channels a request may reach: its direct recipients' channels, and for IDNP
-    recipients and broadcasts, the allowed ``channels`` (all contact channels by default)."""
+    recipients and broadcasts, the allowed ``channels`` (by default every contact channel this
+    server is configured for, as fan-out skips the others)."""
     used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
     if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
-        used |= set(data.get("channels") or [*CONTACT_CHANNELS, "inapp"])
+        default = configured_channels() & {*CONTACT_CHANNELS, "inapp"}
+        used |= set(data.get("channels") or default)
     if data["is_broadcast"] and not data.get("channels"):
         used.discard("inapp")  # an in-app broadcast is asked for by naming the channel
     return used
@@ -354,7 +373,8 @@ class NotificationSchema(CamelSchema):
         return {"id": str(template.id), "code": template.code, "version": version.version}
 
     def get_state(self, notification) -> str:
-        return notification_state([m.state for m in self._messages(notification)])
+        states = [m.state for m in self._messages(notification)]
+        return notification_state(states, fanning_out=notification.fanout_state == "pending")
 
     def get_messages(self, notification) -> list:
         return _MESSAGE_SUMMARIES.dump(self._messages(notification))

@@ -35,3 +35,9 @@ RECIPIENT_TYPES: dict[str, str] = {
 
 def get_channel(name: str) -> Channel:
     return REGISTRY[name]
+
+
+def configured_channels() -> set[str]:
+    """The channels this server has the settings (credentials) for; the others are refused at
+    the API and skipped by fan-out."""
+    return {name for name, channel in REGISTRY.items() if channel.is_configured()}

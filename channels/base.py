@@ -62,6 +62,16 @@ class TransientError(DeliveryError):
         self.retry_after = retry_after
 
 
+class NotConfigured(TransientError):
+    """This server has no credentials for the channel's provider, so nothing was sent.
+
+    Transient: the API and fan-out refuse channels that are not configured, so a message gets
+    here only when the configuration changed after it was accepted (or a worker runs with other
+    settings than the web process). It is the server's fault, not the message's: once the
+    settings are back, a retry delivers it; until then no attempt leaves the machine.
+    """
+
+
 class PermanentError(DeliveryError):
     """Trying again will not help; the message fails with ``reason``."""
 
@@ -101,6 +111,24 @@ class Channel:
     name: ClassVar[str]
     recipient_type: ClassVar[str]
     settings_prefix: ClassVar[str]
+    #: Settings this server must have (non-empty) to use the channel's provider: its
+    #: credentials. A channel without any (in-app, letter, webhook) is always configured.
+    required_settings: ClassVar[tuple[str, ...]] = ()
+
+    def missing_settings(self) -> list[str]:
+        """The required settings this server lacks; empty when it is configured."""
+        return [name for name in self.required_settings if not getattr(settings, name)]
+
+    def is_configured(self) -> bool:
+        """Whether this server can use the channel: the API refuses it and fan-out skips it
+        otherwise."""
+        return not self.missing_settings()
+
+    def require_configured(self) -> None:
+        """Raise :class:`NotConfigured` unless the channel is configured. :meth:`send` calls
+        this before anything that could reach the network."""
+        if missing := self.missing_settings():
+            raise NotConfigured(f"{self.name} is not configured: {', '.join(missing)} not set")
 
     def parse_destination(self, value: Any) -> str:
         """Validate a recipient ``value`` at accept time and return it as stored (normalised).
@@ -123,6 +151,8 @@ class Channel:
         self.check_content(content)
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
+        """Deliver ``rendered`` to ``destination``: a :class:`Receipt`, or one of the delivery
+        errors. Starts with :meth:`require_configured`."""
         raise NotImplementedError
 
     def close(self) -> None:

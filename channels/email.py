@@ -32,6 +32,7 @@ class EmailChannel(Channel):
     name = "email"
     recipient_type = "email"
     settings_prefix = "EMAIL"
+    required_settings = ("SMTP_HOST",)
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -51,6 +52,7 @@ class EmailChannel(Channel):
             raise InvalidContent("subject", "Required for email recipients.")
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
+        self.require_configured()
         email = compose(rendered, destination, self._attachments(rendered))
         try:
             self._send(email)

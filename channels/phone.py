@@ -14,7 +14,7 @@ from typing import Any
 import phonenumbers
 
 import settings
-from channels.base import InvalidDestination, TransientError
+from channels.base import InvalidDestination
 
 #: Longest phone number accepted as written (spaces, dashes and brackets included).
 MAX_WRITTEN_LENGTH = 32
@@ -51,12 +51,3 @@ def parse_phone(value: Any) -> str:
 def plain_text(body: str, action_url: str | None) -> str:
     """What a text message says: the body, then the action link on its own line (no subject)."""
     return f"{body}\n{action_url}" if action_url else body
-
-
-def required_settings(channel_label: str, *names: str) -> list[str]:
-    """The values of these settings; an empty one is a configuration fault, retried later."""
-    values = [getattr(settings, name) for name in names]
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
-    if missing:
-        raise TransientError(f"{channel_label} is not configured: {', '.join(missing)} not set")
-    return values

@@ -20,13 +20,14 @@ from channels.base import (
     DeadAddress,
     DeliveryError,
     InvalidContent,
+    NotConfigured,
     PermanentError,
     Receipt,
     Rendered,
     TransientError,
 )
 from channels.http import json_object
-from channels.phone import parse_phone, plain_text, required_settings
+from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
 
 GSM7 = "GSM-7"
@@ -85,6 +86,8 @@ class SmsProvider:
     """One SMS gateway's API: send ``text`` to an E.164 number, or raise a delivery error."""
 
     name: ClassVar[str]
+    #: The settings the gateway needs (its credentials and sender).
+    required_settings: ClassVar[tuple[str, ...]] = ()
 
     def send(self, to: str, text: str) -> SmsAccepted:
         raise NotImplementedError
@@ -94,11 +97,12 @@ class TwilioProvider(SmsProvider):
     """Twilio's Messages API, or any gateway speaking it (form POST, basic auth)."""
 
     name = "twilio"
+    required_settings = ("SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM")
     INVALID_DESTINATION_CODES = frozenset({21211, 21614})  # invalid To; not a mobile number
     UNSUBSCRIBED_CODES = frozenset({21610})  # the recipient replied STOP
 
     def send(self, to: str, text: str) -> SmsAccepted:
-        account = required_settings("SMS", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM")[0]
+        account = settings.SMS_ACCOUNT_SID
         url = (
             f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/"
             f"{quote(account, safe='')}/Messages.json"
@@ -164,6 +168,14 @@ class SmsChannel(Channel):
         except UnknownProvider as error:
             raise SystemExit(f"settings: {error}") from None
 
+    def missing_settings(self) -> list[str]:
+        """The settings the gateway ``SMS_PROVIDER`` names needs and this server lacks."""
+        try:
+            provider = sms_provider(settings.SMS_PROVIDER)
+        except UnknownProvider:
+            return ["SMS_PROVIDER"]
+        return [name for name in provider.required_settings if not getattr(settings, name)]
+
     def parse_destination(self, value: Any) -> str:
         return parse_phone(value)
 
@@ -181,7 +193,8 @@ class SmsChannel(Channel):
         try:
             provider = sms_provider(settings.SMS_PROVIDER)
         except UnknownProvider as error:
-            raise TransientError(str(error)) from None
+            raise NotConfigured(str(error)) from None
+        self.require_configured()
         text = plain_text(rendered.body, rendered.action_url)
         counted = count_segments(text)
         accepted = provider.send(destination, text)

@@ -53,6 +53,7 @@ class TelegramChannel(Channel):
     name = "telegram"
     recipient_type = "telegram"
     settings_prefix = "TELEGRAM"
+    required_settings = ("TELEGRAM_BOT_TOKEN",)
 
     def parse_destination(self, value: Any) -> str:
         """A chat id (an integer, negative for groups) or a public ``@channelusername``."""
@@ -79,6 +80,7 @@ class TelegramChannel(Channel):
             raise InvalidContent("html", problem)
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
+        self.require_configured()
         payload = {
             "chat_id": destination,
             "text": compose(rendered),

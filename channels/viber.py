@@ -46,6 +46,7 @@ class ViberChannel(Channel):
     name = "viber"
     recipient_type = "viber"
     settings_prefix = "VIBER"
+    required_settings = ("VIBER_AUTH_TOKEN",)
 
     def parse_destination(self, value: Any) -> str:
         """A Viber user id, as the bot received it from Viber's callbacks."""
@@ -66,6 +67,7 @@ class ViberChannel(Channel):
         check_text_length(text, MAX_TEXT_LENGTH, "Viber")
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
+        self.require_configured()
         url = f"{settings.VIBER_API_URL.rstrip('/')}/{BOT_API_ENDPOINT.SEND_MESSAGE}"
         response = http.call(
             "POST",

@@ -52,6 +52,7 @@ class WebPushChannel(Channel):
     name = "webpush"
     recipient_type = "webpush"
     settings_prefix = "WEBPUSH"
+    required_settings = ("VAPID_PRIVATE_KEY",)
 
     def parse_destination(self, value: Any) -> str:
         return canonical_subscription(value)
@@ -67,6 +68,7 @@ class WebPushChannel(Channel):
             )
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
+        self.require_configured()
         subscription = stored_subscription(destination)
         endpoint = subscription["endpoint"]
         data = payload(rendered.subject, rendered.body, rendered.action_url, rendered.data)

@@ -20,7 +20,7 @@ from channels.base import (
     TransientError,
 )
 from channels.http import json_object
-from channels.phone import parse_phone, plain_text, required_settings
+from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
 
 #: Longest text message body the Cloud API accepts.
@@ -36,6 +36,7 @@ class WhatsAppChannel(Channel):
     name = "whatsapp"
     recipient_type = "whatsapp"
     settings_prefix = "WHATSAPP"
+    required_settings = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
 
     def parse_destination(self, value: Any) -> str:
         return parse_phone(value)
@@ -52,9 +53,8 @@ class WhatsAppChannel(Channel):
             )
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
-        token, number_id = required_settings(
-            "WhatsApp", "WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"
-        )
+        self.require_configured()
+        token, number_id = settings.WHATSAPP_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID
         payload = message_payload(rendered, destination)
         response = http.call(
             "POST",

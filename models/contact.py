@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, TextField
+from peewee import (
+    BooleanField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    IntegrityError,
+    TextField,
+)
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 
@@ -97,37 +104,31 @@ def deactivate_channel(contact_id: int, kind: str, address: str, reason: str) ->
     )
 
 
+#: The contact's own fields a row may carry, and what a new contact has for one it does not.
+FIELD_DEFAULTS = {"name": None, "preferred_language": None, "attributes": dict, "quiet_hours": None}
+#: An upsert row changes only those of these fields it carries.
+CONTACT_FIELDS = tuple(FIELD_DEFAULTS)
+#: Rows per INSERT statement.
+UPSERT_PAGE = 500
+
+
 def upsert_contacts(rows: list[dict]) -> dict[str, int]:
-    """Insert or update contacts by IDNP and add their channels, in bulk. ``rows`` are validated
-    (snake_case, channels normalised). Returns ``{"created": n, "updated": m}``."""
+    """Insert or update contacts by IDNP and add their channels, in bulk.
+
+    ``rows`` are validated (snake_case, channels normalised). A row changes only the fields of
+    :data:`CONTACT_FIELDS` it has (an absent key keeps the stored value; ``None`` clears it) and
+    adds its channels; rows are grouped by the fields they carry, one statement per group and
+    page. Rows for the same IDNP are merged in order. Returns ``{"created": n, "updated": m}``.
+    """
     from models.db import write_transaction
 
     now = utcnow()
-    idnps = [row["idnp"] for row in rows]
+    merged = _merge_by_idnp(rows)
+    idnps = list(merged)
     with write_transaction():
         existing = {c.idnp for c in Contact.select(Contact.idnp).where(Contact.idnp.in_(idnps))}
-        values = [
-            {
-                "idnp": row["idnp"],
-                "name": row.get("name"),
-                "preferred_language": row.get("preferred_language"),
-                "attributes": row.get("attributes") or {},
-                "quiet_hours": row.get("quiet_hours"),
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in rows
-        ]
-        for start in range(0, len(values), 500):
-            (
-                Contact.insert_many(values[start : start + 500])
-                .on_conflict(
-                    conflict_target=[Contact.idnp],
-                    preserve=[Contact.name, Contact.preferred_language, Contact.attributes],
-                    update={Contact.updated_at: now},
-                )
-                .execute()
-            )
+        for carried, group in _by_fields_carried(merged.values()).items():
+            _upsert_group(carried, group, now)
         ids = dict(Contact.select(Contact.idnp, Contact.id).where(Contact.idnp.in_(idnps)).tuples())
         channels = [
             {
@@ -139,12 +140,71 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
                 "created_at": now,
                 "updated_at": now,
             }
-            for row in rows
+            for row in merged.values()
             for channel in row.get("channels") or []
         ]
-        for start in range(0, len(channels), 500):
-            ContactChannel.insert_many(channels[start : start + 500]).on_conflict_ignore().execute()
+        for start in range(0, len(channels), UPSERT_PAGE):
+            page = channels[start : start + UPSERT_PAGE]
+            ContactChannel.insert_many(page).on_conflict_ignore().execute()
     return {"created": len(set(idnps) - existing), "updated": len(set(idnps) & existing)}
+
+
+def create_contact(row: dict) -> bool:
+    """Register a new contact with its channels (``row`` as for :func:`upsert_contacts`);
+    False, and nothing written, when the IDNP is registered already."""
+    from models.db import write_transaction
+
+    now = utcnow()
+    try:
+        with write_transaction():
+            contact = Contact.create(created_at=now, updated_at=now, **_fields_of(row))
+            for channel in row.get("channels") or []:
+                ContactChannel.create(contact=contact, created_at=now, updated_at=now, **channel)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _fields_of(row: dict) -> dict:
+    """The row's IDNP and contact fields, with a new contact's defaults for those it lacks."""
+    fields = {"idnp": row["idnp"]}
+    for name, default in FIELD_DEFAULTS.items():
+        fields[name] = row[name] if name in row else default() if callable(default) else default
+    return fields
+
+
+def _merge_by_idnp(rows: list[dict]) -> dict[str, dict]:
+    """One row per IDNP: a later row's fields win, channels add up."""
+    merged: dict[str, dict] = {}
+    for row in rows:
+        before = merged.get(row["idnp"])
+        if before is None:
+            merged[row["idnp"]] = dict(row)
+            continue
+        channels = [*(before.get("channels") or []), *(row.get("channels") or [])]
+        merged[row["idnp"]] = {**before, **row, "channels": channels}
+    return merged
+
+
+def _by_fields_carried(rows) -> dict[tuple[str, ...], list[dict]]:
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        carried = tuple(name for name in CONTACT_FIELDS if name in row)
+        groups.setdefault(carried, []).append(row)
+    return groups
+
+
+def _upsert_group(carried: tuple[str, ...], rows: list[dict], now: datetime) -> None:
+    """Insert rows that all carry the fields ``carried``; an existing contact gets only those."""
+    values = [{**_fields_of(row), "created_at": now, "updated_at": now} for row in rows]
+    update = {Contact.updated_at: now}
+    preserve = [Contact._meta.fields[name] for name in carried]
+    for start in range(0, len(values), UPSERT_PAGE):
+        (
+            Contact.insert_many(values[start : start + UPSERT_PAGE])
+            .on_conflict(conflict_target=[Contact.idnp], preserve=preserve, update=update)
+            .execute()
+        )
 
 
 def quiet_until(quiet_hours: dict | None, now: datetime) -> datetime | None:

@@ -55,10 +55,11 @@ class AttemptOutcome(StrEnum):
     DEAD_ADDRESS = "dead_address"
 
 
-def notification_state(message_states: list[str]) -> str:
-    """A notification's state, from its messages': ``pending`` until every message is final,
-    then ``completed`` (none failed), ``failed`` (all failed) or ``partial``."""
-    if any(state not in FINAL for state in message_states):
+def notification_state(message_states: list[str], *, fanning_out: bool) -> str:
+    """A notification's state, from its messages': ``pending`` while its fan-out has people
+    left to resolve (``fanning_out``; their messages do not exist yet) or any message is not
+    final, then ``completed`` (none failed), ``failed`` (all failed) or ``partial``."""
+    if fanning_out or any(state not in FINAL for state in message_states):
         return "pending"
     failed = sum(state == MessageState.FAILED for state in message_states)
     if failed == 0:

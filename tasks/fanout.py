@@ -14,7 +14,7 @@ from collections import defaultdict
 import dramatiq
 
 import settings
-from channels import RECIPIENT_TYPES
+from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import bulk_insert, write_transaction
@@ -89,8 +89,9 @@ def _subscribers(notification: Notification, cursor: int, size: int):
 
 
 def resolve(notification: Notification, people: list[dict]) -> list[dict]:
-    """Message rows for ``people``: their active channels (allowed by the request, in priority
-    order), a cabinet copy, or a NO_ACTIVE_CHANNEL failure for someone with no channel."""
+    """Message rows for ``people``: their active channels (allowed by the request and
+    configured on this server, in priority order), a cabinet copy, or a NO_ACTIVE_CHANNEL
+    failure for someone with no such channel."""
     unresolved = [p["idnp"] for p in people if "contact" not in p]
     found = Contact.select(Contact.id, Contact.idnp, Contact.preferred_language).where(
         Contact.idnp.in_(unresolved)
@@ -99,16 +100,19 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     for person in people:
         person.setdefault("contact", contacts.get(person["idnp"]))
     ids = [p["contact"].id for p in people if p["contact"] is not None]
+    allowed = set(notification.channels or REGISTRY) & configured_channels()
+    kinds = [kind for kind, name in RECIPIENT_TYPES.items() if name in allowed]
     channels = defaultdict(list)
     query = (
         ContactChannel.select(ContactChannel.contact, ContactChannel.type, ContactChannel.address)
-        .where(ContactChannel.contact.in_(ids) & ContactChannel.active)
+        .where(
+            ContactChannel.contact.in_(ids) & ContactChannel.active & ContactChannel.type.in_(kinds)
+        )
         .order_by(ContactChannel.priority, ContactChannel.id)
         .tuples()
     )
     for contact_id, kind, address in query:
-        channels[contact_id].append((kind, address))
-    allowed = set(notification.channels) if notification.channels else None
+        channels[contact_id].append((RECIPIENT_TYPES[kind], address))
     rows: list[dict] = []
     for person in people:
         rows.extend(_messages_for(notification, person, channels, allowed))
@@ -119,7 +123,9 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     return rows
 
 
-def _messages_for(notification, person: dict, channels: dict, allowed: set | None) -> list[dict]:
+def _messages_for(notification, person: dict, channels: dict, allowed: set[str]) -> list[dict]:
+    """One person's message rows: one per usable channel in ``channels`` (channel name,
+    address), else a NO_ACTIVE_CHANNEL failure; plus the cabinet copy if ``allowed``."""
     contact = person["contact"]
     now = utcnow()
     base = {
@@ -139,11 +145,7 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set | Non
         "created_at": now,
         "updated_at": now,
     }
-    usable = [
-        (RECIPIENT_TYPES[kind], address)
-        for kind, address in (channels.get(contact.id, []) if contact else [])
-        if allowed is None or RECIPIENT_TYPES[kind] in allowed
-    ]
+    usable = channels.get(contact.id, []) if contact else []
     fallback = notification.channel_policy == "fallback"
     rows = [
         {
@@ -168,7 +170,7 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set | Non
                 "due_at": None,
             }
         )
-    if not notification.is_broadcast and (allowed is None or CABINET in allowed):
+    if not notification.is_broadcast and CABINET in allowed:
         cabinet = {**base, "id": new_id(), "channel": CABINET, "destination": person["idnp"]}
         rows.append({**cabinet, "state": MessageState.QUEUED})
     return rows

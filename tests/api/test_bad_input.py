@@ -134,3 +134,67 @@ def test_wrong_field_types(client, sender):
 def test_overlong_labels(client, sender):
     data = assert_error(post(client, sender, email_notification(event="E" * 101)), 400)
     assert "event" in data["errors"]
+
+
+def post_raw(client, who, path, text):
+    """POST ``text`` as the JSON body exactly as written (JSON escapes kept)."""
+    headers = who.headers | {"Content-Type": "application/json"}
+    return client.post(path, data=text.encode(), headers=headers)
+
+
+LONE = ["Not valid Unicode: contains a lone surrogate (half of a UTF-16 pair)."]
+
+
+def test_a_lone_surrogate_is_400_naming_the_field(client, sender):
+    text = (
+        '{"recipients": [{"type": "user", "value": "u-1\\ud800"}],'
+        ' "message": {"body": "Bun\\udfff venit"}}'
+    )
+    data = assert_error(post_raw(client, sender, "/v1/notifications", text), 400)
+    assert data["errors"] == {"recipients": {"0": {"value": LONE}}, "message": {"body": LONE}}
+
+
+def test_a_lone_surrogate_in_a_key_is_400_naming_it_escaped(client, sender):
+    text = (
+        '{"recipients": [{"type": "user", "value": "u-1"}],'
+        ' "message": {"body": "Bun venit", "data": {"ok": 1, "k\\ud800": 2}}}'
+    )
+    data = assert_error(post_raw(client, sender, "/v1/notifications", text), 400)
+    message = "Not valid Unicode: this name contains a lone surrogate."
+    assert data["errors"] == {"message": {"data": {"k\\ud800": [message]}}}
+
+
+def test_an_escaped_surrogate_pair_is_valid(client, sender):
+    text = (
+        '{"recipients": [{"type": "user", "value": "u-1"}], "message": {"body": "\\ud83d\\ude00"}}'
+    )
+    response = post_raw(client, sender, "/v1/notifications", text)
+    assert response.status_code == 202, response.get_json()
+    assert Notification.get().content["body"] == "\U0001f600"
+    Message.delete().execute()
+    Notification.delete().execute()
+
+
+def test_a_lone_surrogate_in_an_import_is_400_naming_the_row(client):
+    from models.contact import Contact
+    from tests.factories import idnp, make_sender
+
+    registrar = make_sender("registry", permissions=["contacts:write"])
+    text = f'[{{"idnp": "{idnp(1)}"}}, {{"idnp": "{idnp(2)}", "name": "Ion\\ud800"}}]'
+    data = assert_error(post_raw(client, registrar, "/v1/contacts/import", text), 400)
+    assert data["errors"] == {"1": {"name": LONE}}
+    assert Contact.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "valid_till",
+    [
+        "2031-03-01T10:00:00+00:00",  # the same instant
+        "2031-03-01T09:59:59+00:00",
+        "2031-03-01T11:00:00+02:00",  # a later wall clock, an earlier instant
+    ],
+)
+def test_valid_till_not_after_send_at_is_400(client, sender, valid_till):
+    body = email_notification(sendAt="2031-03-01T10:00:00+00:00", validTill=valid_till)
+    data = assert_error(post(client, sender, body), 400)
+    assert data["errors"] == {"validTill": ["Must be later than sendAt."]}

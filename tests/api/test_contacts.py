@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import settings
 from models.contact import Contact, ContactChannel, idnp_problem
 from tests.factories import contact_body, idnp, make_sender
 
@@ -90,7 +91,11 @@ def test_permissions(client, registrar, sender, admin):
     assert client.get(f"/v1/contacts/{idnp(1)}", headers=admin.headers).status_code == 200
 
 
-def test_channels_language_and_reachability(client, registrar):
+def test_channels_language_and_reachability(client, registrar, telegram, monkeypatch):
+    """Reachability counts configured channels: Telegram (a fake) and SMS (never called here)."""
+    for name, value in (("SMS_ACCOUNT_SID", "AC1"), ("SMS_AUTH_TOKEN", "t"), ("SMS_FROM", "H")):
+        monkeypatch.setattr(settings, name, value)
+    monkeypatch.setattr(settings, "SMS_API_URL", "http://127.0.0.1:9")
     create(client, registrar)
     base = f"/v1/contacts/{idnp(1)}"
     added = client.post(

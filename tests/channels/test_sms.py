@@ -333,7 +333,7 @@ def test_a_refused_sms_fails_at_once_with_its_reason(
     assert len(twilio.requests) == 1
 
 
-def test_bad_numbers_are_refused_at_accept_time_by_index(client, sender):
+def test_bad_numbers_are_refused_at_accept_time_by_index(client, sender, twilio):
     body = sms_notification(
         "+37369123456", "not a number", "+373 69 ABC 456", "123", "+37369123457"
     )
@@ -351,7 +351,7 @@ def test_bad_numbers_are_refused_at_accept_time_by_index(client, sender):
     ("body", "segments"),
     [("a" * 919, "7 GSM-7"), ("ă" * 403, "7 UCS-2"), ("😀" * 199, "7 UCS-2")],
 )
-def test_an_sms_over_the_segment_limit_is_refused(client, sender, body, segments):
+def test_an_sms_over_the_segment_limit_is_refused(client, sender, twilio, body, segments):
     response = post(client, sender, sms_notification("+37369123456", body=body))
 
     assert response.status_code == 400
@@ -360,7 +360,7 @@ def test_an_sms_over_the_segment_limit_is_refused(client, sender, body, segments
     assert "at most 6" in error
 
 
-def test_the_action_link_counts_towards_the_sms_length(client, sender, monkeypatch):
+def test_the_action_link_counts_towards_the_sms_length(client, sender, twilio, monkeypatch):
     monkeypatch.setattr(settings, "SMS_MAX_SEGMENTS", 1)
     fits = sms_notification("+37369123456", body="a" * 160)
     assert post(client, sender, fits).status_code == 202

@@ -181,7 +181,7 @@ def test_the_rate_limit_applies_to_telegram(client, sender, telegram, worker, mo
     "value",
     ["", "   ", "@abcd", "@" + "a" * 33, "@has-dash", "12 34", "chat", "1" * 65, True, 1.5],
 )
-def test_an_invalid_chat_is_a_400_naming_the_recipient(client, sender, value):
+def test_an_invalid_chat_is_a_400_naming_the_recipient(client, sender, telegram, value):
     body = notification("123456789")
     body["recipients"].append({"type": "telegram", "value": value})
 
@@ -202,7 +202,7 @@ def test_an_invalid_chat_is_a_400_naming_the_recipient(client, sender, value):
         ("@herald_news", "@herald_news"),
     ],
 )
-def test_chat_ids_and_channel_usernames_are_accepted(client, sender, value, stored):
+def test_chat_ids_and_channel_usernames_are_accepted(client, sender, telegram, value, stored):
     posted = post(client, sender, notification(value))
     assert posted["messages"][0]["destination"] == stored
 
@@ -221,7 +221,9 @@ def test_chat_ids_and_channel_usernames_are_accepted(client, sender, value, stor
         ({"subject": None, "body": "  \n "}, False),
     ],
 )
-def test_content_that_cannot_fit_a_telegram_message_is_a_400(client, sender, content, accepted):
+def test_content_that_cannot_fit_a_telegram_message_is_a_400(
+    client, sender, telegram, content, accepted
+):
     body = notification()
     body["message"] = {key: value for key, value in content.items() if value is not None}
 

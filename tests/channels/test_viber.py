@@ -149,7 +149,7 @@ def test_a_receiver_gone_from_viber_is_a_dead_address(
 
 # --- accept time ---------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["", "  ", "has space=", "tab\tid", "a" * 101, 42, ["x"]])
-def test_an_invalid_viber_id_is_a_400_naming_the_recipient(client, sender, value):
+def test_an_invalid_viber_id_is_a_400_naming_the_recipient(client, sender, viber, value):
     body = notification(USER)
     body["recipients"].append({"type": "viber", "value": value})
 
@@ -161,7 +161,7 @@ def test_an_invalid_viber_id_is_a_400_naming_the_recipient(client, sender, value
     assert list(errors["1"]) == ["value"]
 
 
-def test_a_viber_id_is_stored_trimmed(client, sender):
+def test_a_viber_id_is_stored_trimmed(client, sender, viber):
     posted = post(client, sender, notification(f" {USER} ", "a" * 100))
     assert [m["destination"] for m in posted["messages"]] == [USER, "a" * 100]
 
@@ -178,7 +178,7 @@ def test_a_viber_id_is_stored_trimmed(client, sender):
         ({"body": " \n\t "}, False),
     ],
 )
-def test_content_that_cannot_fit_a_viber_message_is_a_400(client, sender, content, accepted):
+def test_content_that_cannot_fit_a_viber_message_is_a_400(client, sender, viber, content, accepted):
     body = notification()
     body["message"] = content
 

@@ -152,20 +152,22 @@ def test_404_and_410_are_dead_addresses(client, sender, push_service, worker):
     assert push_service.rejections == []
 
 
-def test_missing_vapid_keys_are_retried_until_configured(
-    client, sender, push_service, worker, vapid, monkeypatch
+def test_vapid_keys_removed_after_accepting_are_retried_until_configured(
+    client, sender, push_service, queues, db, vapid, monkeypatch
 ):
+    """Accepted while configured; the worker finds no key: nothing is sent until it is back."""
     monkeypatch.setattr(settings, "WEBPUSH_MAX_RETRIES", 100)
-    monkeypatch.setattr(settings, "VAPID_PRIVATE_KEY", "")
     _, subscription = push_service.subscribe()
     (message_id,) = post(client, sender, push_notification(subscription))
+    monkeypatch.setattr(settings, "VAPID_PRIVATE_KEY", "")
 
-    wait_until(lambda: message(message_id).state == MessageState.RETRYING)
-    assert "VAPID_PRIVATE_KEY" in message(message_id).last_error
-    assert push_service.requests == []
+    with running_worker(queues):
+        wait_until(lambda: message(message_id).state == MessageState.RETRYING)
+        assert "VAPID_PRIVATE_KEY" in message(message_id).last_error
+        assert push_service.requests == []
 
-    monkeypatch.setattr(settings, "VAPID_PRIVATE_KEY", vapid[0])
-    wait_until(settled(message_id, MessageState.SENT))
+        monkeypatch.setattr(settings, "VAPID_PRIVATE_KEY", vapid[0])
+        wait_until(settled(message_id, MessageState.SENT))
     assert len(push_service.pushes) == 1
 
 
@@ -266,7 +268,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_malformed_subscriptions_are_400_naming_the_recipient(client, sender, case, monkeypatch):
+def test_malformed_subscriptions_are_400_naming_the_recipient(
+    client, sender, vapid, case, monkeypatch
+):
     monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", False)
     value, reason = MALFORMED[case]
     body = push_notification(_subscription(), value)
@@ -279,7 +283,7 @@ def test_malformed_subscriptions_are_400_naming_the_recipient(client, sender, ca
     assert errors["1"]["value"][0].startswith(reason)
 
 
-def test_a_payload_too_big_for_push_services_is_400(client, sender):
+def test_a_payload_too_big_for_push_services_is_400(client, sender, vapid):
     body = push_notification(_subscription(), body="ă" * 2100)
 
     response = client.post("/v1/notifications", json=body, headers=sender.headers)

@@ -284,7 +284,7 @@ def test_a_refused_message_fails_at_once_with_its_reason(
     assert len(whatsapp.requests) == 1
 
 
-def test_bad_numbers_are_refused_at_accept_time_by_index(client, sender):
+def test_bad_numbers_are_refused_at_accept_time_by_index(client, sender, whatsapp):
     body = whatsapp_notification("+37369123456", "+373 69 ABC 456", "12", "whatsapp:+37369123456")
 
     response = post(client, sender, body)
@@ -321,7 +321,9 @@ def test_a_bad_template_is_refused(client, sender, template, field):
     assert field in response.get_json()["errors"]["message"]["whatsappTemplate"]
 
 
-def test_text_over_the_cloud_api_limit_is_refused_unless_a_template_is_sent(client, sender):
+def test_text_over_the_cloud_api_limit_is_refused_unless_a_template_is_sent(
+    client, sender, whatsapp
+):
     response = post(client, sender, whatsapp_notification("+37369123456", body="a" * 4097))
     assert response.status_code == 400
     assert "at most 4096" in response.get_json()["errors"]["message"]["body"][0]

@@ -294,9 +294,13 @@ def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(
     ion = person(50, ("email", "ion@example.md"))
     first = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
     second = send(client, sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
-    send(client, other_sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"])
-    send(client, sender, recipients=[{"type": "idnp", "value": idnp(51)}], channels=["inapp"])
-    for posted in (first, second):
+    third = send(
+        client, other_sender, recipients=[{"type": "idnp", "value": ion}], channels=["inapp"]
+    )
+    elsewhere = send(
+        client, sender, recipients=[{"type": "idnp", "value": idnp(51)}], channels=["inapp"]
+    )
+    for posted in (first, second, third, elsewhere):
         wait_until(fanned_out(posted["id"]))
 
     sender.sender.permissions = ["contacts:read"]
@@ -309,3 +313,22 @@ def test_history_by_idnp_lists_what_this_sender_sent_to_the_person(
     auditor = make_sender("auditor", admin=True)
     everything = client.get(f"/v1/contacts/{ion}/notifications", headers=auditor.headers).get_json()
     assert len(everything) == 3
+
+
+def test_a_notification_is_pending_until_its_fanout_has_run(client, sender, queues):
+    """No worker runs here: the fan-out jobs wait in the queue until the test runs them."""
+    stranger = send(
+        client, sender, recipients=[{"type": "idnp", "value": idnp(60)}], channels=["email"]
+    )
+    broadcast = send(client, sender, isBroadcast=True, serviceName="nobody-subscribes")
+
+    def state_of(posted):
+        url = f"/v1/notifications/{posted['id']}"
+        return client.get(url, headers=sender.headers).get_json()["state"]
+
+    assert (stranger["state"], stranger["messages"]) == ("pending", [])
+    assert (broadcast["state"], broadcast["messages"]) == ("pending", [])
+    assert (state_of(stranger), state_of(broadcast)) == ("pending", "pending")
+    fanout(stranger["id"])
+    fanout(broadcast["id"])
+    assert (state_of(stranger), state_of(broadcast)) == ("failed", "completed")
