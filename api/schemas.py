@@ -7,6 +7,7 @@ import binascii
 import json
 
 import marshmallow as ma
+from flask import g, has_app_context
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
@@ -15,7 +16,9 @@ from channels.base import InvalidContent, InvalidDestination
 from models.base import utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
+from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
+from models.sender import Sender
 from models.states import notification_state
 from tasks.templating import TemplateProblem, language_tag
 
@@ -327,18 +330,36 @@ def channels_in_use(data: dict) -> set[str]:
 
 
 # --- responses -----------------------------------------------------------------------------
+def viewer() -> Sender | None:
+    """The sender a response is for (None outside a sender's request: then nothing that the
+    contact registry gave is shown)."""
+    return g.get("sender") if has_app_context() else None
+
+
+def retained_destination(message: Message) -> str | None:
+    """The destination as the viewer may see it (``models.privacy``), or None past
+    MESSAGE_RETENTION_DAYS."""
+    return destination_as_shown(viewer(), message) if is_retained(message) else None
+
+
+DESTINATION_DESCRIPTION = (
+    "null past MESSAGE_RETENTION_DAYS; an address found in the contact registry is masked "
+    "(i***@example.md, +373******01) unless the key holds contacts:read"
+)
+
+
 class MessageSummarySchema(CamelSchema):
     id = fields.UUID()
     channel = fields.String()
     destination = fields.Method(
-        "get_destination", metadata={"description": "null past MESSAGE_RETENTION_DAYS"}
+        "get_destination", metadata={"description": DESTINATION_DESCRIPTION}
     )
     language = fields.String(allow_none=True)
     state = fields.String()
     failure_reason = fields.String(allow_none=True)
 
     def get_destination(self, message) -> str | None:
-        return message.destination if is_retained(message) else None
+        return retained_destination(message)
 
 
 class NotificationSchema(CamelSchema):
@@ -404,9 +425,14 @@ class AttemptSchema(CamelSchema):
 class MessageSchema(MessageSummarySchema):
     notification_id = fields.UUID(attribute="notification_id")
     attempts = fields.Integer(metadata={"description": "Delivery attempts made so far"})
-    last_error = fields.String(allow_none=True)
-    details = fields.Dict(
-        allow_none=True, metadata={"description": "What the channel reported (segments, …)"}
+    last_error = fields.Method("get_last_error", metadata={"type": "string", "nullable": True})
+    details = fields.Method(
+        "get_details",
+        metadata={
+            "type": "object",
+            "nullable": True,
+            "description": "What the channel reported (segments, …)",
+        },
     )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -414,9 +440,18 @@ class MessageSchema(MessageSummarySchema):
     delivered_at = fields.DateTime(allow_none=True)
     attempt_history = fields.Method("get_attempt_history")
 
+    def get_last_error(self, message) -> str | None:
+        return text_as_shown(viewer(), message, message.last_error)
+
+    def get_details(self, message) -> dict | None:
+        return details_as_shown(viewer(), message)
+
     def get_attempt_history(self, message) -> list:
         rows = Attempt.select().where(Attempt.message == message.id).order_by(Attempt.number)
-        return _ATTEMPTS.dump(rows)
+        attempts = _ATTEMPTS.dump(rows)
+        for attempt in attempts:
+            attempt["error"] = text_as_shown(viewer(), message, attempt["error"])
+        return attempts
 
 
 class HealthSchema(ma.Schema):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate
 
 from api.pagination import PageArgs
-from api.schemas import CamelSchema, MessageSchema, small_json
+from api.schemas import (
+    DESTINATION_DESCRIPTION,
+    CamelSchema,
+    MessageSchema,
+    retained_destination,
+    small_json,
+)
 from models.resend import MAX_RESEND
 from models.search import FIELDS, is_retained
 from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
@@ -81,12 +87,15 @@ class ResendResultSchema(CamelSchema):
 
 
 class RetentionMixin:
-    """Destination and rendered content, given only while the message is within retention."""
+    """Destination and rendered content, given only while the message is within retention
+    (the destination as the caller may see it: ``models.privacy``)."""
 
     retained = fields.Method(
         "get_retained", metadata={"description": "false: past MESSAGE_RETENTION_DAYS"}
     )
-    destination = fields.Method("get_destination")
+    destination = fields.Method(
+        "get_destination", metadata={"description": DESTINATION_DESCRIPTION}
+    )
     subject = fields.Method("get_subject")
     body = fields.Method("get_body")
 
@@ -94,7 +103,7 @@ class RetentionMixin:
         return is_retained(message)
 
     def get_destination(self, message) -> str | None:
-        return message.destination if is_retained(message) else None
+        return retained_destination(message)
 
     def get_subject(self, message) -> str | None:
         return message.subject if is_retained(message) else None

@@ -15,12 +15,13 @@ from enum import StrEnum
 from functools import reduce
 from operator import and_, or_
 
-from peewee import SQL, Expression, Field
+from peewee import SQL, Case, Expression, Field
 
 import settings
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
+from models.privacy import visible_destinations
 from models.sender import Sender, visible_to
 from models.states import FINAL, FailureReason, MessageState
 
@@ -55,7 +56,8 @@ CHANNEL_NAMES = {
 @dataclass(frozen=True)
 class SearchField:
     """A searchable field: its Mambu ``filterSelection`` name, its camelCase name (NotifyBC
-    filters, query parameters, result items), its column and its type."""
+    filters, query parameters, result items), its column and its type. A ``personal`` field
+    (the destination) matches only while retained, and only where the caller may see it."""
 
     name: str
     alias: str
@@ -206,24 +208,33 @@ def _compare(condition: Condition) -> Expression:
     raise ValueError(f"unknown operator {condition.op!r}")
 
 
-def _leaf(condition: Condition, target, now: datetime) -> Expression:
+def _leaf(condition: Condition, target, now: datetime, visible: Expression | None) -> Expression:
     expression = _compare(condition)
     if condition.field.personal:
         retained = _retained(now)
         gone = condition.op in (Op.EMPTY, Op.NIN) or (condition.op == Op.NEQ)
         expression = (expression | ~retained) if gone else (expression & retained)
+        if visible is not None:
+            expression = expression & visible
     if condition.field.model is Message and target is Notification:
         return Notification.id.in_(Message.select(Message.notification).where(expression))
     return expression
 
 
-def compile_node(node: Node, target=Message, now: datetime | None = None) -> Expression | None:
+def compile_node(
+    node: Node,
+    target=Message,
+    now: datetime | None = None,
+    visible: Expression | None = None,
+) -> Expression | None:
     """The SQL condition for ``node`` on rows of ``target`` (Message, joined to its
-    Notification, or Notification); None when it holds for every row."""
+    Notification, or Notification); None when it holds for every row. A condition on a
+    personal field (the destination) holds only where ``visible`` does (the messages whose
+    destination the caller may see: ``models.privacy.visible_destinations``; None: all)."""
     now = now or utcnow()
     if isinstance(node, Condition):
-        return _leaf(node, target, now)
-    parts = [compile_node(part, target, now) for part in node.parts]
+        return _leaf(node, target, now, visible)
+    parts = [compile_node(part, target, now, visible) for part in node.parts]
     if isinstance(node, All):
         parts = [part for part in parts if part is not None]
         return reduce(and_, parts) if parts else None
@@ -243,10 +254,15 @@ class Order:
 DEFAULT_ORDER = Order(FIELDS["CREATION_DATE"], descending=True)
 
 
-def _ordering(order: Order, tiebreak: Field) -> list:
+def _ordering(order: Order, tiebreak: Field, visible: Expression | None = None) -> list:
+    """ORDER BY ``order`` then ``tiebreak``; a personal field sorts the rows it may not show
+    as if empty, so their order says nothing of what they hold."""
+    column = order.field.column
+    if order.field.personal and visible is not None:
+        column = Case(None, ((visible, column),), None)
     if order.descending:
-        return [order.field.column.desc(), tiebreak.desc()]
-    return [order.field.column.asc(), tiebreak.asc()]
+        return [column.desc(), tiebreak.desc()]
+    return [column.asc(), tiebreak.asc()]
 
 
 def search_messages(
@@ -263,10 +279,12 @@ def search_messages(
         Notification.target_type,
         Notification.reference,
     ).join(Notification)
-    condition = compile_node(node, Message, now)
+    visible = visible_destinations(sender)
+    condition = compile_node(node, Message, now, visible)
     if condition is not None:
         query = query.where(condition)
-    return visible_to(sender, query, Message).order_by(*_ordering(order, Message.id))
+    ordering = _ordering(order, Message.id, visible)
+    return visible_to(sender, query, Message).order_by(*ordering)
 
 
 def search_notifications(
@@ -277,7 +295,7 @@ def search_notifications(
     if order.field.model is not Notification:
         order = Order(NOTIFICATION_CREATED, order.descending)
     query = Notification.select().where(Notification.deleted_at.is_null())
-    condition = compile_node(node, Notification, now)
+    condition = compile_node(node, Notification, now, visible_destinations(sender))
     if condition is not None:
         query = query.where(condition)
     return visible_to(sender, query, Notification).order_by(*_ordering(order, Notification.id))

@@ -32,6 +32,7 @@ from models.base import utcnow
 from models.callback import Callback, forget_callback, postpone_callback, take_callback
 from models.message import Message
 from models.notification import Notification
+from models.privacy import destination_as_shown
 from models.sender import Sender
 from tasks.broker import BROKER_ERRORS, enqueue_many
 
@@ -115,13 +116,15 @@ def _give_up(callback: Callback, why) -> None:
 
 
 def callback_payload(message: Message, state: str, failure_reason: str | None) -> dict[str, Any]:
-    """The JSON object a callback carries. Keys are always present (null when unset)."""
+    """The JSON object a callback carries. Keys are always present (null when unset). It goes
+    to the message's sender, so the destination is shown as that sender may see it (an address
+    found in the contact registry masked without ``contacts:read``; see ``models.privacy``)."""
     return {
         "messageId": str(message.id),
         "notificationId": str(message.notification.id),
         "reference": message.notification.reference,
         "channel": message.channel,
-        "destination": message.destination,
+        "destination": destination_as_shown(message.sender, message),
         "state": state,
         "failureReason": failure_reason,
         "sentAt": _iso(message.sent_at),
@@ -144,6 +147,8 @@ def _message_with_sender(message_id: str) -> Message | None:
             Sender.id,
             Sender.callback_url,
             Sender.callback_secret,
+            Sender.is_admin,
+            Sender.permissions,
         )
         .join(Notification)
         .switch(Message)

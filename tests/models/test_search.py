@@ -19,8 +19,10 @@ def at(text: str) -> datetime:
 
 @pytest.fixture
 def history(db):
-    """Five messages of one sender, one of another; returned by letter, with the senders."""
-    acme, globex = make_sender("acme").sender, make_sender("globex").sender
+    """Five messages of one sender, one of another; returned by letter, with the senders. The
+    first may read the contact registry, so its IDNP messages' destinations are searchable."""
+    acme = make_sender("acme", permissions=["contacts:read"]).sender
+    globex = make_sender("globex").sender
     rows = {
         "a": stored_message(
             acme,
