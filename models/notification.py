@@ -58,7 +58,8 @@ class Notification(BaseModel):
 
 
 class IdempotencyRecord(BaseModel):
-    """The first response to a request made with an ``Idempotency-Key``, per sender and key."""
+    """The first response to a request made with an ``Idempotency-Key``, per sender and key;
+    the purge deletes it with its notification's personal data."""
 
     sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
     key = CharField(max_length=255)
@@ -70,6 +71,16 @@ class IdempotencyRecord(BaseModel):
 
     class Meta:
         indexes = ((("sender", "key"), True),)
+
+
+def forget_idempotency(notification_ids: list) -> int:
+    """Delete the idempotency records (key, body fingerprint, first response) of these
+    notifications; how many. For the purge, inside its transaction."""
+    return (
+        IdempotencyRecord.delete()
+        .where(IdempotencyRecord.notification.in_(notification_ids))
+        .execute()
+    )
 
 
 def notifications_for_recipient(sender: Sender, recipient_key: str):

@@ -16,6 +16,7 @@ from models.housekeeping import (
     purge_batch,
     release_for_resend,
     release_scheduled,
+    truncate_wal,
 )
 from models.message import release_stuck
 from models.notification import stalled_fanouts
@@ -150,22 +151,26 @@ def auto_resend(now: datetime | None = None) -> dict[str, int]:
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
-    """Redact the personal data of notifications whose last message became final more than
+    """Erase the person from notifications whose last message became final more than
     MESSAGE_RETENTION_DAYS ago (nothing still scheduled, queued, sending, retrying, held or
-    fanning out is touched), a batch per transaction, and remove the attachments they carried."""
+    fanning out is touched), a batch per transaction: bodies, destinations, IDNPs, provider
+    replies, idempotency records, who read and acted, and the documents (letters, attachments)
+    removed with the rows. On SQLite the log is then truncated (:func:`truncate_wal`)."""
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     counts = {"notifications": 0, "messages": 0}
-    after = None
+    removed, after = 0, None
     while True:
-        batch = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE, after)
+        batch = purge_batch(
+            cutoff, now, settings.PURGE_BATCH_SIZE, after, remove_documents=documents.delete_all
+        )
         counts["notifications"] += batch.notifications
         counts["messages"] += batch.messages
-        for document_id in batch.documents:
-            documents.delete(document_id)
+        removed += batch.documents
         if batch.scanned < settings.PURGE_BATCH_SIZE:
             break
         after = batch.resume_after
+    truncate_wal()
     if counts["notifications"]:
-        logger.info("purge: %s", counts)
+        logger.info("purge: %s, %d documents removed", counts, removed)
     return counts
