@@ -145,6 +145,12 @@ IDEMPOTENCY_KEY_MAX_LENGTH = _setting(
     "Longest accepted Idempotency-Key header (the stored key holds 255)",
     Number(1, 255),
 )
+IDEMPOTENCY_TTL_SECONDS = _setting(
+    "IDEMPOTENCY_TTL_SECONDS",
+    86400,
+    "How long an Idempotency-Key is remembered (at most until its notification is purged)",
+    Number(60, 30 * 86400),
+)
 
 # --- templates -------------------------------------------------------------------------------
 MAX_ATTRIBUTES_BYTES = _setting(
@@ -317,7 +323,7 @@ REPLAY_AFTER_SECONDS = _setting(
 MESSAGE_RETENTION_DAYS = _setting(
     "MESSAGE_RETENTION_DAYS",
     7,
-    "Days a message's destination and bodies are kept",
+    "Days a notification's personal data is kept after its last message became final",
     Number(1, 36500),
 )
 SEARCH_COUNT_LIMIT = _setting(
@@ -379,7 +385,7 @@ AUTO_RESEND_MAX = _setting(
 HOUSEKEEPING_INTERVAL_SECONDS = _setting(
     "HOUSEKEEPING_INTERVAL_SECONDS",
     60,
-    "How often auto-resend and the retention purge run",
+    "How often auto-resend, the retention purge and key expiry run",
     SECONDS_OF_A_DAY,
 )
 PURGE_BATCH_SIZE = _setting(

@@ -1,5 +1,6 @@
 """``Idempotency-Key``: the same key with the same body answers the first response again; with a
-different body, 422. Keys are per sender."""
+different body, 422. Keys are per sender, and remembered for IDEMPOTENCY_TTL_SECONDS (never past
+their notification's retention): then a request with the key is a new one."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import settings
@@ -71,6 +72,20 @@ def delete(document_id: str) -> None:
     for name in (path + ".json", path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(name)
+
+
+def delete_all(document_ids: Iterable[str]) -> None:
+    """Remove these documents (the retention purge's letters and attachments). Unknown ids,
+    and values no document of this store could have as id, are not an error; a disk error is
+    raised (OSError) after trying each."""
+    failure = None
+    for document_id in filter(is_document_id, document_ids):
+        try:
+            delete(document_id)
+        except OSError as error:
+            failure = error
+    if failure is not None:
+        raise failure
 
 
 def is_document_id(value: object) -> bool:

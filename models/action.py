@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from peewee import CharField, ForeignKeyField, TextField
+from peewee import Case, CharField, ForeignKeyField, TextField
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.db import is_sqlite, write_transaction
@@ -19,6 +19,10 @@ class ActionType(StrEnum):
     VALIDATE = "Validate"
     REJECTED = "Rejected"
     IS_READ = "IsRead"
+
+
+#: What an erased user key of an action reads.
+REDACTED = ""
 
 
 class NotificationAction(BaseModel):
@@ -38,7 +42,8 @@ class NotificationAction(BaseModel):
 
 
 class NotificationDeleted(Exception):
-    """The notification was soft-deleted: no more actions may be recorded on it."""
+    """The notification was soft-deleted, or purged after retention: no more actions may be
+    recorded on it (an action recorded after the purge would keep who took it for ever)."""
 
 
 def record_action(
@@ -50,16 +55,18 @@ def record_action(
     user: str | None = None,
     sender_id: int | None = None,
 ) -> NotificationAction:
-    """Append an action; raises :class:`NotificationDeleted` if the notification is deleted.
+    """Append an action; raises :class:`NotificationDeleted` if the notification is deleted
+    or purged.
 
-    The notification row is locked (SQLite: the write lock) while its ``deleted_at`` is checked
-    and the action inserted, so an action racing a deletion is recorded before it or refused."""
+    The notification row is locked (SQLite: the write lock) while its ``deleted_at`` and
+    ``purged_at`` are checked and the action inserted, so an action racing a deletion or the
+    purge is recorded before it (and the purge erases who took it) or refused."""
     with write_transaction():
-        query = Notification.select(Notification.deleted_at).where(
+        query = Notification.select(Notification.deleted_at, Notification.purged_at).where(
             Notification.id == notification_id
         )
         notification = (query if is_sqlite() else query.for_update()).first()
-        if notification is None or notification.deleted_at is not None:
+        if notification is None or (notification.deleted_at or notification.purged_at):
             raise NotificationDeleted(str(notification_id))
         return NotificationAction.create(
             notification=notification_id,
@@ -70,6 +77,19 @@ def record_action(
             sender=sender_id,
             created_at=utcnow(),
         )
+
+
+def erase_actors(notification_ids: list) -> int:
+    """Erase who took the actions on these notifications, and their notes (free text about the
+    case): what was done, when, and through which sender key stay; an action a user took
+    through their inbox keeps an empty ``recipient_key``, so it still reads as one. For the
+    purge, inside its transaction; how many actions."""
+    through_inbox = Case(None, ((NotificationAction.recipient_key.is_null(), None),), REDACTED)
+    return (
+        NotificationAction.update(performed_by=None, action_note=None, recipient_key=through_inbox)
+        .where(NotificationAction.notification.in_(notification_ids))
+        .execute()
+    )
 
 
 def actions_of(notification_id):

@@ -21,7 +21,9 @@ def open_database(url: str | None = None) -> Database:
     """Create the database for ``url`` (default: ``DATABASE_URL``) and bind the models to it.
 
     SQLite runs in WAL mode with a busy timeout so the web, worker and scheduler processes can
-    share one file. PostgreSQL connections are pooled per process.
+    share one file, and with ``secure_delete`` so that what a write replaces or deletes (an
+    older version of a row, a purged body) is overwritten with zeros in the file, not left in
+    its free space. PostgreSQL connections are pooled per process.
     """
     url = url or settings.DATABASE_URL
     scheme = urlparse(url).scheme
@@ -53,6 +55,7 @@ def _sqlite(url: str) -> SqliteDatabase:
             "busy_timeout": settings.SQLITE_BUSY_TIMEOUT_MS,
             "synchronous": "normal",
             "foreign_keys": 1,
+            "secure_delete": 1,
         },
         timeout=settings.SQLITE_BUSY_TIMEOUT_MS / 1000,
     )

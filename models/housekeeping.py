@@ -3,16 +3,20 @@ automatic resends and the retention purge. Each is a guarded UPDATE over a bound
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from peewee import SQL, fn
 
+import settings
+from models.action import erase_actors
 from models.callback import owe_callbacks
-from models.db import write_transaction
-from models.message import Message, requeue
-from models.notification import Notification
+from models.db import database, is_sqlite, write_transaction
+from models.inbox import forget_readers
+from models.message import Attempt, Message, requeue
+from models.notification import Notification, forget_idempotency
 from models.sender import Sender
 from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
 
@@ -144,14 +148,31 @@ def release_for_resend(
 class PurgedBatch:
     """What one purge batch did: how many unpurged notifications created before the cutoff it
     looked at (``scanned``, at most the batch size), how many notifications and messages it
-    redacted, the attachments' document ids for the caller to remove from the document store,
-    and the (created_at, id) of the last one looked at, where the next batch resumes."""
+    redacted, how many documents (letters, attachments) it removed, and the (created_at, id)
+    of the last one looked at, where the next batch resumes."""
 
     scanned: int
     notifications: int
     messages: int
-    documents: list[str]
+    documents: int
     resume_after: tuple[datetime, UUID] | None
+
+
+#: Removes documents from the document store by id; raises OSError when the disk fails.
+RemoveDocuments = Callable[[list[str]], None]
+
+#: A purged message: what stays is its channel, language, state, failure reason, counts, times.
+_ERASED_MESSAGE = {
+    Message.destination: REDACTED,
+    Message.recipient_key: None,
+    Message.contact: None,
+    Message.attributes: None,
+    Message.subject: None,
+    Message.body: None,
+    Message.last_error: None,
+    Message.provider_id: None,
+    Message.details: None,
+}
 
 
 def finished_before(cutoff: datetime):
@@ -176,27 +197,33 @@ def past_retention(cutoff: datetime):
 
 
 def purge_batch(
-    cutoff: datetime, now: datetime, limit: int, after: tuple[datetime, UUID] | None = None
+    cutoff: datetime,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, UUID] | None = None,
+    *,
+    remove_documents: RemoveDocuments,
 ) -> PurgedBatch:
     """Look at the next ``limit`` unpurged notifications created before ``cutoff`` (oldest
-    first, after ``after``) and redact those :func:`past_retention`: their content, attributes
-    and IDNP recipients, and their messages' destinations, recipient keys, attributes, errors
-    and provider details. States, timestamps and failure reasons stay. A message that is not
-    final is never changed, and a notification is marked purged only if it is still past
-    retention once its messages are done."""
+    first, after ``after``) and erase the person from those :func:`past_retention`: their
+    content, attributes and IDNP recipients; their messages' destinations, recipient keys,
+    contact links, attributes, bodies, errors, provider ids and details; their attempts'
+    provider replies and ids; their idempotency records; who read and acted on them. States,
+    timestamps, failure reasons and action types stay. Their documents (letters, attachments)
+    are removed by ``remove_documents`` inside the transaction that erases their ids, before
+    it commits, so a failure leaves both for the next purge and no file is left unreferenced.
+    A message that is not final is never changed, and a notification is marked purged only if
+    it is still past retention once its messages are done."""
     scanned = _window(cutoff, limit, after)
     if not scanned:
-        return PurgedBatch(0, 0, 0, [], after)
+        return PurgedBatch(0, 0, 0, 0, after)
     batch = [notification for notification in scanned if notification.finished]
-    messages = _redact_messages([notification.id for notification in batch], limit)
-    purged = _mark_purged(batch, cutoff, now) if batch else []
-    documents = [
-        attachment["document_id"]
-        for notification in purged
-        for attachment in (notification.content or {}).get("attachments") or []
-    ]
+    messages, letters = _redact_messages(
+        [notification.id for notification in batch], limit, remove_documents
+    )
+    purged, attachments = _mark_purged(batch, cutoff, now, remove_documents)
     resume_after = (scanned[-1].created_at, scanned[-1].id)
-    return PurgedBatch(len(scanned), len(purged), messages, documents, resume_after)
+    return PurgedBatch(len(scanned), purged, messages, letters + attachments, resume_after)
 
 
 def _window(cutoff: datetime, limit: int, after: tuple[datetime, UUID] | None):
@@ -227,9 +254,15 @@ def _window(cutoff: datetime, limit: int, after: tuple[datetime, UUID] | None):
     )
 
 
-def _mark_purged(batch: list[Notification], cutoff: datetime, now: datetime) -> list[Notification]:
+def _mark_purged(
+    batch: list[Notification], cutoff: datetime, now: datetime, remove_documents: RemoveDocuments
+) -> tuple[int, int]:
     """Blank the notifications of ``batch`` still :func:`past_retention` and mark them purged at
-    ``now``; returns those (the others changed after they were found)."""
+    ``now`` (the others changed after they were found); in the same transaction, delete their
+    idempotency records and who read them, erase who acted on them, and remove their
+    attachments. How many notifications, and documents."""
+    if not batch:
+        return 0, 0
     ids = [notification.id for notification in batch]
     with write_transaction():
         count = (
@@ -237,40 +270,88 @@ def _mark_purged(batch: list[Notification], cutoff: datetime, now: datetime) -> 
             .where(Notification.id.in_(ids) & past_retention(cutoff))
             .execute()
         )
-        if count == len(batch):
-            return batch
-        marked = Notification.select(Notification.id).where(
-            Notification.id.in_(ids) & (Notification.purged_at == now)
-        )
-        marked_ids = {row[0] for row in marked.tuples()}
-    return [notification for notification in batch if notification.id in marked_ids]
-
-
-def _redact_messages(notification_ids: list, limit: int) -> int:
-    """Blank the personal data of these notifications' final messages, ``limit`` per
-    transaction; returns how many."""
-    final = Message.notification.in_(notification_ids) & Message.state.in_(FINAL)
-    redacted, after = 0, None
-    while notification_ids:
-        page = Message.select(Message.id).where(final)
-        if after is not None:
-            page = page.where(Message.id > after)
-        message_ids = [row[0] for row in page.order_by(Message.id).limit(limit).tuples()]
-        if not message_ids:
-            return redacted
-        with write_transaction():
-            redacted += (
-                Message.update(
-                    destination=REDACTED,
-                    recipient_key=None,
-                    attributes=None,
-                    subject=None,
-                    body=None,
-                    last_error=None,
-                    details=None,
-                )
-                .where(Message.id.in_(message_ids) & final)
-                .execute()
+        marked = batch
+        if count != len(batch):
+            query = Notification.select(Notification.id).where(
+                Notification.id.in_(ids) & (Notification.purged_at == now)
             )
+            marked_ids = {row[0] for row in query.tuples()}
+            marked = [notification for notification in batch if notification.id in marked_ids]
+        if not marked:
+            return 0, 0
+        marked_ids = [notification.id for notification in marked]
+        forget_idempotency(marked_ids)
+        forget_readers(marked_ids)
+        erase_actors(marked_ids)
+        attachments = [
+            attachment["document_id"]
+            for notification in marked
+            for attachment in (notification.content or {}).get("attachments") or []
+        ]
+        remove_documents(attachments)
+    return len(marked), len(attachments)
+
+
+def _redact_messages(
+    notification_ids: list, limit: int, remove_documents: RemoveDocuments
+) -> tuple[int, int]:
+    """Blank the personal data of these notifications' final messages and of their attempts,
+    and remove the documents they stored (letters), ``limit`` messages per transaction; how
+    many messages, and documents."""
+    final = Message.notification.in_(notification_ids) & Message.state.in_(FINAL)
+    redacted = removed = 0
+    after = None
+    while notification_ids:
+        with write_transaction():
+            page = _final_page(final, after, limit)
+            message_ids = [message_id for message_id, _ in page]
+            if message_ids:
+                redacted += (
+                    Message.update(_ERASED_MESSAGE).where(Message.id.in_(message_ids)).execute()
+                )
+                (
+                    Attempt.update(error=None, provider_id=None)
+                    .where(Attempt.message.in_(message_ids))
+                    .execute()
+                )
+                letters = [
+                    details["documentId"] for _, details in page if _stored_document(details)
+                ]
+                remove_documents(letters)
+                removed += len(letters)
+        if len(page) < limit:
+            break
         after = message_ids[-1]
-    return redacted
+    return redacted, removed
+
+
+def _final_page(final, after, limit: int) -> list[tuple]:
+    """(id, details) of the next ``limit`` messages matching ``final`` after the id ``after``,
+    locked until the transaction ends on PostgreSQL (SQLite's write lock holds them already),
+    so none leaves its final state before it is blanked."""
+    page = Message.select(Message.id, Message.details).where(final)
+    if after is not None:
+        page = page.where(Message.id > after)
+    page = page.order_by(Message.id).limit(limit)
+    return list((page if is_sqlite() else page.for_update()).tuples())
+
+
+def _stored_document(details) -> bool:
+    """Whether a message's ``details`` name a document it stored (a letter's PDF)."""
+    return isinstance(details, dict) and isinstance(details.get("documentId"), str)
+
+
+def truncate_wal() -> bool:
+    """On SQLite, copy the write-ahead log into the database file and truncate it, so that
+    the page versions from before a purge do not stay in the log's bytes (``secure_delete``
+    zeroes them in the database file). It never waits, holding up no writer: while another
+    connection reads or writes it does nothing, and the next purge tries again. Whether the
+    log is empty now (always, on PostgreSQL)."""
+    if not is_sqlite():
+        return True
+    database.execute_sql("PRAGMA busy_timeout = 0")
+    try:
+        busy, _, _ = database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        database.execute_sql(f"PRAGMA busy_timeout = {int(settings.SQLITE_BUSY_TIMEOUT_MS)}")
+    return not busy

@@ -3,7 +3,8 @@ of the senders their token reaches — and the per-user read/delete state of bro
 
 An in-app broadcast is ONE notification row (``inbox_broadcast``) however many users see it;
 a :class:`BroadcastState` row exists only for a user who read or deleted it. Everything is
-filtered at query time: soft-deleted notifications and those past ``valid_till`` are hidden.
+filtered at query time: soft-deleted notifications, those past ``valid_till`` and those purged
+after retention are hidden.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from peewee import JOIN, CharField, ForeignKeyField, Value, fn
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.db import is_sqlite
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
@@ -45,8 +47,11 @@ class Reader:
 
 
 def _live(reader: Reader, now: datetime, deleted_too: bool = False):
-    """Notifications still shown: not soft-deleted, not expired, within the reader's scope."""
-    live = Notification.valid_till.is_null() | (Notification.valid_till > now)
+    """Notifications still shown: not purged, not soft-deleted, not expired, within the
+    reader's scope."""
+    live = Notification.purged_at.is_null() & (
+        Notification.valid_till.is_null() | (Notification.valid_till > now)
+    )
     if not deleted_too:
         live &= Notification.deleted_at.is_null()
     if reader.sender_id is not None:
@@ -139,35 +144,60 @@ def inbox_item(
 
 def set_item_state(reader: Reader, item: dict, state: str, now: datetime | None = None) -> None:
     """Mark an inbox item ``read`` or ``deleted`` for the reader: a guarded UPDATE of the
-    message, or this user's state row of a broadcast (created on first use)."""
+    message, or this user's state row of a broadcast."""
     now = now or utcnow()
-    if item["item_id"] != item["notification_id"]:
-        changes = {Message.state: state, Message.updated_at: now}
-        if state == MessageState.READ:
-            changes[Message.read_at] = fn.COALESCE(Message.read_at, now)
-        (
-            Message.update(changes)
-            .where(
-                (Message.id == item["item_id"])
-                & (Message.recipient_key == reader.user)
-                & Message.state.in_(SHOWN)
-            )
-            .execute()
-        )
+    if item["item_id"] == item["notification_id"]:
+        _set_broadcast_state(reader, item["notification_id"], state, now)
         return
+    changes = {Message.state: state, Message.updated_at: now}
+    if state == MessageState.READ:
+        changes[Message.read_at] = fn.COALESCE(Message.read_at, now)
     (
-        BroadcastState.insert(
-            notification=item["notification_id"],
-            recipient_key=reader.user,
-            state=state,
-            updated_at=now,
+        Message.update(changes)
+        .where(
+            (Message.id == item["item_id"])
+            & (Message.recipient_key == reader.user)
+            & Message.state.in_(SHOWN)
         )
+        .execute()
+    )
+
+
+def _set_broadcast_state(reader: Reader, notification_id, state: str, now: datetime) -> None:
+    """Upsert the reader's state row of a broadcast (a ``deleted`` one stays deleted), unless
+    the broadcast was purged meanwhile: the purge deletes these rows, and one written after it
+    would keep who read it. On PostgreSQL the broadcast's row is share-locked, so a purge under
+    way is waited for."""
+    unpurged = Notification.select(
+        Notification.id,
+        Value(reader.user),
+        Value(state),
+        Value(BroadcastState.updated_at.db_value(now)),
+    ).where((Notification.id == notification_id) & Notification.purged_at.is_null())
+    if not is_sqlite():
+        unpurged = unpurged.for_update("FOR SHARE")
+    columns = [
+        BroadcastState.notification,
+        BroadcastState.recipient_key,
+        BroadcastState.state,
+        BroadcastState.updated_at,
+    ]
+    (
+        BroadcastState.insert_from(unpurged, columns)
         .on_conflict(
             conflict_target=[BroadcastState.recipient_key, BroadcastState.notification],
             update={BroadcastState.state: state, BroadcastState.updated_at: now},
             where=(BroadcastState.state != MessageState.DELETED),
         )
         .execute()
+    )
+
+
+def forget_readers(notification_ids: list) -> int:
+    """Delete the per-user read/delete states of these broadcasts (who read them); for the
+    purge, inside its transaction. How many."""
+    return (
+        BroadcastState.delete().where(BroadcastState.notification.in_(notification_ids)).execute()
     )
 
 

@@ -36,9 +36,14 @@ class Reminder(BaseModel):
     fired = IntegerField(default=0, help_text="occurrences fired so far")
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
+    purged_at = UTCDateTimeField(null=True, help_text="request redacted (retention)")
 
     class Meta:
-        indexes = ((("state", "next_at"), False), (("sender", "created_at"), False))
+        indexes = (
+            (("state", "next_at"), False),
+            (("sender", "created_at"), False),
+            (("state", "purged_at", "updated_at"), False),
+        )
 
 
 def parse_offset(text: str) -> timedelta:
@@ -155,4 +160,20 @@ def advance(reminder: Reminder, fired_at: datetime, now: datetime, fired: bool =
             & (Reminder.next_at == fired_at)
         )
         .execute()
+    )
+
+
+def purge_finished_requests(cutoff: datetime, now: datetime, limit: int) -> int:
+    """Blank the requests (recipients, attributes, content) of up to ``limit`` reminders that
+    ended, done or cancelled, before ``cutoff`` (their ``updated_at``: the moment they ended)
+    and mark them purged at ``now``; how many. An active reminder keeps its request, whatever
+    its age; state, schedule and counts stay."""
+    ended = (
+        Reminder.state.in_((DONE, CANCELLED))
+        & Reminder.purged_at.is_null()
+        & (Reminder.updated_at < cutoff)
+    )
+    batch = Reminder.select(Reminder.id).where(ended).limit(limit)
+    return (
+        Reminder.update(request={}, purged_at=now).where(Reminder.id.in_(batch) & ended).execute()
     )

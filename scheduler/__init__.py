@@ -58,6 +58,7 @@ JOBS = (
     (jobs.expire_lapsed, "SCHEDULE_INTERVAL_SECONDS"),
     (jobs.auto_resend, "HOUSEKEEPING_INTERVAL_SECONDS"),
     (jobs.purge, "HOUSEKEEPING_INTERVAL_SECONDS"),
+    (jobs.forget_expired, "HOUSEKEEPING_INTERVAL_SECONDS"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import settings
@@ -16,9 +17,11 @@ from models.housekeeping import (
     purge_batch,
     release_for_resend,
     release_scheduled,
+    truncate_wal,
 )
 from models.message import release_stuck
-from models.notification import stalled_fanouts
+from models.notification import expire_idempotency_records, stalled_fanouts
+from models.reminder import purge_finished_requests
 from models.states import FailureReason
 from tasks.callbacks import enqueue_callbacks
 from tasks.deliver import UnknownChannel, enqueue
@@ -150,22 +153,56 @@ def auto_resend(now: datetime | None = None) -> dict[str, int]:
 
 
 def purge(now: datetime | None = None) -> dict[str, int]:
-    """Redact the personal data of notifications whose last message became final more than
+    """Erase the person from notifications whose last message became final more than
     MESSAGE_RETENTION_DAYS ago (nothing still scheduled, queued, sending, retrying, held or
-    fanning out is touched), a batch per transaction, and remove the attachments they carried."""
+    fanning out is touched), a batch per transaction: bodies, destinations, IDNPs, provider
+    replies, idempotency records, who read and acted, and the documents (letters, attachments)
+    removed with the rows. On SQLite the log is then truncated (:func:`truncate_wal`)."""
     now = now or utcnow()
     cutoff = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
     counts = {"notifications": 0, "messages": 0}
-    after = None
+    removed, after = 0, None
     while True:
-        batch = purge_batch(cutoff, now, settings.PURGE_BATCH_SIZE, after)
+        batch = purge_batch(
+            cutoff, now, settings.PURGE_BATCH_SIZE, after, remove_documents=documents.delete_all
+        )
         counts["notifications"] += batch.notifications
         counts["messages"] += batch.messages
-        for document_id in batch.documents:
-            documents.delete(document_id)
+        removed += batch.documents
         if batch.scanned < settings.PURGE_BATCH_SIZE:
             break
         after = batch.resume_after
+    truncate_wal()
     if counts["notifications"]:
-        logger.info("purge: %s", counts)
+        logger.info("purge: %s, %d documents removed", counts, removed)
     return counts
+
+
+def forget_expired(now: datetime | None = None) -> dict[str, int]:
+    """Forget what outlived its use: Idempotency-Key records older than
+    IDEMPOTENCY_TTL_SECONDS (deleted), and the requests (recipients, attributes, content) of
+    reminders done or cancelled more than MESSAGE_RETENTION_DAYS ago (blanked; an active
+    reminder keeps its own); PURGE_BATCH_SIZE rows per transaction."""
+    now = now or utcnow()
+    size = settings.PURGE_BATCH_SIZE
+    keys_before = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    ended_before = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS)
+    counts = {
+        "idempotency_keys": _in_batches(lambda: expire_idempotency_records(keys_before, size)),
+        "reminder_requests": _in_batches(lambda: purge_finished_requests(ended_before, now, size)),
+    }
+    truncate_wal()
+    if any(counts.values()):
+        logger.info("forget_expired: %s", counts)
+    return counts
+
+
+def _in_batches(batch: Callable[[], int]) -> int:
+    """Run ``batch`` (one transaction of at most PURGE_BATCH_SIZE rows, returning how many it
+    changed) until one comes back short; the total."""
+    total = 0
+    while True:
+        done = batch()
+        total += done
+        if done < settings.PURGE_BATCH_SIZE:
+            return total

@@ -8,14 +8,21 @@ its messages later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
+import settings
 from channels import documents
 from models.base import new_id, utcnow
 from models.db import bulk_insert, write_transaction
 from models.message import Message
-from models.notification import IdempotencyRecord, Notification
+from models.notification import (
+    IdempotencyRecord,
+    Notification,
+    forget_expired_key,
+    idempotency_record,
+)
 from models.sender import Sender
 from models.states import MessageState
 from models.template import TemplateVersion, current_version, template_for
@@ -47,9 +54,13 @@ class IdempotencyReplay(Exception):
 
 
 def find_idempotency_record(sender: Sender, key: str) -> IdempotencyRecord | None:
-    return IdempotencyRecord.get_or_none(
-        (IdempotencyRecord.sender == sender) & (IdempotencyRecord.key == key)
-    )
+    """``sender``'s record of ``key`` while it is remembered (IDEMPOTENCY_TTL_SECONDS)."""
+    return idempotency_record(sender, key, _remembered_since())
+
+
+def _remembered_since() -> datetime:
+    """Idempotency records made before this moment have expired."""
+    return utcnow() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
 
 
 def submit_notification(
@@ -177,6 +188,7 @@ def _insert(
             bulk_insert(Notification, [notification.__data__])
             bulk_insert(Message, [message.__data__ for message in messages])
             if idempotency:
+                forget_expired_key(sender, idempotency.key, _remembered_since())
                 IdempotencyRecord.create(
                     sender=sender,
                     key=idempotency.key,

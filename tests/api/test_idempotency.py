@@ -1,8 +1,18 @@
-"""Idempotency-Key: same key and body → the first response; different body → 422."""
+"""Idempotency-Key: same key and body → the first response; different body → 422; a key is
+remembered for IDEMPOTENCY_TTL_SECONDS, and never past its notification's retention."""
 
+from datetime import timedelta
+
+import pytest
+
+import settings
+from models.base import utcnow
 from models.message import Message
-from models.notification import Notification
+from models.notification import IdempotencyRecord, Notification
+from scheduler.jobs import forget_expired, purge
 from tests.factories import email_notification
+
+DAY = timedelta(days=1)
 
 
 def post(client, sender, body, key):
@@ -73,3 +83,66 @@ def test_replay_after_a_crash_before_the_response_was_saved(client, sender):
     assert again.status_code == 202
     assert again.get_json()["id"] == first.get_json()["id"]
     assert Notification.select().count() == 1
+
+
+def made_earlier(key: str, delta: timedelta) -> None:
+    """Move the record of ``key`` ``delta`` into the past, as if the key had been used then."""
+    record = IdempotencyRecord.get(IdempotencyRecord.key == key)
+    IdempotencyRecord.update(created_at=record.created_at - delta).where(
+        IdempotencyRecord.id == record.id
+    ).execute()
+
+
+@pytest.mark.parametrize("recipient", ["ion@example.md", "maria@example.md"])
+def test_a_key_used_longer_ago_than_its_ttl_is_forgotten(client, sender, recipient):
+    first = post(client, sender, email_notification(), "order-42")
+    made_earlier("order-42", DAY - timedelta(seconds=1))
+    assert post(client, sender, email_notification(), "order-42").get_json() == first.get_json()
+
+    made_earlier("order-42", timedelta(seconds=2))  # now a day and a second ago
+    again = post(client, sender, email_notification(recipient), "order-42")
+
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["id"] != first.get_json()["id"]
+    assert Notification.select().count() == 2
+    [record] = IdempotencyRecord.select()
+    assert str(record.notification_id) == again.get_json()["id"]
+    replayed = post(client, sender, email_notification(recipient), "order-42")
+    assert replayed.get_json() == again.get_json()
+
+
+def test_the_ttl_is_a_setting(client, sender, monkeypatch):
+    monkeypatch.setattr(settings, "IDEMPOTENCY_TTL_SECONDS", 3600)
+    first = post(client, sender, email_notification(), "hourly")
+    made_earlier("hourly", timedelta(minutes=61))
+    assert (
+        post(client, sender, email_notification(), "hourly").get_json()["id"]
+        != (first.get_json()["id"])
+    )
+
+
+def test_expired_records_are_deleted_in_batches(client, sender, monkeypatch):
+    monkeypatch.setattr(settings, "PURGE_BATCH_SIZE", 2)
+    for key in ("a", "b", "c", "d", "e"):
+        post(client, sender, email_notification(), key)
+    for key in ("a", "b", "c"):
+        made_earlier(key, DAY + timedelta(seconds=1))
+
+    assert forget_expired(utcnow()) == {"idempotency_keys": 3, "reminder_requests": 0}
+    assert {record.key for record in IdempotencyRecord.select()} == {"d", "e"}
+    assert forget_expired(utcnow() + DAY + timedelta(seconds=1))["idempotency_keys"] == 2
+    assert Notification.select().count() == 5
+
+
+def test_the_purge_deletes_the_record_of_a_purged_notification(client, sender, monkeypatch):
+    monkeypatch.setattr(settings, "IDEMPOTENCY_TTL_SECONDS", 30 * 86400)
+    monkeypatch.setattr(settings, "MESSAGE_RETENTION_DAYS", 7)
+    first = post(client, sender, email_notification(), "order-42")
+    Message.update(state="sent").execute()  # final, without a worker
+
+    assert purge(utcnow() + 8 * DAY)["notifications"] == 1
+
+    assert IdempotencyRecord.select().count() == 0
+    again = post(client, sender, email_notification(), "order-42")
+    assert again.status_code == 202
+    assert again.get_json()["id"] != first.get_json()["id"]
