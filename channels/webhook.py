@@ -23,7 +23,7 @@ from channels.base import (
     TransientError,
 )
 from channels.signing import HEADER, sign
-from channels.urlguard import UnsafeURL, check_url, check_url_syntax
+from channels.urlguard import CheckedURL, UnsafeURL, check_url, check_url_syntax
 from models.base import utcnow
 from models.states import FailureReason
 
@@ -45,10 +45,10 @@ class WebhookChannel(Channel):
             raise InvalidDestination(str(error)) from None
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
-        check_destination(destination)
+        target = check_destination(destination)
         body = json.dumps(payload(rendered), separators=(",", ":")).encode()
         response = post_signed(
-            destination,
+            target,
             body,
             rendered.signing_secret,
             {MESSAGE_ID_HEADER: rendered.metadata.get("messageId", "")},
@@ -79,19 +79,21 @@ def payload(rendered: Rendered) -> dict[str, Any]:
     }
 
 
-def check_destination(url: str) -> None:
-    """The URL guard at send time, with DNS: an unsafe URL fails the message for good (a
-    resolver that cannot answer right now raises TransientError from the guard itself)."""
+def check_destination(url: str) -> CheckedURL:
+    """The URL guard at send time, with DNS: the URL and the addresses to post to. An unsafe
+    URL fails the message for good (a resolver that cannot answer right now raises
+    TransientError from the guard itself)."""
     try:
-        check_url(url)
+        return check_url(url)
     except UnsafeURL as error:
         raise PermanentError(FailureReason.INVALID_DESTINATION, str(error)) from None
 
 
 def post_signed(
-    url: str, body: bytes, secret: str | None, headers: dict[str, str] | None = None
+    target: CheckedURL, body: bytes, secret: str | None, headers: dict[str, str] | None = None
 ) -> requests.Response:
-    """POST ``body`` (JSON) to ``url`` signed with ``secret``, redirects not followed.
+    """POST ``body`` (JSON) to the checked URL ``target`` (its checked addresses) signed with
+    ``secret``, redirects not followed.
 
     The answer's body is read up to :data:`MAX_RESPONSE_BYTES`; connection failures and
     timeouts raise :class:`TransientError`.
@@ -104,13 +106,13 @@ def post_signed(
         HEADER: sign(secret, body),
         **(headers or {}),
     }
-    response = http.call("POST", url, data=body, headers=all_headers, stream=True)
+    response = http.call_checked("POST", target, data=body, headers=all_headers, stream=True)
     try:
         content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
     except (urllib3.exceptions.HTTPError, OSError) as error:
         response.close()
         raise TransientError(
-            f"cannot read the answer of {http.host(url)}: {type(error).__name__}"
+            f"cannot read the answer of {target.host}: {type(error).__name__}"
         ) from None
     if len(content) > MAX_RESPONSE_BYTES:
         response.close()

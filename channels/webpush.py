@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import re
-import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,15 +76,15 @@ class WebPushChannel(Channel):
                 FailureReason.REJECTED_BY_PROVIDER,
                 f"payload too large: {len(data)} bytes, push services take {MAX_PAYLOAD_BYTES}",
             )
+        target = check_endpoint(endpoint)
         headers = {
             **vapid_authorization(endpoint),
             "TTL": str(settings.WEBPUSH_TTL_SECONDS),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
         }
-        check_endpoint(endpoint)
         body = WebPusher(subscription).encode(data, "aes128gcm")["body"]
-        response = http.call("POST", endpoint, data=body, headers=headers)
+        response = http.call_checked("POST", target, data=body, headers=headers)
         if response.status_code == 413:
             raise PermanentError(
                 FailureReason.REJECTED_BY_PROVIDER,
@@ -189,16 +188,15 @@ def _is_p256_point(raw: bytes) -> bool:
     return True
 
 
-def check_endpoint(endpoint: str) -> None:
-    """At send time: a name that does not resolve now may later (transient); an address that is
-    private, or a scheme no longer allowed, is never sent to (permanent)."""
+def check_endpoint(endpoint: str) -> urlguard.CheckedURL:
+    """At send time, the URL guard with DNS: the endpoint and the addresses to post to. A name
+    that does not resolve now may later (transient); an address that is private, or a URL no
+    longer allowed, is never sent to (permanent)."""
     hostname = urlsplit(endpoint).hostname
     try:
-        socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+        return urlguard.check_url(endpoint)
+    except urlguard.Unresolvable:
         raise TransientError(f"cannot resolve push service {hostname}") from None
-    try:
-        urlguard.check_url(endpoint)
     except urlguard.UnsafeURL as error:
         raise PermanentError(
             FailureReason.INVALID_DESTINATION, f"push endpoint at {hostname} refused: {error}"

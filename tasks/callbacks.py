@@ -86,8 +86,8 @@ def _post(message: Message, callback: Callback) -> None:
     url, secret = message.sender.callback_url, message.sender.callback_secret
     payload = callback_payload(message, callback.state, callback.failure_reason)
     body = json.dumps(payload, separators=(",", ":"))
-    check_url(url)
-    response = post_signed(url, body.encode(), secret, {MESSAGE_ID_HEADER: str(message.id)})
+    target = check_url(url)
+    response = post_signed(target, body.encode(), secret, {MESSAGE_ID_HEADER: str(message.id)})
     http.raise_for_status(response)
 
 

@@ -4,6 +4,8 @@ script, or from the provider's own rules (``respond``) when the script is empty.
 from __future__ import annotations
 
 import json
+import ssl
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,9 +73,22 @@ class FakeProvider:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._handler = Handler
+        self.server_names: list[str | None] = []  # the SNI of each TLS connection
+        self.listen()
+
+    def listen(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None):
+        """Listen on ``host``:``port`` instead (before :meth:`start`), over TLS with ``tls``."""
+        if getattr(self, "server", None) is not None:
+            self.server.server_close()
+        self.tls = tls
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _context: self.server_names.append(name)
+        self.server = _Server((host, port), self._handler, tls)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        return self
 
     def respond(self, request: Request) -> Response:
         return Response()
@@ -81,7 +96,16 @@ class FakeProvider:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def connections(self) -> int:
+        """How many connections were accepted (whether or not a request came on them)."""
+        return self.server.accepted
 
     def start(self) -> FakeProvider:
         self.thread.start()
@@ -95,3 +119,26 @@ class FakeProvider:
         with self._arrived:
             self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server; with ``tls``, each connection's handshake runs in its own
+    handler thread (a client that fails it disturbs no other)."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, tls: ssl.SSLContext | None) -> None:
+        self.tls = tls
+        self.accepted = 0
+        super().__init__(address, handler)
+
+    def get_request(self):
+        sock, address = super().get_request()
+        self.accepted += 1
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            super().handle_error(request, client_address)  # not a client refusing the cert

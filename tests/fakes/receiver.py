@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 from channels.signing import HEADER, verify
 from tests.fakes.http import FakeProvider, Request, Response
@@ -25,15 +23,7 @@ class SignedReceiver(FakeProvider):
         self.verified: list[Request] = []
         self.arrivals: list[float] = []
         if port is not None:
-            handler = self.server.RequestHandlerClass
-            self.server.server_close()
-            self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-            self.server.daemon_threads = True
-            self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
+            self.listen(port=port)
 
     def respond(self, request: Request) -> Response:
         self.arrivals.append(time.monotonic())
