@@ -119,8 +119,17 @@ BROKER_URL = _setting(
 BROKER_TIMEOUT_SECONDS = _setting(
     "BROKER_TIMEOUT_SECONDS",
     3.0,
-    "Connect/read timeout when enqueueing; a down broker fails fast",
+    "Connect/read timeout of each Redis and broker call (a timed-out call is not retried); "
+    "a down or hung broker fails fast",
     Number(0.1, 300, float),
+)
+BROKER_BREAKER_SECONDS = _setting(
+    "BROKER_BREAKER_SECONDS",
+    5.0,
+    "After a broker error, how long a process skips the enqueues the replay job also does (after "
+    "accepting, retries, fan-outs, callbacks) instead of waiting on the broker; then a "
+    "background ping decides (0: never skip)",
+    Number(0, 3600, float),
 )
 
 # --- API -----------------------------------------------------------------------------------

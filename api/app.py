@@ -7,6 +7,8 @@ import logging
 import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
 from flask_smorest import abort
+from peewee import InterfaceError, OperationalError
+from werkzeug.exceptions import ServiceUnavailable
 
 import settings
 from api import (
@@ -38,6 +40,9 @@ V1_BLUEPRINTS = (
     admin.blp,
 )
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+#: Retry-After of the 503 answered while the database cannot be reached.
+DATABASE_RETRY_AFTER_SECONDS = 5
+logger = logging.getLogger(__name__)
 #: Requests that may send a CSV body instead of JSON.
 CSV_REQUESTS = {("POST", "contacts.ContactImport")}
 
@@ -66,6 +71,8 @@ def create_app() -> Flask:
     )
     api = HeraldApi(app)
     register_error_handlers(app, api)
+    app.register_error_handler(OperationalError, lambda error: _database_unavailable(api, error))
+    app.register_error_handler(InterfaceError, lambda error: _database_unavailable(api, error))
     api.register_blueprint(health.blp)
     api.register_blueprint(webpush.blp)
     for blueprint in V1_BLUEPRINTS:
@@ -114,7 +121,15 @@ def _limit_request_body() -> None:
 
 
 def _connect_database() -> None:
-    database.connect(reuse_if_open=True)
+    if request.blueprint != health.blp.name:  # the health check reports the database itself
+        database.connect(reuse_if_open=True)
+
+
+def _database_unavailable(api: HeraldApi, error: Exception):
+    """The database cannot be reached (down, refusing, locked too long): a 503 with
+    Retry-After in the error contract, not a 500."""
+    logger.error("database unavailable: %r", error, exc_info=error)
+    return api.handle_http_exception(ServiceUnavailable(retry_after=DATABASE_RETRY_AFTER_SECONDS))
 
 
 def _release_database(exception=None) -> None:

@@ -116,6 +116,7 @@ DEFAULT_MESSAGES = {
     413: "The request body is too large.",
     415: "Content-Type must be application/json.",
     500: "Internal error; it has been logged.",
+    503: "The service cannot answer for a moment; retry after Retry-After seconds.",
 }
 
 

@@ -95,7 +95,7 @@ def replay_callbacks(now: datetime) -> int:
     total = 0
     while True:
         batch = overdue_callbacks(now, settings.REPLAY_AFTER_SECONDS, settings.REPLAY_BATCH_SIZE)
-        if not batch or not enqueue_callbacks(batch):
+        if not batch or not enqueue_callbacks(batch, force=True):
             break
         mark_enqueued(batch, now)
         total += len(batch)

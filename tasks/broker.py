@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from time import monotonic
+from urllib.parse import parse_qs, urlparse
 from uuid import uuid4
 
 import dramatiq
+import pika
 import pika.exceptions
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import settings
 from models.db import database, is_sqlite
+
+logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED = (
     "No broker configured: set REDIS_URL (or BROKER_URL), e.g. redis://127.0.0.1:6379/0. "
@@ -33,19 +43,45 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
     dramatiq.errors.BrokerConnectionError,
     redis.RedisError,
     pika.exceptions.AMQPError,
+    AMQPConnectorException,  # pika's connection set-up timed out (a hung RabbitMQ)
     OSError,
 )
 
 
 def redis_client(url: str | None = None) -> redis.Redis:
-    """A Redis client that fails fast (``BROKER_TIMEOUT_SECONDS``) when Redis is down."""
+    """A Redis client that fails fast (``BROKER_TIMEOUT_SECONDS``) when Redis is down or hung.
+
+    A command whose connection turns out broken (Redis restarted) is tried once more on a new
+    one; a command that timed out is not: on a hung server that would double the wait.
+    """
     url = url or settings.REDIS_URL or settings.broker_url()
     if not url:
         raise BrokerNotConfigured(NOT_CONFIGURED)
     timeout = settings.BROKER_TIMEOUT_SECONDS
     return redis.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 1)
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
     )
+
+
+#: pika's connection parameters that bound how long a down, hung or blocked RabbitMQ holds a
+#: caller: connecting, the whole AMQP handshake, a publish the server holds back.
+RABBITMQ_TIMEOUTS = ("socket_timeout", "stack_timeout", "blocked_connection_timeout")
+
+
+def _rabbitmq_broker(url: str) -> RabbitmqBroker:
+    """Dramatiq's RabbitMQ broker for ``url`` (several separated by ``;``), each of whose
+    :data:`RABBITMQ_TIMEOUTS` is ``BROKER_TIMEOUT_SECONDS`` unless that URL sets it."""
+    broker = RabbitmqBroker(url=url)
+    parameters = broker.parameters if isinstance(broker.parameters, list) else [broker.parameters]
+    for each, each_url in zip(parameters, url.split(";"), strict=True):
+        given = parse_qs(urlparse(each_url).query)
+        for name in RABBITMQ_TIMEOUTS:
+            if name not in given:
+                setattr(each, name, settings.BROKER_TIMEOUT_SECONDS)
+    return broker
 
 
 class DatabaseConnections(dramatiq.Middleware):
@@ -61,22 +97,33 @@ class DatabaseConnections(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
+class ClosesBreaker(dramatiq.Middleware):
+    """A worker that has just received a message knows the broker answers: the breaker closes
+    (the enqueues of that job, such as a fan-out's, are not left to the replay job)."""
+
+    def before_process_message(self, broker, message):
+        breaker.close()
+
+
 def create_broker(url: str | None = None) -> dramatiq.Broker:
     """A broker for ``url`` (default: the configured one), with Herald's middleware."""
     url = url or settings.broker_url()
     if not url:
         raise BrokerNotConfigured(NOT_CONFIGURED)
     if url.startswith(("amqp://", "amqps://")):
-        broker = RabbitmqBroker(url=url)
+        broker = _rabbitmq_broker(url)
     else:
         broker = RedisBroker(client=redis_client(url))
     broker.add_middleware(DatabaseConnections())
+    broker.add_middleware(ClosesBreaker())
     return broker
 
 
 def use_broker(broker: dramatiq.Broker, actors: list[dramatiq.Actor]) -> None:
-    """Make ``broker`` the global broker and move ``actors`` onto it."""
+    """Make ``broker`` the global broker and move ``actors`` onto it (the breaker starts
+    closed: what it knew was about the previous broker)."""
     dramatiq.set_broker(broker)
+    breaker.reset()
     for actor in actors:
         actor.broker = broker
         broker.declare_actor(actor)
@@ -133,8 +180,111 @@ def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> N
 
 
 def ping(broker: dramatiq.Broker) -> None:
-    """Raise if the broker cannot be reached."""
+    """Raise if the broker cannot be reached (RabbitMQ: on a connection of its own, closed
+    after, so that no thread keeps one for a ping)."""
     if isinstance(broker, RedisBroker):
         broker.client.ping()
     else:
-        broker.connection  # noqa: B018  (opens, or raises)
+        pika.BlockingConnection(broker.parameters).close()
+
+
+class CircuitBreaker:
+    """Whether this process should skip enqueues for a while, because the broker just failed.
+
+    An enqueue that the replay job also does (after accepting a notification, a retry, a
+    fan-out start, a callback: their rows wait in the database) asks :meth:`skips` first. A
+    broker error in any enqueue that :meth:`watch` wraps opens the breaker for
+    ``BROKER_BREAKER_SECONDS``; until then those enqueues are skipped at once, instead of each
+    waiting out ``BROKER_TIMEOUT_SECONDS`` on a hung broker. The first one asked after that
+    starts a ping in the background (``probe``), one at a time: it answers, the breaker closes;
+    it fails, the breaker stays open another period. A watched enqueue that succeeds, such as
+    the replay job's, which never skips, closes it too. Per process; threads share it.
+    """
+
+    def __init__(self, probe: Callable[[], None]) -> None:
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._open_until: float | None = None
+        self._probing = False
+        self._epoch = 0  # which broker the state is about; a ping of an older one is ignored
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until is not None
+
+    def skips(self) -> bool:
+        """True while open: leave the work to the replay job (and ping if the period is over)."""
+        if self._open_until is None:
+            return False
+        with self._lock:
+            if self._open_until is None:
+                return False
+            if monotonic() >= self._open_until and not self._probing:
+                self._probing = True
+                threading.Thread(
+                    target=self._run_probe, args=(self._epoch,), name="broker-probe", daemon=True
+                ).start()
+        return True
+
+    def trip(self, error: BaseException) -> None:
+        """Open (or keep open) for another ``BROKER_BREAKER_SECONDS`` after ``error``."""
+        if settings.BROKER_BREAKER_SECONDS <= 0:
+            return
+        with self._lock:
+            opening = self._open_until is None
+            self._open_until = monotonic() + settings.BROKER_BREAKER_SECONDS
+        if opening:
+            logger.warning(
+                "broker unavailable (%r): enqueues are skipped for %g s at a time until it "
+                "answers; the replay job sends what waits",
+                error,
+                settings.BROKER_BREAKER_SECONDS,
+            )
+
+    def close(self) -> None:
+        """The broker answered: enqueue again."""
+        if self._open_until is None:
+            return
+        with self._lock:
+            closing, self._open_until = self._open_until is not None, None
+        if closing:
+            logger.info("broker answers again: enqueueing resumes")
+
+    def reset(self) -> None:
+        """Another broker is in use: closed, and a ping under way no longer counts."""
+        with self._lock:
+            self._epoch += 1
+            self._open_until, self._probing = None, False
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Around an enqueue: a broker error trips the breaker (and propagates); success
+        closes it."""
+        try:
+            yield
+        except BROKER_ERRORS as error:
+            self.trip(error)
+            raise
+        self.close()
+
+    def _run_probe(self, epoch: int) -> None:
+        failure: BaseException | None = None
+        try:
+            self._probe()
+        except BROKER_ERRORS as error:
+            failure = error
+        except Exception as error:  # a ping that cannot run keeps the breaker open; logged
+            logger.exception("broker ping failed")
+            failure = error
+        with self._lock:
+            current = epoch == self._epoch
+            if current:
+                self._probing = False
+        if current and failure:
+            self.trip(failure)
+        elif current:
+            self.close()
+
+
+#: This process's breaker, for its global broker.
+breaker = CircuitBreaker(lambda: ping(dramatiq.get_broker()))

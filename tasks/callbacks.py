@@ -34,7 +34,7 @@ from models.message import Message
 from models.notification import Notification
 from models.privacy import destination_as_shown
 from models.sender import Sender
-from tasks.broker import BROKER_ERRORS, enqueue_many
+from tasks.broker import BROKER_ERRORS, breaker, enqueue_many
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,19 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = settings.OUTBOUND_TIMEOUT_SECONDS * 3
 
 
-def enqueue_callbacks(callback_ids: list) -> int:
+def enqueue_callbacks(callback_ids: list, force: bool = False) -> int:
     """Enqueue a job for each stored callback; how many went out. A broker failure is logged:
-    the rows wait for the replay job."""
+    the rows wait for the replay job. Nothing is tried while the broker breaker is open, unless
+    ``force`` (the replay job)."""
     if not callback_ids:
+        return 0
+    if not force and breaker.skips():
+        logger.debug("broker breaker open: %d callbacks wait for the replay job", len(callback_ids))
         return 0
     jobs = [callback_actor.message(str(callback_id)) for callback_id in callback_ids]
     try:
-        enqueue_many(callback_actor.broker, jobs)
+        with breaker.watch():
+            enqueue_many(callback_actor.broker, jobs)
     except BROKER_ERRORS as error:
         logger.warning(
             "broker unavailable (%r): %d callbacks wait for the replay job", error, len(jobs)

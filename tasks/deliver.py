@@ -39,7 +39,7 @@ from models.message import (
     unclaim,
 )
 from models.states import AttemptOutcome, FailureReason, MessageState
-from tasks.broker import BROKER_ERRORS, enqueue_many, redis_client
+from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
 from tasks.render import render
 
@@ -307,23 +307,31 @@ def enqueue(
     """Enqueue a ``deliver`` job for each (message id, channel); return how many went out.
 
     With ``quiet``, a broker failure (:data:`~tasks.broker.BROKER_ERRORS`) is logged rather than
-    raised: the messages stay in the database and the scheduler's replay job enqueues them once
-    the broker is back. An item whose job cannot be built (:class:`UnknownChannel`, or any other
-    error of that row) raises before anything is enqueued, or, given a ``rejected`` list, is
-    appended to it as (message id, channel, error) and skipped, so the other items still go.
+    raised, and nothing is tried while the :data:`~tasks.broker.breaker` is open: the messages
+    stay in the database and the scheduler's replay job enqueues them once the broker is back.
+    Without it (the replay job) the broker is always tried. An item whose job cannot be built
+    (:class:`UnknownChannel`, or any other error of that row) raises before anything is
+    enqueued, or, given a ``rejected`` list, is appended to it as (message id, channel, error)
+    and skipped, so the other items still go.
     """
     jobs = _deliver_jobs(items, rejected)
+    if not jobs:
+        return 0
+    if quiet and breaker.skips():
+        logger.debug("broker breaker open: %d messages wait for the replay job", len(jobs))
+        return 0
     broker, sent = dramatiq.get_broker(), 0
     try:
-        if delay_ms is None and len(jobs) > 1:
-            for start in range(0, len(jobs), ENQUEUE_BATCH):
-                batch = jobs[start : start + ENQUEUE_BATCH]
-                enqueue_many(broker, batch)
-                sent += len(batch)
-        else:
-            for job in jobs:
-                broker.enqueue(job, delay=delay_ms)
-                sent += 1
+        with breaker.watch():
+            if delay_ms is None and len(jobs) > 1:
+                for start in range(0, len(jobs), ENQUEUE_BATCH):
+                    batch = jobs[start : start + ENQUEUE_BATCH]
+                    enqueue_many(broker, batch)
+                    sent += len(batch)
+            else:
+                for job in jobs:
+                    broker.enqueue(job, delay=delay_ms)
+                    sent += 1
     except BROKER_ERRORS:
         if not quiet:
             raise

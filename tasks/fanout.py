@@ -21,7 +21,7 @@ from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason, MessageState
-from tasks.broker import BROKER_ERRORS
+from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
 
 logger = logging.getLogger(__name__)
@@ -180,8 +180,13 @@ fanout_actor = dramatiq.actor(fanout, actor_name="fanout", queue_name="fanout", 
 
 
 def start_fanout(notification_id) -> None:
-    """Enqueue the next fan-out job; if the broker is down, the replay job will."""
+    """Enqueue the next fan-out job; if the broker is down (or the breaker open), the replay
+    job will."""
+    if breaker.skips():
+        logger.debug("fan-out %s: broker breaker open; replay will start it", notification_id)
+        return
     try:
-        fanout_actor.send(str(notification_id))
+        with breaker.watch():
+            fanout_actor.send(str(notification_id))
     except BROKER_ERRORS:
         logger.warning("fan-out %s: broker unavailable; replay will start it", notification_id)
