@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
-from api.schemas import CamelSchema, NotificationCreateSchema
-from models.base import utcnow
+from api.schemas import CamelSchema, Instant, NotificationCreateSchema
+from models.base import EARLIEST, utcnow
 from models.crontab import CrontabError, parse_crontab
 from models.reminder import count_occurrences, fixed_times, next_occurrence, parse_offset
 
@@ -48,7 +48,7 @@ class ReminderCreateSchema(NotificationCreateSchema):
         exclude = ("send_at", "valid_till")
 
     at = fields.List(
-        fields.AwareDateTime(),
+        Instant(),
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "Send at each of these times"},
     )
@@ -64,10 +64,8 @@ class ReminderCreateSchema(NotificationCreateSchema):
         validate=[validate.Length(min=1, max=64), check_timezone],
         metadata={"description": "The time zone whose wall clock the cron line reads (UTC)"},
     )
-    end_at = fields.AwareDateTime(
-        metadata={"description": "No cron occurrence after this (required with cron)"}
-    )
-    event_at = fields.AwareDateTime(metadata={"description": "The event to remind about"})
+    end_at = Instant(metadata={"description": "No cron occurrence after this (required with cron)"})
+    event_at = Instant(metadata={"description": "The event to remind about"})
     before = fields.List(
         fields.String(validate=[validate.Length(min=1, max=10), check_offset]),
         validate=validate.Length(min=1, max=1000),
@@ -100,6 +98,8 @@ class ReminderCreateSchema(NotificationCreateSchema):
         ]
         times = fixed_times(schedule)
         if times is not None and times[0] <= now:
+        if "event_at" in data and _earliest_offset(data) > data["event_at"] - EARLIEST:
+            raise ValidationError("Every occurrence must be in the future.", field)
             raise ValidationError("Every occurrence must be in the future.", field)
         limit = settings.MAX_REMINDER_OCCURRENCES
         count = count_occurrences(schedule, now, limit)
@@ -115,6 +115,10 @@ class ReminderCreateSchema(NotificationCreateSchema):
 
 def _endless(schedule: dict) -> dict:
     return {key: value for key, value in schedule.items() if key != "endAt"}
+def _earliest_offset(data: dict) -> timedelta:
+    return max(parse_offset(offset) for offset in data["before"])
+
+
 
 
 def wire_schedule(data: dict) -> dict:

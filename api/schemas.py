@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 import settings
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
-from models.base import utcnow
+from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
 from models.search import is_retained
@@ -45,6 +45,19 @@ MAX_VALUE_JSON_BYTES = 4096
 
 def _label(length: int):
     return fields.String(validate=validate.Length(min=1, max=length), load_default=None)
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date and time with its offset, within the calendar Herald computes with
+    (``models.base.in_calendar``: converting ``9999-12-31T23:59:59-14:00`` to UTC overflows)."""
+
+    default_error_messages = {"out_of_calendar": OUT_OF_CALENDAR}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not in_calendar(moment):
+            raise self.make_error("out_of_calendar")
+        return moment
 
 
 def small_json(value) -> None:
@@ -262,10 +275,10 @@ class NotificationCreateSchema(CamelSchema):
     target_id = _label(100)
     target_type = _label(100)
     reference = _label(255)
-    send_at = fields.AwareDateTime(
+    send_at = Instant(
         validate=_in_the_future, metadata={"description": "Send later (ISO 8601 with offset)"}
     )
-    valid_till = fields.AwareDateTime(
+    valid_till = Instant(
         validate=_in_the_future,
         metadata={"description": "In-app: hidden after; push: never sent after"},
     )
