@@ -19,9 +19,11 @@ _KINDS = ("at", "cron", "event_at")
 
 
 def check_timezone(name: str) -> None:
+    """An IANA time zone name (``Europe/Chisinau``). A name that is a folder of the zone
+    database (``America``) or too long for a file name is unknown too, not an OSError."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationError("Unknown time zone.") from None
 
 
@@ -96,10 +98,10 @@ class ReminderCreateSchema(NotificationCreateSchema):
         field = {"at": "at", "cron": "endAt", "eventAt": "before"}[
             next(key for key in ("at", "cron", "eventAt") if key in schedule)
         ]
-        times = fixed_times(schedule)
-        if times is not None and times[0] <= now:
         if "event_at" in data and _earliest_offset(data) > data["event_at"] - EARLIEST:
             raise ValidationError("Every occurrence must be in the future.", field)
+        times = fixed_times(schedule)
+        if times is not None and times[0] <= now:
             raise ValidationError("Every occurrence must be in the future.", field)
         limit = settings.MAX_REMINDER_OCCURRENCES
         count = count_occurrences(schedule, now, limit)
@@ -113,12 +115,12 @@ class ReminderCreateSchema(NotificationCreateSchema):
         return data
 
 
-def _endless(schedule: dict) -> dict:
-    return {key: value for key, value in schedule.items() if key != "endAt"}
 def _earliest_offset(data: dict) -> timedelta:
     return max(parse_offset(offset) for offset in data["before"])
 
 
+def _endless(schedule: dict) -> dict:
+    return {key: value for key, value in schedule.items() if key != "endAt"}
 
 
 def wire_schedule(data: dict) -> dict:
