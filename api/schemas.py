@@ -39,12 +39,12 @@ class CamelSchema(ma.Schema):
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
 
 
-NO_LINE_BREAKS = validate.Regexp(r"^[^\r\n]*$", error="Must not contain line breaks.")
+#: What str.splitlines (and so an email header) takes for a line break, and NUL.
+NO_LINE_BREAKS = validate.Regexp(
+    r"^[^\x00\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*$",
+    error="Must not contain line breaks (CR, LF, VT, FF, U+0085, U+2028, U+2029, …) or NUL.",
+)
 MAX_VALUE_JSON_BYTES = 4096
-
-
-def _label(length: int):
-    return fields.String(validate=validate.Length(min=1, max=length), load_default=None)
 
 
 class Instant(fields.AwareDateTime):
@@ -58,6 +58,10 @@ class Instant(fields.AwareDateTime):
         if not in_calendar(moment):
             raise self.make_error("out_of_calendar")
         return moment
+
+
+def _label(length: int):
+    return fields.String(validate=validate.Length(min=1, max=length), load_default=None)
 
 
 def small_json(value) -> None:
