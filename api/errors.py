@@ -37,7 +37,7 @@ TOO_MANY_DIGITS = "A number with too many digits."
 
 
 class _TooManyDigits:
-    """Where the body has an integer longer than Python converts (``sys.int_info``)."""
+    """Where the body has an integer longer than Python converts (sys.get_int_max_str_digits)."""
 
 
 def _integer(text: str) -> int | _TooManyDigits:
