@@ -9,6 +9,7 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import abort
 from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.routing import IntegerConverter
 
 import settings
 from api import (
@@ -25,7 +26,7 @@ from api import (
     webpush,
 )
 from api.auth import authenticate, authenticate_user
-from api.errors import HeraldApi, register_error_handlers
+from api.errors import HeraldApi, escaped, register_error_handlers, text_problems
 from models.db import database, is_sqlite, open_database
 
 #: Blueprints under /v1, all behind API-key authentication.
@@ -54,6 +55,7 @@ def create_app() -> Flask:
     import tasks  # noqa: F401  (binds the broker the API enqueues to)
 
     app = Flask("herald")
+    app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
         MAX_CONTENT_LENGTH=settings.MAX_REQUEST_BYTES,
         API_TITLE="Herald",
@@ -84,6 +86,7 @@ def create_app() -> Flask:
     app.before_request(_limit_request_body)
     app.before_request(_connect_database)
     app.before_request(lambda: _guard_v1(v1_names))
+    app.before_request(_refuse_unstorable_text)
     app.teardown_request(_release_database)
     app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", _docs_asset)
     return app
@@ -100,6 +103,31 @@ def _guard_v1(v1_names: set[str]) -> None:
         if (request.method, request.endpoint) in CSV_REQUESTS and request.mimetype == "text/csv":
             return
         abort(415)
+
+
+class DatabaseInteger(IntegerConverter):
+    """``<int:...>`` path segments up to the largest database integer; a longer one names
+    no row (404) instead of overflowing the query."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _refuse_unstorable_text() -> None:
+    """A path segment or query parameter with NUL is a 400 naming it (PostgreSQL can neither
+    store nor compare text with NUL); JSON bodies are checked as they are read."""
+    errors: dict[str, list[str]] = {}
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and (problems := text_problems(value)):
+            errors[name] = problems
+    for name, values in request.args.lists():
+        if problems := text_problems(name, name=True):
+            errors[escaped(name)] = problems
+        elif problems := sorted({p for value in values for p in text_problems(value)}):
+            errors[name] = problems
+    if errors:
+        abort(400, errors=errors)
 
 
 def attachment_request_limit() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import NoReturn
 
 from flask import Request
 from flask_smorest import abort
@@ -31,8 +32,31 @@ def read_import(request: Request) -> list[dict]:
 
 def _csv_rows(text: str) -> list[dict]:
     """One contact object per CSV record. A column the header leaves out, and an empty (or
-    blank) cell, are both "not given": the upsert keeps what the contact has."""
+    blank) cell, are both "not given": the upsert keeps what the contact has. CSV that cannot
+    be read, or holds NUL, is a 400 naming the line."""
+    if (nul := text.find("\x00")) >= 0:
+        _refuse_line(text.count("\n", 0, nul) + 1, "Must not contain the NUL character (U+0000).")
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _records(reader)
+    except csv.Error as error:
+        _refuse_line(reader.reader.line_num, _csv_problem(error))
+
+
+def _refuse_line(line: int, problem: str) -> NoReturn:
+    abort(400, errors={"csv": [f"Line {line}: {problem}"]})
+
+
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if text.startswith("field larger than field limit"):
+        return f"A field is longer than {csv.field_size_limit()} characters."
+    if text.startswith("new-line character seen in unquoted field"):
+        return "A line ends in a bare CR, or a field has a line break without quotes."
+    return f"Not valid CSV ({text})."
+
+
+def _records(reader: csv.DictReader) -> list[dict]:
     known = set(CSV_FIELDS) | set(CONTACT_CHANNEL_TYPES)
     unknown = [name for name in reader.fieldnames or [] if name not in known]
     if not reader.fieldnames or "idnp" not in reader.fieldnames or unknown:

@@ -6,6 +6,8 @@ reused with a different body) and name the offending field without the request l
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -14,63 +16,134 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+#: The deepest nesting of arrays and objects a JSON body may have.
+MAX_JSON_DEPTH = 64
 #: A UTF-16 surrogate: in a decoded JSON string only when the JSON escaped half a pair
-#: (``"\ud800"``); such text cannot be encoded, stored or sent.
+#: (``"\ud800"``); such text cannot be encoded, stored or sent. NUL (``"\u0000"``) can be
+#: neither stored in a PostgreSQL text column nor sent on most channels.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 LONE_SURROGATE = "Not valid Unicode: contains a lone surrogate (half of a UTF-16 pair)."
 LONE_SURROGATE_IN_KEY = "Not valid Unicode: this name contains a lone surrogate."
+NUL = "Must not contain the NUL character (U+0000)."
+NUL_IN_KEY = "This name contains the NUL character (U+0000)."
+TOO_DEEP = f"Nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+NOT_FINITE = "Not a finite number."
+TOO_MANY_DIGITS = "A number with too many digits."
+
+
+class _TooManyDigits:
+    """Where the body has an integer longer than Python converts (sys.get_int_max_str_digits)."""
+
+
+def _integer(text: str) -> int | _TooManyDigits:
+    try:
+        return int(text)
+    except ValueError:
+        return _TooManyDigits()
+
+
+def text_problems(text: str, name: bool = False) -> list[str]:
+    """Why ``text`` (a value, or with ``name`` an object key) cannot be taken in: it holds NUL
+    or lone surrogates. Empty when it can."""
+    problems: list[str] = []
+    if _UNSTORABLE.search(text):
+        if "\x00" in text:
+            problems.append(NUL_IN_KEY if name else NUL)
+        if _SURROGATE.search(text):
+            problems.append(LONE_SURROGATE_IN_KEY if name else LONE_SURROGATE)
+    return problems
+
+
+def escaped(name: str) -> str:
+    """A name as it can be shown in an error: NUL and lone surrogates as JSON escapes."""
+    return "".join(f"\\u{ord(c):04x}" if _UNSTORABLE.match(c) else c for c in name)
 
 
 def text_errors(document: Any) -> dict[str, Any]:
-    """Where a parsed JSON document holds text that is not valid Unicode, as nested error
-    messages keyed by wire path (object keys as sent, list indices as strings; a key that is
-    itself invalid is named with the surrogate escaped, ``\\ud800``). Empty when all is
-    valid. Iterative, so the deepest document json can parse is walked too."""
+    """Where a parsed JSON document cannot be taken in, as nested error messages keyed by
+    wire path (object keys as sent, list indices as strings; a key that is itself unusable is
+    named :func:`escaped`): text with NUL or lone surrogates, numbers that are not finite or
+    too long, and nesting past MAX_JSON_DEPTH (named at its top-level member). Empty when all
+    is well. Iterative, so the deepest document json can parse is walked too."""
     errors: dict[str, Any] = {}
     stack: list[tuple[tuple[str, ...], Any]] = [((), document)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            if _SURROGATE.search(value):
-                _add_error(errors, path or ("_schema",), LONE_SURROGATE)
+            for message in text_problems(value):
+                _add_error(errors, path or ("_schema",), message)
+        elif isinstance(value, dict | list) and len(path) >= MAX_JSON_DEPTH:
+            _add_error(errors, path[:1], TOO_DEEP)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _SURROGATE.search(key):
-                    escaped = key.encode("utf-8", "backslashreplace").decode()
-                    _add_error(errors, (*path, escaped), LONE_SURROGATE_IN_KEY)
+                if problems := text_problems(key, name=True):
+                    for message in problems:
+                        _add_error(errors, (*path, escaped(key)), message)
                 else:
                     stack.append(((*path, key), item))
         elif isinstance(value, list):
             stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+        elif isinstance(value, _TooManyDigits):
+            _add_error(errors, path or ("_schema",), TOO_MANY_DIGITS)
+        elif isinstance(value, float) and not math.isfinite(value):
+            _add_error(errors, path or ("_schema",), NOT_FINITE)
     return errors
 
 
 def _add_error(errors: dict, path: tuple[str, ...], message: str) -> None:
+    """Add ``message`` at ``path``; where a place has both its own messages and nested ones,
+    its own are under ``_schema`` (marshmallow's convention)."""
     *parents, leaf = path
     for name in parents:
-        errors = errors.setdefault(name, {})
-    errors.setdefault(leaf, []).append(message)
+        node = errors.setdefault(name, {})
+        if isinstance(node, list):
+            node = errors[name] = {"_schema": node}
+        errors = node
+    messages = errors.setdefault(leaf, [])
+    if isinstance(messages, dict):
+        messages = messages.setdefault("_schema", [])
+    if message not in messages:
+        messages.append(message)
 
 
 class InvalidText(ValueError):
-    """A JSON body whose text is not valid Unicode; ``errors`` as :func:`text_errors`."""
+    """A JSON body Herald cannot take in; ``errors`` as :func:`text_errors`."""
 
     def __init__(self, errors: dict[str, Any]):
-        super().__init__("JSON text is not valid Unicode")
+        super().__init__("The JSON body cannot be taken in")
         self.errors = errors
 
 
+class TooDeep(InvalidText):
+    """A JSON document nested past what the parser can recurse into."""
+
+    def __init__(self) -> None:
+        super().__init__({"json": [TOO_DEEP]})
+
+
+def read_json(text: str | bytes, **kwargs: Any) -> Any:
+    """A JSON document as Python values, or InvalidText naming each place it cannot be taken
+    in (see :func:`text_errors`; a document too deep for the parser is ``{"json": [...]}``).
+    Other unreadable JSON raises ValueError (``json.JSONDecodeError``)."""
+    try:
+        document = json.loads(text, parse_int=_integer, **kwargs)
+    except RecursionError:
+        raise TooDeep from None
+    if errors := text_errors(document):
+        raise InvalidText(errors)
+    return document
+
+
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, refusing bodies with lone surrogates (``request.get_json``)."""
+    """Flask's JSON, refusing bodies :func:`read_json` refuses (``request.get_json``)."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        document = super().loads(s, **kwargs)
-        if errors := text_errors(document):
-            raise InvalidText(errors)
-        return document
+        return read_json(s, **kwargs)
 
 
 class JSONRequest(Request):
@@ -85,16 +158,18 @@ class JSONRequest(Request):
 
 
 class Parser(FlaskParser):
-    """webargs' Flask parser: invalid input is a 400, and so is JSON text with lone
-    surrogates (webargs parses bodies itself, not through Flask's JSON)."""
+    """webargs' Flask parser: invalid input is a 400, and so is a JSON body
+    :func:`read_json` refuses (webargs parses bodies itself, not through Flask's JSON)."""
 
     DEFAULT_VALIDATION_STATUS = 400
 
     def _raw_load_json(self, req: Request) -> Any:
-        document = super()._raw_load_json(req)
-        if errors := text_errors(document):
-            raise ValidationError(errors)
-        return document
+        if not is_json_request(req):
+            return missing
+        try:
+            return read_json(req.get_data(cache=True).decode())
+        except InvalidText as invalid:
+            raise ValidationError(invalid.errors) from None
 
 
 class Blueprint(SmorestBlueprint):

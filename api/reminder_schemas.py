@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 import settings
-from api.schemas import CamelSchema, NotificationCreateSchema
-from models.base import utcnow
+from api.schemas import CamelSchema, Instant, NotificationCreateSchema
+from models.base import EARLIEST, utcnow
 from models.crontab import CrontabError, parse_crontab
 from models.reminder import count_occurrences, fixed_times, next_occurrence, parse_offset
 
@@ -19,9 +19,11 @@ _KINDS = ("at", "cron", "event_at")
 
 
 def check_timezone(name: str) -> None:
+    """An IANA time zone name (``Europe/Chisinau``). A name that is a folder of the zone
+    database (``America``) or too long for a file name is unknown too, not an OSError."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationError("Unknown time zone.") from None
 
 
@@ -48,7 +50,7 @@ class ReminderCreateSchema(NotificationCreateSchema):
         exclude = ("send_at", "valid_till")
 
     at = fields.List(
-        fields.AwareDateTime(),
+        Instant(),
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "Send at each of these times"},
     )
@@ -64,10 +66,8 @@ class ReminderCreateSchema(NotificationCreateSchema):
         validate=[validate.Length(min=1, max=64), check_timezone],
         metadata={"description": "The time zone whose wall clock the cron line reads (UTC)"},
     )
-    end_at = fields.AwareDateTime(
-        metadata={"description": "No cron occurrence after this (required with cron)"}
-    )
-    event_at = fields.AwareDateTime(metadata={"description": "The event to remind about"})
+    end_at = Instant(metadata={"description": "No cron occurrence after this (required with cron)"})
+    event_at = Instant(metadata={"description": "The event to remind about"})
     before = fields.List(
         fields.String(validate=[validate.Length(min=1, max=10), check_offset]),
         validate=validate.Length(min=1, max=1000),
@@ -98,6 +98,8 @@ class ReminderCreateSchema(NotificationCreateSchema):
         field = {"at": "at", "cron": "endAt", "eventAt": "before"}[
             next(key for key in ("at", "cron", "eventAt") if key in schedule)
         ]
+        if "event_at" in data and _earliest_offset(data) > data["event_at"] - EARLIEST:
+            raise ValidationError("Every occurrence must be in the future.", field)
         times = fixed_times(schedule)
         if times is not None and times[0] <= now:
             raise ValidationError("Every occurrence must be in the future.", field)
@@ -111,6 +113,10 @@ class ReminderCreateSchema(NotificationCreateSchema):
             raise ValidationError("The schedule has no occurrence.", field)
         data["schedule"] = schedule
         return data
+
+
+def _earliest_offset(data: dict) -> timedelta:
+    return max(parse_offset(offset) for offset in data["before"])
 
 
 def _endless(schedule: dict) -> dict:

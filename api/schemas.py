@@ -13,7 +13,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 import settings
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
-from models.base import utcnow
+from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
 from models.message import Attempt, Message
 from models.privacy import destination_as_shown, details_as_shown, text_as_shown
@@ -42,8 +42,25 @@ class CamelSchema(ma.Schema):
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
 
 
-NO_LINE_BREAKS = validate.Regexp(r"^[^\r\n]*$", error="Must not contain line breaks.")
+#: What str.splitlines (and so an email header) takes for a line break, and NUL.
+NO_LINE_BREAKS = validate.Regexp(
+    r"^[^\x00\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*$",
+    error="Must not contain line breaks (CR, LF, VT, FF, U+0085, U+2028, U+2029, …) or NUL.",
+)
 MAX_VALUE_JSON_BYTES = 4096
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date and time with its offset, within the calendar Herald computes with
+    (``models.base.in_calendar``: converting ``9999-12-31T23:59:59-14:00`` to UTC overflows)."""
+
+    default_error_messages = {"out_of_calendar": OUT_OF_CALENDAR}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not in_calendar(moment):
+            raise self.make_error("out_of_calendar")
+        return moment
 
 
 def _label(length: int):
@@ -265,10 +282,10 @@ class NotificationCreateSchema(CamelSchema):
     target_id = _label(100)
     target_type = _label(100)
     reference = _label(255)
-    send_at = fields.AwareDateTime(
+    send_at = Instant(
         validate=_in_the_future, metadata={"description": "Send later (ISO 8601 with offset)"}
     )
-    valid_till = fields.AwareDateTime(
+    valid_till = Instant(
         validate=_in_the_future,
         metadata={"description": "In-app: hidden after; push: never sent after"},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, post_load, validate
 
+from api.errors import TOO_DEEP, InvalidText, TooDeep, read_json
 from api.pagination import PageArgs
 from api.schemas import (
     DESTINATION_DESCRIPTION,
@@ -18,6 +19,19 @@ from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
 
 MAX_FILTER_JSON = 8000
 _label = validate.Length(min=1, max=255)
+
+
+def takeable_json(text: str) -> None:
+    """JSON in a query parameter is held to what a JSON body is (``api.errors.read_json``);
+    JSON that does not parse is left for the endpoint to name."""
+    try:
+        read_json(text)
+    except TooDeep:
+        raise ValidationError(TOO_DEEP) from None
+    except InvalidText as invalid:
+        raise ValidationError(invalid.errors) from None
+    except ValueError:
+        pass
 
 
 def _upper_choice(choices) -> validate.Validator:
@@ -161,7 +175,7 @@ class ListingFilterArgs(CamelSchema):
 
 class NotificationListArgs(ListingFilterArgs, PageArgs):
     filter = fields.String(
-        validate=validate.Length(max=MAX_FILTER_JSON),
+        validate=[validate.Length(max=MAX_FILTER_JSON), takeable_json],
         metadata={"description": "NotifyBC filter: JSON {where, fields, order, skip, limit}"},
     )
 
@@ -173,6 +187,6 @@ class ExportArgs(ListingFilterArgs):
     reference = _query_text()
     notification_id = _query_text(40)
     filter_constraints = fields.String(
-        validate=validate.Length(max=MAX_FILTER_JSON),
+        validate=[validate.Length(max=MAX_FILTER_JSON), takeable_json],
         metadata={"description": "Mambu filterConstraints as JSON"},
     )

@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 import settings
 from api.pagination import PageArgs
-from api.schemas import CamelSchema, language
+from api.schemas import NO_LINE_BREAKS, CamelSchema, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
@@ -33,7 +33,7 @@ class ContentSchema(CamelSchema):
         required=True, validate=validate.OneOf(sorted([*REGISTRY, DEFAULT_CHANNEL]))
     )
     language = fields.String(required=True, validate=language)
-    subject = fields.String(validate=[validate.Length(min=1, max=998), _part_size])
+    subject = fields.String(validate=[validate.Length(min=1, max=998), _part_size, NO_LINE_BREAKS])
     body = fields.String(required=True, validate=[validate.Length(min=1), _part_size])
     html = fields.String(validate=[validate.Length(min=1), _part_size])
 

@@ -19,6 +19,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The instants Herald takes in: datetime's range less a day at each end, so that the wall
+#: clock of any time zone, and the day before or after, can be computed for every one of them.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+OUT_OF_CALENDAR = "Out of range: must be from 0001-01-02 to 9999-12-30 in UTC."
+
+
+def in_calendar(moment: datetime) -> bool:
+    """Whether the aware ``moment`` lies within EARLIEST..LATEST (comparing never overflows,
+    unlike converting it to UTC)."""
+    return EARLIEST <= moment <= LATEST
+
+
 _clock = threading.Lock()
 _last = [0, 0]  # milliseconds, counter
 

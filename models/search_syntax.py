@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
-from models.base import utcnow
+from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
 from models.search import BY_ALIAS, FIELDS, All, Any, Condition, FieldType, Node, Op, SearchField
 from models.sender import Sender
 
@@ -41,18 +41,22 @@ class _Problem(ValueError):
 # --- values --------------------------------------------------------------------------------
 def instant(raw, where: str = "value") -> tuple[datetime, bool]:
     """An ISO date or datetime as an aware UTC datetime (naive means UTC), and whether it was a
-    date alone (which then stands for that whole UTC day)."""
+    date alone (which then stands for that whole UTC day). Every date search computes with
+    goes through here: one outside ``models.base.in_calendar`` is refused."""
     if not isinstance(raw, str) or len(raw) > 40:
         raise _Problem(where, "Must be an ISO 8601 date or datetime.")
     try:
         if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(), UTC), True
-        parsed = datetime.fromisoformat(raw)
+            moment, whole_day = datetime.combine(date.fromisoformat(raw), time(), UTC), True
+        else:
+            moment, whole_day = datetime.fromisoformat(raw), False
     except ValueError:
         raise _Problem(where, f"Not an ISO 8601 date or datetime: {raw!r}.") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC), False
-    return parsed.astimezone(UTC), False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not in_calendar(moment):
+        raise _Problem(where, OUT_OF_CALENDAR)
+    return moment.astimezone(UTC), whole_day
 
 
 def parse_value(field: SearchField, raw, where: str = "value"):
@@ -198,7 +202,7 @@ def _date_constraint(field: SearchField, element: str, constraint: dict, now: da
         return _range(field, *calendar_period(element, now))
     if element == "LAST_DAYS":
         days = constraint["value"]
-        if isinstance(days, str) and days.isdigit():
+        if isinstance(days, str) and days.isascii() and days.isdigit() and len(days) <= 6:
             days = int(days)
         if isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= MAX_LAST_DAYS:
             raise _Problem(
