@@ -34,9 +34,10 @@ from jinja2.compiler import CodeGenerator
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from tasks.template_budget import active, binop_size, text_bytes, weight
+from tasks.template_html import safe_url
 from tasks.template_problem import TemplateProblem
 from tasks.template_sizes import LISTED_FILTERS, call_size, filter_size, method_owner
 
@@ -209,3 +210,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         """The template's own ``text`` (``size`` bytes), counted as written."""
         active().write(size)
         return text
+
+    def checked_url(self, pieces: list) -> Markup:
+        """A URL attribute's value put together from the template's text and escaped values,
+        replaced when it is a URL no link or image may have (:func:`safe_url`)."""
+        budget = active()
+        budget.allow(sum(weight(piece, budget.max_bytes) for piece in pieces))
+        return safe_url(Markup("").join(pieces))

@@ -1,6 +1,7 @@
 """Template rendering in a bounded sandbox, compiled once per (version, channel, language, part).
 
-Text parts render unescaped; HTML parts auto-escape every value. An undefined attribute is an
+Text parts render unescaped; HTML parts auto-escape every value, and their links and image
+addresses cannot become script URLs (:mod:`tasks.template_html`). An undefined attribute is an
 error, never an empty string. Filters format dates, times and numbers in the recipient's
 language. Every render has a byte and a time budget (TEMPLATE_RENDER_MAX_BYTES,
 TEMPLATE_RENDER_MAX_MS; :mod:`tasks.template_sandbox`), the same when a template is saved
@@ -24,6 +25,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 import settings
 from models.template import DEFAULT_CHANNEL
 from tasks.template_budget import RenderBudget, rendering
+from tasks.template_html import secure_html
 from tasks.template_problem import TemplateProblem
 from tasks.template_sandbox import BoundedSandbox, instrument
 
@@ -103,7 +105,9 @@ LOADING = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 def check_source(source: str, part: str) -> nodes.Template:
     """The parsed tree of a part, or :class:`TemplateProblem` with the line number for a
     syntax error, any reach into internals (attributes or keys starting with an underscore),
-    or ``include``/``import``/``extends``."""
+    ``include``/``import``/``extends``, or, in the html part, a value where it could write
+    markup or a script URL (:func:`~tasks.template_html.secure_html`, which also rewrites the
+    tree to check the URLs it cannot decide now)."""
     environment = HTML if part == "html" else TEXT
     try:
         tree = environment.parse(source)
@@ -120,7 +124,7 @@ def check_source(source: str, part: str) -> nodes.Template:
     for node in tree.find_all(LOADING):
         message = "A template stands alone: include, import and extends are not available"
         raise TemplateProblem(message, part, node.lineno)
-    return tree
+    return secure_html(tree, part) if part == "html" else tree
 
 
 def choose_content(
