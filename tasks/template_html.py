@@ -58,7 +58,7 @@ ONE_PIECE = (
 )
 APART = "A macro, call or set block must close the tags and attribute values it opens."
 LOOP = "This loop must leave tags and attribute values as it found them."
-INTRICATE = "The HTML around here is too intricate to check; simplify the conditions."
+INTRICATE = "The HTML around here is too intricate to check; simplify its conditions and loops."
 ESCAPING = "Auto-escaping cannot be switched off in the html part."
 REFUSED = {IN_MARKUP: TAG_HOLE, UNQUOTED_VALUE: UNQUOTED, SCRIPT_VALUE: CODE}
 
@@ -73,9 +73,13 @@ def safe_url(value: Markup) -> Markup:
 
 
 #: Most tokenizer states the walk follows at once (after conditions that end differently).
-MAX_STATES = 64
+MAX_STATES = 16
 #: Most times a loop's body is walked to find the states it can leave.
 LOOP_WALKS = 4
+#: Most steps of the walk (a statement, or a character fed to the tokenizer, counting each
+#: state and each walk of a loop) per character of the template: a template is walked about
+#: once; this bounds the walk of one whose loops and conditions multiply it.
+STEPS_PER_CHARACTER = 4
 
 
 class _States:
@@ -83,7 +87,7 @@ class _States:
     (one, most of the time; several after an ``if`` whose branches end differently)."""
 
     def __init__(self) -> None:
-        self.live, self.others = HtmlState(), []
+        self.live, self.others, self.steps = HtmlState(), [], 0
 
     def snapshots(self) -> frozenset:
         return frozenset(state.snapshot() for state in (self.live, *self.others))
@@ -95,12 +99,15 @@ class _States:
     def feed(self, ch: str) -> str | None:
         """Advance every state; the event (:data:`OPENED`, :data:`CLOSED`) counts only when
         there is one state."""
+        self.steps += 1 + len(self.others)
         event = self.live.feed(ch)
         if not self.others:
             return event
         for state in self.others:
             state.feed(ch)
-        self.restore(self.snapshots())
+        snapshots = self.snapshots()
+        if len(snapshots) <= len(self.others):
+            self.restore(snapshots)
         return None
 
     def where(self) -> set[str]:
@@ -112,8 +119,9 @@ class _Walker:
     """Walks an html part's statements in source order, refusing what cannot be made safe and
     planning, per output node, which stretches are URL values to check when rendered."""
 
-    def __init__(self, part: str) -> None:
+    def __init__(self, part: str, size: int) -> None:
         self.part, self.states = part, _States()
+        self.max_steps = STEPS_PER_CHARACTER * size + 1000
         self.plans: dict[int, tuple[nodes.Output, tuple]] = {}
 
     def problem(self, message: str, node: nodes.Node) -> TemplateProblem:
@@ -121,7 +129,8 @@ class _Walker:
 
     def walk(self, body: list[nodes.Node]) -> None:
         for node in body:
-            if len(self.states.others) >= MAX_STATES:
+            self.states.steps += 1 + len(self.states.others)
+            if len(self.states.others) >= MAX_STATES or self.states.steps > self.max_steps:
                 raise self.problem(INTRICATE, node)
             self.statement(node)
 
@@ -190,6 +199,9 @@ class _Walker:
         checks, start, check = [], None, False
         for index, child in enumerate(node.nodes):
             if isinstance(child, nodes.TemplateData):
+                states = 1 + len(self.states.others)
+                if self.states.steps + states * len(child.data) > self.max_steps:
+                    raise self.problem(INTRICATE, child)
                 for offset, ch in enumerate(child.data):
                     event = self.states.feed(ch)
                     if event == OPENED:
@@ -250,10 +262,11 @@ def _apply(node: nodes.Output, checks: tuple) -> None:
     node.nodes = written
 
 
-def secure_html(tree: nodes.Template, part: str) -> nodes.Template:
-    """Check an html part's tree (raising :class:`TemplateProblem` with the line) and rewrite
-    its undecided URL values to be checked when rendered."""
-    walker = _Walker(part)
+def secure_html(tree: nodes.Template, part: str, size: int) -> nodes.Template:
+    """Check an html part's tree (``size`` characters of source; raising
+    :class:`TemplateProblem` with the line) and rewrite its undecided URL values to be checked
+    when rendered."""
+    walker = _Walker(part, size)
     walker.walk(tree.body)
     for node, checks in walker.plans.values():
         if checks:

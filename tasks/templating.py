@@ -124,7 +124,7 @@ def check_source(source: str, part: str) -> nodes.Template:
     for node in tree.find_all(LOADING):
         message = "A template stands alone: include, import and extends are not available"
         raise TemplateProblem(message, part, node.lineno)
-    return secure_html(tree, part) if part == "html" else tree
+    return secure_html(tree, part, len(source)) if part == "html" else tree
 
 
 def choose_content(

@@ -154,6 +154,14 @@ REFUSED = {
         "{% autoescape false %}{{ link }}{% endautoescape %}",
         "Auto-escaping cannot be switched off",
     ),
+    "many conditions": (
+        '<a href="' + "{% if rest %}a{% endif %}" * 30 + '{{ link }}">x</a>',
+        "The HTML around here is too intricate to check",
+    ),
+    "loops in loops": (
+        "{% for i in rest %}{% if rest %}<!--{% else %}-->{% endif %}" * 100 + "{% endfor %}" * 100,
+        "The HTML around here is too intricate to check",
+    ),
     "macro left open": (
         '{% macro open() %}<a href="{% endmacro %}{{ open() }}{{ link }}">',
         "A macro, call or set block must close",
