@@ -134,7 +134,7 @@ def weight(value: Any, limit: int, indent: int = 0) -> int:
             stack.append((object.__getattribute__(item, "_Namespace__attrs"), depth))
         elif isinstance(item, Mapping):
             stack.extend((part, depth + 1) for pair in item.items() for part in pair)
-        elif isinstance(item, list | tuple | range | AbstractSet | ValuesView):
+        elif isinstance(item, list | tuple | AbstractSet | ValuesView):
             stack.extend((part, depth + 1) for part in item)
         else:
             total += 24
