@@ -73,7 +73,7 @@ TEMPLATES = st.recursive(EXPRESSIONS.map(lambda e: f"{{{{ {e} }}}}"), _statement
 
 @given(source=TEMPLATES)
 @examples(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
