@@ -174,6 +174,18 @@ TEMPLATE_MAX_BYTES = _setting(
     "Largest template part (subject, body or html), in bytes",
     Number(1, 2**24),
 )
+TEMPLATE_RENDER_MAX_BYTES = _setting(
+    "TEMPLATE_RENDER_MAX_BYTES",
+    1024 * 1024,
+    "Most bytes one template render may write, all parts together; also its largest value",
+    Number(1024, 2**26),
+)
+TEMPLATE_RENDER_MAX_MS = _setting(
+    "TEMPLATE_RENDER_MAX_MS",
+    1000,
+    "Longest one template render may take, in ms (a save renders all its contents within it)",
+    Number(10, 30000),
+)
 
 # --- email channel -------------------------------------------------------------------------
 SMTP_HOST = _setting("SMTP_HOST", "127.0.0.1", "SMTP server host")

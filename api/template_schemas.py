@@ -6,11 +6,18 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 import settings
 from api.pagination import PageArgs
-from api.schemas import NO_LINE_BREAKS, CamelSchema, language
+from api.schemas import NO_LINE_BREAKS, CamelSchema, _attributes_size, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
-from tasks.templating import PARTS, TemplateProblem, check_source, language_tag, render_content
+from tasks.templating import (
+    PARTS,
+    TemplateProblem,
+    check_source,
+    language_tag,
+    render_content,
+    render_deadline,
+)
 
 IDENTIFIER = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="Must be an identifier.")
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="Letters, digits, . _ -")
@@ -89,9 +96,11 @@ EXAMPLE_CONTACT = _AnyKey(
 
 def check_contents(contents: list[dict], attributes: list[dict]) -> None:
     """Every part compiles, uses only declared attributes, and fits its channel when rendered
-    with the attributes' examples. Errors name the content index, part and line."""
+    with the attributes' examples, all contents within one render's time budget (so a save
+    holds a web worker no longer than a send holds a delivery worker) and each within its byte
+    budget. Errors name the content index, part and line."""
     errors: dict[int, dict[str, list[str]]] = {}
-    seen = set()
+    seen, deadline = set(), render_deadline()
     examples = {a["name"]: a.get("example", f"<{a['name']}>") for a in attributes}
     examples.setdefault("contact", EXAMPLE_CONTACT)
     for index, content in enumerate(contents):
@@ -103,7 +112,7 @@ def check_contents(contents: list[dict], attributes: list[dict]) -> None:
             for part in PARTS:
                 if content.get(part) is not None:
                     check_source(content[part], part)
-            rendered = render_content("check", content, examples, key[1])
+            rendered = render_content("check", content, examples, key[1], deadline)
             if content["channel"] in REGISTRY:
                 REGISTRY[content["channel"]].check_template(rendered)
         except TemplateProblem as problem:
@@ -151,7 +160,7 @@ class TemplateListArgs(PageArgs):
 
 
 class PreviewSchema(CamelSchema):
-    attributes = fields.Dict(load_default=dict)
+    attributes = fields.Dict(load_default=dict, validate=_attributes_size)
     language = fields.String(validate=language)
     channel = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
 

@@ -152,3 +152,14 @@ def notification_for(sender: Sender, notification_id) -> Notification | None:
     """The notification with this id if ``sender`` may see it (its own, or any for an admin)."""
     query = Notification.select().where(Notification.id == notification_id)
     return visible_to(sender, query, Notification).first()
+
+
+def notification_deleted(notification_id) -> bool:
+    """Whether the notification has been deleted by its sender, read now (one indexed read of
+    one column: workers keep notifications cached, this must not be)."""
+    deleted_at = (
+        Notification.select(Notification.deleted_at)
+        .where(Notification.id == notification_id)
+        .scalar()
+    )
+    return deleted_at is not None

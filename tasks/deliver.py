@@ -38,6 +38,7 @@ from models.message import (
     next_in_chain,
     unclaim,
 )
+from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
@@ -146,9 +147,15 @@ def interrupted(channel: Channel, message: Message, started_at, interrupt: BaseE
 
 
 def still_wanted(message: Message) -> bool:
-    """Before sending a claimed message: past its notification's ``valid_till`` it expires
-    (in-app) or fails with EXPIRED (push); inside its contact's quiet hours a non-urgent push
-    goes back to ``scheduled`` until they end. Returns whether to send it now."""
+    """Before sending a claimed message: if its notification was deleted (read now, not from
+    this process's cache: a delete cancels only the messages no worker had claimed yet) it
+    ends ``cancelled``; past the notification's ``valid_till`` it expires (in-app) or fails
+    with EXPIRED (push); inside its contact's quiet hours a non-urgent push goes back to
+    ``scheduled`` until they end. Returns whether to send it now."""
+    if notification_deleted(message.notification_id):
+        logger.info("message %s: its notification was deleted", message.id)
+        unclaim(message, MessageState.CANCELLED, due_at=None)
+        return False
     now = utcnow()
     notification = message.notification
     inapp = message.channel == INAPP

@@ -1,11 +1,16 @@
-"""Template rendering in Jinja2's sandbox, compiled once per (version, channel, language, part).
+"""Template rendering in a bounded sandbox, compiled once per (version, channel, language, part).
 
-Text parts render unescaped; HTML parts auto-escape every value. An undefined attribute is an
-error, never an empty string. Filters format dates, times and numbers in the recipient's language.
+Text parts render unescaped; HTML parts auto-escape every value, and their links and image
+addresses cannot become script URLs (:mod:`tasks.template_html`). An undefined attribute is an
+error, never an empty string. Filters format dates, times and numbers in the recipient's
+language. Every render has a byte and a time budget (TEMPLATE_RENDER_MAX_BYTES,
+TEMPLATE_RENDER_MAX_MS; :mod:`tasks.template_sandbox`), the same when a template is saved
+(its examples), previewed and sent: this module is the one place all of them render.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -14,28 +19,17 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
+from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+import settings
 from models.template import DEFAULT_CHANNEL
+from tasks.template_budget import RenderBudget, rendering
+from tasks.template_html import secure_html
+from tasks.template_problem import TemplateProblem
+from tasks.template_sandbox import BoundedSandbox, instrument
 
 PARTS = ("subject", "body", "html")
-
-
-class TemplateProblem(ValueError):
-    """A template that cannot be saved or rendered; ``part`` and ``line`` say where."""
-
-    def __init__(self, message: str, part: str | None = None, line: int | None = None):
-        where = f" (line {line})" if line else ""
-        super().__init__(f"{message}{where}")
-        self.message = message
-        self.part = part
-        self.line = line
-
-    def with_part(self) -> str:
-        """The problem prefixed with the part it is in (``body: …``), for one-line reports."""
-        return f"{self.part}: {self}" if self.part else str(self)
 
 
 def _shown(value: Any) -> str:
@@ -85,18 +79,14 @@ def _format_number(context, value) -> str:
         raise TemplateProblem(f"{_shown(value)} cannot be formatted as a number") from None
 
 
-def _environment(html: bool) -> ImmutableSandboxedEnvironment:
-    environment = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=html, trim_blocks=True, lstrip_blocks=True
-    )
-    environment.filters.update(
-        date=_format_date, time=_format_time, datetime=_format_datetime, number=_format_number
-    )
-    return environment
-
-
-TEXT = _environment(html=False)
-HTML = _environment(html=True)
+FILTERS = {
+    "date": _format_date,
+    "time": _format_time,
+    "datetime": _format_datetime,
+    "number": _format_number,
+}
+TEXT = BoundedSandbox(html=False, filters=FILTERS)
+HTML = BoundedSandbox(html=True, filters=FILTERS)
 
 
 def language_tag(tag: str) -> str:
@@ -108,18 +98,33 @@ def language_tag(tag: str) -> str:
     return f"{locale.language}-{locale.territory}" if locale.territory else locale.language
 
 
-def check_source(source: str, part: str) -> None:
-    """Raise :class:`TemplateProblem` for a syntax error, or for any reach into internals
-    (attributes or keys starting with an underscore), with the line number."""
+#: Statements that would read another template: a template stands alone.
+LOADING = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+
+
+def check_source(source: str, part: str) -> nodes.Template:
+    """The parsed tree of a part, or :class:`TemplateProblem` with the line number for a
+    syntax error, any reach into internals (attributes or keys starting with an underscore),
+    ``include``/``import``/``extends``, or, in the html part, a value where it could write
+    markup or a script URL (:func:`~tasks.template_html.secure_html`, which also rewrites the
+    tree to check the URLs it cannot decide now)."""
     environment = HTML if part == "html" else TEXT
     try:
         tree = environment.parse(source)
     except TemplateSyntaxError as error:
         raise TemplateProblem(f"Syntax error: {error.message}", part, error.lineno) from None
+    except RecursionError:
+        raise TemplateProblem("Syntax error: nested too deeply", part) from None
+    except Exception as error:  # the lexer's own errors: a number too long to read, …
+        raise TemplateProblem(f"Syntax error: {error}", part) from None
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
         if isinstance(name, str) and name.startswith("_"):
             raise TemplateProblem(f"Access to {name!r} is not allowed", part, node.lineno)
+    for node in tree.find_all(LOADING):
+        message = "A template stands alone: include, import and extends are not available"
+        raise TemplateProblem(message, part, node.lineno)
+    return secure_html(tree, part, len(source)) if part == "html" else tree
 
 
 def choose_content(
@@ -193,34 +198,56 @@ def check_use(version, recipients: list[dict], shared: dict, language: str | Non
 
 @lru_cache(maxsize=4096)
 def _compiled(key: tuple, part: str, source: str):
-    return (HTML if part == "html" else TEXT).from_string(source)
+    tree = instrument(check_source(source, part))
+    return (HTML if part == "html" else TEXT).from_string(tree)
+
+
+def render_deadline() -> float:
+    """When a render starting now must be done (a :func:`time.monotonic` time)."""
+    return time.monotonic() + settings.TEMPLATE_RENDER_MAX_MS / 1000
 
 
 def render_content(
-    version_id: Any, content: dict, attributes: dict, language: str
+    version_id: Any,
+    content: dict,
+    attributes: dict,
+    language: str,
+    deadline: float | None = None,
 ) -> dict[str, str | None]:
-    """Render one content row: ``{subject, body, html}``.
+    """Render one content row: ``{subject, body, html}``, all its parts together within one
+    budget: TEMPLATE_RENDER_MAX_BYTES of output, until ``deadline`` (by default
+    TEMPLATE_RENDER_MAX_MS from now; a save shares one deadline between its contents).
 
     A template is user code: whatever fails while it renders (an undefined attribute, a sandbox
-    violation, a value a filter cannot format, a division by zero, a type error) is raised as
-    :class:`TemplateProblem` naming the part and line. Only ``BaseException``s that are not
-    ``Exception``s (a worker's time limit, an interrupt) pass through as they are.
+    violation, a value a filter cannot format, a division by zero, a type error, recursion, a
+    budget exceeded) is raised as :class:`TemplateProblem` naming the part and line. Only
+    ``BaseException``s that are not ``Exception``s (a worker's time limit, an interrupt) pass
+    through as they are.
     """
     context = {**attributes, "language": language.replace("-", "_")}
+    budget = RenderBudget(
+        settings.TEMPLATE_RENDER_MAX_BYTES,
+        settings.TEMPLATE_RENDER_MAX_MS,
+        deadline if deadline is not None else render_deadline(),
+    )
     rendered: dict[str, str | None] = {}
-    for part in PARTS:
-        source = content.get(part)
-        if source is None:
-            rendered[part] = None
-            continue
-        key = (str(version_id), content["channel"], content["language"])
-        try:
-            rendered[part] = _compiled(key, part, source).render(context)
-        except Exception as error:
-            raise _problem(error, part) from error
+    with rendering(budget):
+        for part in PARTS:
+            rendered[part] = _render_part(version_id, content, part, context)
     if rendered.get("subject"):
         rendered["subject"] = " ".join(rendered["subject"].split())
     return rendered
+
+
+def _render_part(version_id: Any, content: dict, part: str, context: dict) -> str | None:
+    source = content.get(part)
+    if source is None:
+        return None
+    key = (str(version_id), content["channel"], content["language"])
+    try:
+        return _compiled(key, part, source).render(context)
+    except Exception as error:
+        raise _problem(error, part) from error
 
 
 def _problem(error: Exception, part: str) -> TemplateProblem:
@@ -228,11 +255,15 @@ def _problem(error: Exception, part: str) -> TemplateProblem:
     if isinstance(error, TemplateSyntaxError):
         return TemplateProblem(f"Syntax error: {error.message}", part, error.lineno)
     if isinstance(error, TemplateProblem):
+        if error.part:
+            return error
         message = error.message
     elif isinstance(error, UndefinedError):
         message = f"Undefined attribute: {error.message}"
     elif isinstance(error, SecurityError):
         message = f"Not allowed: {error}"
+    elif isinstance(error, RecursionError):
+        message = "Cannot render: nested too deeply"
     else:
         message = f"Cannot render: {str(error) or type(error).__name__}"
     return TemplateProblem(message, part, _template_line(error))
