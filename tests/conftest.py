@@ -244,6 +244,22 @@ def telegram(monkeypatch):
     fake.stop()
 
 
+@pytest.fixture
+def twilio(monkeypatch):
+    """A Twilio-shaped SMS gateway on 127.0.0.1, with the SMS settings pointing at it."""
+    from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+    fake = FakeTwilio().start()
+    monkeypatch.setattr(settings, "SMS_PROVIDER", "twilio")
+    monkeypatch.setattr(settings, "SMS_API_URL", fake.url)
+    monkeypatch.setattr(settings, "SMS_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setattr(settings, "SMS_AUTH_TOKEN", AUTH_TOKEN)
+    monkeypatch.setattr(settings, "SMS_FROM", "Herald")
+    yield fake
+    REGISTRY["sms"].close()
+    fake.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_cached_senders():
     """Each test starts with empty sender caches (tests change senders in place)."""

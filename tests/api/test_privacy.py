@@ -14,14 +14,12 @@ import pytest
 
 import settings
 from api.auth import forget_checked_keys
-from channels import REGISTRY
 from models.message import Message
 from models.notification import IdempotencyRecord, Notification
 from models.sender import Sender
 from tasks.fanout import fanout
 from tests.factories import SenderWithKey, idnp, make_sender
 from tests.fakes.receiver import SignedReceiver
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.support import wait_until
 
 EMAIL, PHONE, CHAT = "ion.popescu@example.md", "+37369123401", "555123456"
@@ -31,20 +29,6 @@ MASKED = {"email": "i***@example.md", "sms": "+373******01", "telegram": "******
 FULL = {"email": EMAIL, "sms": PHONE, "telegram": CHAT}
 DIRECT = "a.direct@example.md"
 PERSON = idnp(700)
-
-
-@pytest.fixture
-def twilio(monkeypatch):
-    """A Twilio-shaped SMS gateway on 127.0.0.1, with the SMS settings pointing at it."""
-    fake = FakeTwilio().start()
-    monkeypatch.setattr(settings, "SMS_PROVIDER", "twilio")
-    monkeypatch.setattr(settings, "SMS_API_URL", fake.url)
-    monkeypatch.setattr(settings, "SMS_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setattr(settings, "SMS_AUTH_TOKEN", AUTH_TOKEN)
-    monkeypatch.setattr(settings, "SMS_FROM", "Herald")
-    yield fake
-    REGISTRY["sms"].close()
-    fake.stop()
 
 
 @pytest.fixture

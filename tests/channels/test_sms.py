@@ -18,26 +18,18 @@ from models.message import Message
 from models.states import FailureReason, MessageState
 from tests.factories import message
 from tests.fakes.http import Response
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, twilio_error
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_error
 from tests.support import settled, wait_until
 
 SENDER_ID = "Herald"
 
 
 @pytest.fixture
-def twilio(monkeypatch):
-    """A Twilio-shaped server, with the SMS settings pointing at it."""
-    fake = FakeTwilio().start()
-    monkeypatch.setattr(settings, "SMS_PROVIDER", "twilio")
-    monkeypatch.setattr(settings, "SMS_API_URL", fake.url)
-    monkeypatch.setattr(settings, "SMS_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setattr(settings, "SMS_AUTH_TOKEN", AUTH_TOKEN)
-    monkeypatch.setattr(settings, "SMS_FROM", SENDER_ID)
+def twilio(twilio, monkeypatch):
+    """The shared Twilio-shaped gateway, with SMS retries after tens of milliseconds."""
     monkeypatch.setattr(settings, "SMS_MIN_BACKOFF_MS", 50)
     monkeypatch.setattr(settings, "SMS_MAX_BACKOFF_MS", 200)
-    yield fake
-    REGISTRY["sms"].close()
-    fake.stop()
+    return twilio
 
 
 def sms_notification(*numbers: str, body: str = "Vă așteptăm luni la ora 9:00.", **message):

@@ -21,7 +21,6 @@ from datetime import timedelta
 import pytest
 
 import settings
-from channels import REGISTRY as CHANNELS
 from channels import documents
 from models.action import NotificationAction
 from models.base import utcnow
@@ -34,7 +33,6 @@ from models.reminder import Reminder
 from models.states import FINAL, MessageState
 from scheduler.jobs import forget_expired, purge, send_scheduled
 from tests.factories import idnp, stored_message
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.inbox_support import broadcast_body, inapp_body, inbox, send_inapp, token_for
 from tests.support import running_worker, wait_until
 
@@ -76,20 +74,6 @@ TEMPLATE = {
         {"channel": "default", "language": "ro", "body": "{{ fullName }}: vizită, {{ street }}."},
     ],
 }
-
-
-@pytest.fixture
-def twilio(monkeypatch):
-    """A Twilio-shaped SMS gateway on 127.0.0.1, the SMS settings pointing at it."""
-    fake = FakeTwilio().start()
-    monkeypatch.setattr(settings, "SMS_PROVIDER", "twilio")
-    monkeypatch.setattr(settings, "SMS_API_URL", fake.url)
-    monkeypatch.setattr(settings, "SMS_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setattr(settings, "SMS_AUTH_TOKEN", AUTH_TOKEN)
-    monkeypatch.setattr(settings, "SMS_FROM", "Herald")
-    yield fake
-    CHANNELS["sms"].close()
-    fake.stop()
 
 
 @pytest.fixture(autouse=True)
