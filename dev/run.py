@@ -1,8 +1,9 @@
 """``herald run``: the whole service on one machine with nothing installed.
 
 Applies migrations, starts an embedded Redis (when REDIS_URL/BROKER_URL are unset) and a mail
-catcher writing ``.eml`` files to ``<VAR_DIR>/outbox``, creates a development API key, then runs
-the Procfile's processes (web, worker, scheduler) until interrupted.
+catcher writing ``.eml`` files to ``<VAR_DIR>/outbox``, keeps a development API key (an admin's) in
+``<VAR_DIR>/dev-key``, then runs the Procfile's processes (web, worker, scheduler) until
+interrupted, printing its banner once ``/healthz`` answers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import settings
 from dev.embedded_redis import EmbeddedRedis
@@ -32,14 +34,49 @@ def procfile(path: str = "Procfile") -> dict[str, str]:
     return processes
 
 
-def dev_api_key() -> str:
-    """A fresh key for the ``dev`` sender (created on first run; its old key stops working)."""
-    from models.sender import Sender, create_sender, rotate_key
+def dev_api_key(var_dir: str) -> str:
+    """The ``dev`` sender's key, an admin's: kept in ``<VAR_DIR>/dev-key`` (mode 0600) and reused
+    while it still opens the ``dev`` sender; otherwise a new one, written there. The database
+    keeps only its hash, as for every key."""
+    from models.sender import Sender, create_sender, rotate_key, sender_for_key
 
+    path = os.path.join(var_dir, "dev-key")
+    try:
+        with open(path) as file:
+            key = file.read().strip()
+    except FileNotFoundError:
+        key = ""
     sender = Sender.get_or_none(Sender.name == DEV_SENDER)
     if sender is None:
-        return create_sender(DEV_SENDER)[1]
-    return rotate_key(sender)
+        sender, key = create_sender(DEV_SENDER, admin=True)
+    elif not key or getattr(sender_for_key(key), "id", None) != sender.id:
+        key = rotate_key(sender)
+    if not sender.is_admin:
+        sender.is_admin = True
+        sender.save(only=[Sender.is_admin])
+    os.makedirs(var_dir, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key
+
+
+def _wait_healthy(base_url: str, children: dict, stopping: list, timeout: float = 120) -> bool:
+    """Wait until ``/healthz`` answers 200; False if a child exits, a signal arrives or it times
+    out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping:
+        if any(child.poll() is not None for child in children.values()):
+            return False
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def main() -> int:
@@ -53,7 +90,7 @@ def main() -> int:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     open_database()
     upgrade()
-    key = dev_api_key()
+    key = dev_api_key(var_dir)
 
     redis_server = None
     if not settings.REDIS_URL and not settings.broker_url().startswith(("redis", "rediss")):
@@ -81,13 +118,16 @@ def main() -> int:
     }
     base_url = f"http://{env['HOST']}:{env.get('PORT') or settings.PORT}"
     redis_url = env.get("REDIS_URL") or settings.broker_url()
-    _banner(base_url, key, outbox if catcher else None, settings.BROKER_URL or redis_url, redis_url)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     exit_code = 0
     try:
+        if _wait_healthy(base_url, children, stopping):
+            _banner(base_url, key, var_dir, outbox if catcher else None, redis_url)
+        elif not stopping:
+            print(f"herald run: {base_url}/healthz did not answer 200", file=sys.stderr)
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -119,13 +159,14 @@ def _stop(children) -> None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
-def _banner(base_url: str, key: str, outbox: str | None, broker: str, redis_url: str) -> None:
+def _banner(base_url: str, key: str, var_dir: str, outbox: str | None, redis_url: str) -> None:
     lines = [
         "",
         "Herald is running (Ctrl-C stops it).",
-        f"  API docs:      {base_url}/docs",
+        f"  API:           {base_url}   (docs: {base_url}/docs)",
         f"  Dev API key:   {key}",
-        f"  Broker:        {broker}",
+        f"                 an admin key with every permission, kept in {var_dir}/dev-key",
+        f"  Broker:        {settings.BROKER_URL or redis_url}",
         f"  Redis:         {redis_url}",
         f"  Database:      {settings.DATABASE_URL}",
     ]
