@@ -161,7 +161,7 @@ def vapid_generate(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from dev.run import main as run_main
 
-    return run_main()
+    return run_main(stop_with_parent=args.stop_with_parent)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -222,9 +222,13 @@ def parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the README's table: defaults, allowed values"
     )
     shown.set_defaults(func=show_settings)
-    commands.add_parser("run", help="run web, worker and scheduler for development").set_defaults(
-        func=run
+    dev = commands.add_parser("run", help="run web, worker and scheduler for development")
+    dev.add_argument(
+        "--stop-with-parent",
+        action="store_true",
+        help="also stop when the parent process exits (make run)",
     )
+    dev.set_defaults(func=run)
     return root
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -19,6 +18,7 @@ import urllib.request
 import settings
 from dev.embedded_redis import EmbeddedRedis
 from dev.mailcatcher import MailCatcher, start_mailcatcher
+from dev.processes import start_processes, stop_processes
 
 DEV_SENDER = "dev"
 
@@ -79,7 +79,10 @@ def _wait_healthy(base_url: str, children: dict, stopping: list, timeout: float 
     return False
 
 
-def main() -> int:
+def main(stop_with_parent: bool = False) -> int:
+    """Run until SIGINT or SIGTERM (or, with ``stop_with_parent``, until the parent process
+    exits: GNU make neither forwards a signal to its recipe nor waits for it on SIGTERM)."""
+    parent = os.getppid()
     from models import upgrade
     from models.db import open_database
 
@@ -112,10 +115,7 @@ def main() -> int:
             )
             return 1
 
-    children = {
-        name: subprocess.Popen(command, shell=True, env=env, start_new_session=True)
-        for name, command in procfile().items()
-    }
+    children = start_processes(procfile(), env)
     base_url = f"http://{env['HOST']}:{env.get('PORT') or settings.PORT}"
     redis_url = env.get("REDIS_URL") or settings.broker_url()
 
@@ -129,6 +129,8 @@ def main() -> int:
         elif not stopping:
             print(f"herald run: {base_url}/healthz did not answer 200", file=sys.stderr)
         while not stopping:
+            if stop_with_parent and os.getppid() != parent:
+                stopping.append(True)
             for name, child in children.items():
                 if child.poll() is not None:
                     print(
@@ -139,24 +141,14 @@ def main() -> int:
                     stopping.append(True)
             time.sleep(0.2)
     finally:
-        _stop(children.values())
+        print(f"herald run: stopping {', '.join(children)}", flush=True)
+        stop_processes(children)
         if catcher:
             catcher.stop()
         if redis_server:
             redis_server.stop()
+        print("herald run: stopped", flush=True)
     return exit_code
-
-
-def _stop(children) -> None:
-    for child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _banner(base_url: str, key: str, var_dir: str, outbox: str | None, redis_url: str) -> None:
@@ -175,7 +167,7 @@ def _banner(base_url: str, key: str, var_dir: str, outbox: str | None, redis_url
     lines += [
         "",
         "Try:",
-        f"  curl -s {base_url}/v1/notifications -H 'Authorization: Bearer {key}' \\",
+        f"  curl -sf {base_url}/v1/notifications -H 'Authorization: Bearer {key}' \\",
         "    -H 'Content-Type: application/json' \\",
         """    -d '{"recipients": [{"type": "email", "value": "ion@example.md"}],"""
         """ "message": {"subject": "Hello", "body": "First message"}}'""",
