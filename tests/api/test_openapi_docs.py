@@ -1,4 +1,4 @@
-"""The OpenAPI document Swagger UI shows at /docs."""
+"""What browsers fetch besides the API: the OpenAPI document Swagger UI shows at /docs, and\nthe favicon."""
 
 import re
 
@@ -14,3 +14,10 @@ def test_summaries_and_descriptions_are_markdown_not_rst(client):
     ]
     assert [text for text in texts if "``" in text[2]] == []
     assert any(re.search(r"`[^`]+`", text) for *_, text in texts)
+
+
+def test_the_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.data.startswith(b"<svg")
