@@ -28,13 +28,14 @@ def _relay(label: str, stream: IO[bytes]) -> None:
 
 
 def start_processes(commands: dict[str, str], env: dict[str, str]) -> dict[str, subprocess.Popen]:
-    """Start each ``name: shell command`` in its own session, relaying its output (stdout and
+    """Start each ``name: shell command`` in its own session (the shell replaced by the command,
+    so that signals reach it), relaying its output (stdout and
     stderr) line by line as ``name | line``."""
     width = max(len(name) for name in commands) + 1
     children = {}
     for name, command in commands.items():
         child = subprocess.Popen(
-            command,
+            "exec " + command,
             shell=True,
             env=env,
             start_new_session=True,
@@ -51,11 +52,12 @@ def start_processes(commands: dict[str, str], env: dict[str, str]) -> dict[str, 
 
 
 def stop_processes(children: dict[str, subprocess.Popen], timeout: float = 10) -> None:
-    """SIGTERM every process group, wait up to ``timeout`` seconds for all, SIGKILL what is
-    left, and wait until their output is relayed."""
+    """SIGTERM every process (each passes it on to its own workers: a second one would make them
+    hurry), wait up to ``timeout`` seconds for all, SIGKILL the process groups of what is left,
+    and wait until their output is relayed."""
     for child in children.values():
         if child.poll() is None:
-            _signal_group(child, signal.SIGTERM)
+            child.send_signal(signal.SIGTERM)
     for child in children.values():
         try:
             child.wait(timeout)
