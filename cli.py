@@ -95,6 +95,22 @@ def senders_show_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def senders_grant(args: argparse.Namespace) -> int:
+    """Grant a permission to an existing sender (or, with ``revoke-grant``, take it back)."""
+    from models.sender import PERMISSIONS, set_grant
+
+    if args.permission not in PERMISSIONS:
+        raise CommandError(
+            f"unknown permission {args.permission}; known: {', '.join(PERMISSIONS)}", code=2
+        )
+    sender = _named_sender(args.name)
+    changed = set_grant(sender, args.permission, granted=args.action == "grant")
+    if not changed:
+        state = "has" if args.action == "grant" else "does not have"
+        print(f"herald: {args.name} already {state} {args.permission}", file=sys.stderr)
+    return 0
+
+
 def senders_list(args: argparse.Namespace) -> int:
     from models.sender import Sender
 
@@ -145,7 +161,7 @@ def vapid_generate(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from dev.run import main as run_main
 
-    return run_main()
+    return run_main(stop_with_parent=args.stop_with_parent)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -166,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(func=senders_create)
     senders.add_parser("list", help="list senders").set_defaults(func=senders_list)
+    for action, text in (("grant", "grant a permission to"), ("revoke-grant", "revoke one of")):
+        grant = senders.add_parser(action, help=f"{text} a sender's permissions")
+        grant.add_argument("name")
+        grant.add_argument("permission", help="contacts:read, contacts:write or resend_failed")
+        grant.set_defaults(func=senders_grant)
     callback = senders.add_parser(
         "set-callback", help="set (or --clear) the URL that receives delivery callbacks"
     )
@@ -201,9 +222,13 @@ def parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the README's table: defaults, allowed values"
     )
     shown.set_defaults(func=show_settings)
-    commands.add_parser("run", help="run web, worker and scheduler for development").set_defaults(
-        func=run
+    dev = commands.add_parser("run", help="run web, worker and scheduler for development")
+    dev.add_argument(
+        "--stop-with-parent",
+        action="store_true",
+        help="also stop when the parent process exits (make run)",
     )
+    dev.set_defaults(func=run)
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
@@ -81,6 +82,7 @@ def create_app() -> Flask:
         api.register_blueprint(blueprint)
     api.register_blueprint(inbox.blp)
     app.register_blueprint(inbox_page.page)
+    _markdown_literals(api.spec._paths)
 
     v1_names = {blueprint.name for blueprint in V1_BLUEPRINTS}
     app.before_request(_limit_request_body)
@@ -90,6 +92,21 @@ def create_app() -> Flask:
     app.teardown_request(_release_database)
     app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", _docs_asset)
     return app
+
+
+RST_LITERAL = re.compile(r"``(.+?)``", re.S)
+
+
+def _markdown_literals(spec_part) -> None:
+    """Docstrings become the OpenAPI summaries and descriptions, which Swagger UI reads as
+    Markdown: their RST literals (text in double backticks) become Markdown ones (single
+    backticks), in place."""
+    items = spec_part.items() if isinstance(spec_part, dict) else enumerate(spec_part)
+    for key, value in items:
+        if key in ("summary", "description") and isinstance(value, str):
+            spec_part[key] = RST_LITERAL.sub(r"`\1`", value)
+        elif isinstance(value, dict | list):
+            _markdown_literals(value)
 
 
 def _guard_v1(v1_names: set[str]) -> None:

@@ -38,6 +38,15 @@ def inbox_asset(filename: str):
     return response
 
 
+@page.route("/favicon.ico")
+def favicon():
+    """Herald's icon (an SVG, which browsers take at this address too)."""
+    response = send_from_directory(STATIC, "favicon.svg", mimetype="image/svg+xml")
+    response.headers.update(HEADERS)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 @page.route("/inbox/config.json")
 def inbox_config():
     """Settings the page reads: how often to refresh the badge."""

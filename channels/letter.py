@@ -9,6 +9,7 @@ shipped on PyPI by ``fontpkg-pt-sans``: static TrueType files covering Latin wit
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -42,6 +43,9 @@ ADDRESS_TOP, ADDRESS_WIDTH, ADDRESS_FONT_SIZES = 50.0, 85.0, (10.0, 9.0, 8.0, 7.
 DATE_TOP = 100.0
 _NEXT_LINE = {"new_x": "LMARGIN", "new_y": "NEXT"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# fontTools logs each subset font at INFO (a line per glyph table); only its problems matter.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class LetterChannel(Channel):

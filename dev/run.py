@@ -1,8 +1,9 @@
 """``herald run``: the whole service on one machine with nothing installed.
 
 Applies migrations, starts an embedded Redis (when REDIS_URL/BROKER_URL are unset) and a mail
-catcher writing ``.eml`` files to ``<VAR_DIR>/outbox``, creates a development API key, then runs
-the Procfile's processes (web, worker, scheduler) until interrupted.
+catcher writing ``.eml`` files to ``<VAR_DIR>/outbox``, keeps a development API key (an admin's) in
+``<VAR_DIR>/dev-key``, then runs the Procfile's processes (web, worker, scheduler) until
+interrupted, printing its banner once ``/healthz`` answers.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
+import urllib.request
 
 import settings
 from dev.embedded_redis import EmbeddedRedis
 from dev.mailcatcher import MailCatcher, start_mailcatcher
+from dev.processes import start_processes, stop_processes
 
 DEV_SENDER = "dev"
 
@@ -32,17 +34,55 @@ def procfile(path: str = "Procfile") -> dict[str, str]:
     return processes
 
 
-def dev_api_key() -> str:
-    """A fresh key for the ``dev`` sender (created on first run; its old key stops working)."""
-    from models.sender import Sender, create_sender, rotate_key
+def dev_api_key(var_dir: str) -> str:
+    """The ``dev`` sender's key, an admin's: kept in ``<VAR_DIR>/dev-key`` (mode 0600) and reused
+    while it still opens the ``dev`` sender; otherwise a new one, written there. The database
+    keeps only its hash, as for every key."""
+    from models.sender import Sender, create_sender, rotate_key, sender_for_key
 
+    path = os.path.join(var_dir, "dev-key")
+    try:
+        with open(path) as file:
+            key = file.read().strip()
+    except FileNotFoundError:
+        key = ""
     sender = Sender.get_or_none(Sender.name == DEV_SENDER)
     if sender is None:
-        return create_sender(DEV_SENDER)[1]
-    return rotate_key(sender)
+        sender, key = create_sender(DEV_SENDER, admin=True)
+    elif not key or getattr(sender_for_key(key), "id", None) != sender.id:
+        key = rotate_key(sender)
+    if not sender.is_admin:
+        sender.is_admin = True
+        sender.save(only=[Sender.is_admin])
+    os.makedirs(var_dir, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key
 
 
-def main() -> int:
+def _wait_healthy(base_url: str, children: dict, stopping: list, timeout: float = 120) -> bool:
+    """Wait until ``/healthz`` answers 200; False if a child exits, a signal arrives or it times
+    out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping:
+        if any(child.poll() is not None for child in children.values()):
+            return False
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(stop_with_parent: bool = False) -> int:
+    """Run until SIGINT or SIGTERM (or, with ``stop_with_parent``, until the parent process
+    exits: GNU make neither forwards a signal to its recipe nor waits for it on SIGTERM)."""
+    parent = os.getppid()
     from models import upgrade
     from models.db import open_database
 
@@ -53,7 +93,7 @@ def main() -> int:
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     open_database()
     upgrade()
-    key = dev_api_key()
+    key = dev_api_key(var_dir)
 
     redis_server = None
     if not settings.REDIS_URL and not settings.broker_url().startswith(("redis", "rediss")):
@@ -75,20 +115,22 @@ def main() -> int:
             )
             return 1
 
-    children = {
-        name: subprocess.Popen(command, shell=True, env=env, start_new_session=True)
-        for name, command in procfile().items()
-    }
+    children = start_processes(procfile(), env)
     base_url = f"http://{env['HOST']}:{env.get('PORT') or settings.PORT}"
     redis_url = env.get("REDIS_URL") or settings.broker_url()
-    _banner(base_url, key, outbox if catcher else None, settings.BROKER_URL or redis_url, redis_url)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     exit_code = 0
     try:
+        if _wait_healthy(base_url, children, stopping):
+            _banner(base_url, key, var_dir, outbox if catcher else None, redis_url)
+        elif not stopping:
+            print(f"herald run: {base_url}/healthz did not answer 200", file=sys.stderr)
         while not stopping:
+            if stop_with_parent and os.getppid() != parent:
+                stopping.append(True)
             for name, child in children.items():
                 if child.poll() is not None:
                     print(
@@ -99,33 +141,24 @@ def main() -> int:
                     stopping.append(True)
             time.sleep(0.2)
     finally:
-        _stop(children.values())
+        print(f"herald run: stopping {', '.join(children)}", flush=True)
+        stop_processes(children)
         if catcher:
             catcher.stop()
         if redis_server:
             redis_server.stop()
+        print("herald run: stopped", flush=True)
     return exit_code
 
 
-def _stop(children) -> None:
-    for child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-
-
-def _banner(base_url: str, key: str, outbox: str | None, broker: str, redis_url: str) -> None:
+def _banner(base_url: str, key: str, var_dir: str, outbox: str | None, redis_url: str) -> None:
     lines = [
         "",
         "Herald is running (Ctrl-C stops it).",
-        f"  API docs:      {base_url}/docs",
+        f"  API:           {base_url}   (docs: {base_url}/docs)",
         f"  Dev API key:   {key}",
-        f"  Broker:        {broker}",
+        f"                 an admin key with every permission, kept in {var_dir}/dev-key",
+        f"  Broker:        {settings.BROKER_URL or redis_url}",
         f"  Redis:         {redis_url}",
         f"  Database:      {settings.DATABASE_URL}",
     ]
@@ -134,7 +167,7 @@ def _banner(base_url: str, key: str, outbox: str | None, broker: str, redis_url:
     lines += [
         "",
         "Try:",
-        f"  curl -s {base_url}/v1/notifications -H 'Authorization: Bearer {key}' \\",
+        f"  curl -sf {base_url}/v1/notifications -H 'Authorization: Bearer {key}' \\",
         "    -H 'Content-Type: application/json' \\",
         """    -d '{"recipients": [{"type": "email", "value": "ion@example.md"}],"""
         """ "message": {"subject": "Hello", "body": "First message"}}'""",

@@ -65,6 +65,18 @@ def rotate_key(sender: Sender) -> str:
     return key
 
 
+def set_grant(sender: Sender, permission: str, granted: bool = True) -> bool:
+    """Grant (or revoke) ``permission`` to ``sender``; False when it already was (or was not)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}; known: {', '.join(PERMISSIONS)}")
+    current = set(sender.permissions or [])
+    if (permission in current) == granted:
+        return False
+    sender.permissions = sorted(current | {permission} if granted else current - {permission})
+    sender.save(only=[Sender.permissions])
+    return True
+
+
 def visible_to(sender: Sender, query, model):
     """``query`` narrowed to the rows of ``model`` that ``sender`` may see: its own, or all for
     an admin. Every read on behalf of a sender goes through here."""

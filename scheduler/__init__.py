@@ -80,6 +80,9 @@ def main() -> None:
     logging.basicConfig(
         level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.LOG_LEVEL != "DEBUG":
+        # APScheduler logs every run of every job; the jobs log what they did themselves.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from models.db import open_database
 
     open_database()

@@ -55,6 +55,26 @@ def test_senders_list_and_duplicates(herald):
     assert re.search(r"\bops\s+yes\s+hk_", listing.stdout)
 
 
+def test_grants_are_added_to_and_taken_from_an_existing_sender(herald):
+    herald("senders", "create", "crm")
+
+    assert herald("senders", "grant", "crm", "contacts:write").returncode == 0
+    assert herald("senders", "grant", "crm", "contacts:read").returncode == 0
+    again = herald("senders", "grant", "crm", "contacts:read")
+    assert again.returncode == 0 and "already has contacts:read" in again.stderr
+    assert re.search(
+        r"\bcrm\s+no\s+hk_\S+\s+contacts:read,contacts:write", herald("senders", "list").stdout
+    )
+
+    assert herald("senders", "revoke-grant", "crm", "contacts:write").returncode == 0
+    assert re.search(r"\bcrm\s+no\s+hk_\S+\s+contacts:read\n", herald("senders", "list").stdout)
+
+    unknown = herald("senders", "grant", "crm", "everything")
+    assert unknown.returncode == 2 and "unknown permission everything" in unknown.stderr
+    nobody = herald("senders", "grant", "nobody", "contacts:read")
+    assert nobody.returncode == 1 and "no sender named 'nobody'" in nobody.stderr
+
+
 def test_every_setting_is_documented_in_the_readme():
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
         readme = file.read()

@@ -3,6 +3,11 @@
 // the address's fragment (#token=...), kept in sessionStorage for this tab only.
 (function () {
   const $ = (id) => document.getElementById(id);
+  // Dates as the page's language writes them (its <html lang>).
+  const DATES = new Intl.DateTimeFormat(document.documentElement.lang, {
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
   let token = null;
   let current = null;
 
@@ -37,6 +42,7 @@
   function setBadge(unread) {
     const badge = $("badge");
     badge.textContent = String(unread);
+    badge.classList.remove("loading");
     badge.classList.toggle("zero", unread === 0);
     badge.setAttribute("aria-label", unread + " unread");
     document.title = unread ? "(" + unread + ") Inbox" : "Inbox";
@@ -64,7 +70,7 @@
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent =
-      (item.state === "unread" ? "Unread · " : "") + new Date(item.createdAt).toLocaleString();
+      (item.state === "unread" ? "Unread · " : "") + DATES.format(new Date(item.createdAt));
     button.appendChild(meta);
     button.addEventListener("click", () => openItem(item));
     li.appendChild(button);

@@ -5,6 +5,7 @@ drop and the IsRead action stored."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 
@@ -66,6 +67,9 @@ def test_confirming_a_notification_in_the_page(served, browser, client, sender, 
     badge = page.locator("#badge")
     expect(badge).to_have_text("2")
     expect(page.locator("#items li.unread")).to_have_count(2)
+    # Dates as the page's language (en-GB) writes them, beside Romanian text: 1 Dec 2026, 22:45.
+    meta = page.locator("#items li .meta").first.text_content()
+    assert re.search(r"\b\d{1,2} [A-Z][a-z]{2,3} \d{4}, \d{2}:\d{2}$", meta), meta
     assert "#token" not in page.url
     expect(page.locator("#token-form")).to_be_hidden()
 
@@ -87,3 +91,17 @@ def test_confirming_a_notification_in_the_page(served, browser, client, sender, 
     )
     assert [(a.action_type, a.recipient_key) for a in actions] == [("IsRead", "ana")]
     expect(page.locator("#items li.unread")).to_have_count(1)
+
+
+def test_the_badge_says_loading_until_the_count_is_known(served, browser, client, admin):
+    from playwright.sync_api import expect
+
+    token = token_for(client, admin, "ana")["Authorization"].removeprefix("Bearer ")
+    page = browser.new_page()
+    page.route("**/v1/inbox/count", lambda route: route.abort())
+    page.goto(f"{served}/inbox#token={token}")
+    expect(page.locator("#items")).to_be_attached()
+    badge = page.locator("#badge")
+    expect(badge).to_have_text("…")
+    expect(badge).to_have_attribute("aria-label", "loading")
+    assert page.request.get(f"{served}/favicon.ico").ok
