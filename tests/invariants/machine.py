@@ -4,8 +4,15 @@ invariants checked after every step (see ``test_invariants`` for how to run it).
 from __future__ import annotations
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
+from channels import REGISTRY
 from models.message import Message
 from models.notification import Notification
 from models.states import FINAL, MessageState
@@ -112,6 +119,12 @@ class HeraldMachine(RuleBasedStateMachine):
         return {str(m.id): m.state for m in rows}
 
     # --- sending ---------------------------------------------------------------------------
+    @initialize(may_kill=st.sampled_from([False, False, True]))
+    def choose_faults(self, may_kill):
+        """Whether this sequence may SIGKILL a worker process (a third of them: it costs a
+        process start)."""
+        self.model.may_kill = may_kill
+
     @rule(spec=sends())
     def send(self, spec):
         self.send_one(spec)
@@ -313,12 +326,29 @@ class HeraldMachine(RuleBasedStateMachine):
             }
             self.model.purged_unfinished |= {m for m, n in unfinished.items() if n in purged}
 
-    @rule(threads=st.integers(1, 3))
-    def restart_worker(self, threads):
+    @rule(threads=st.integers(1, 3), spec=st.none() | sends())
+    def restart_worker(self, threads, spec):
+        """The worker restarts (a deploy), maybe just after a send, with its jobs in flight."""
+        if spec is not None:
+            self.send_one(spec)
         self.harness.worker.restart(threads)
         self.settle()
 
-    @precondition(lambda self: not self.model.worker_killed)
+    @rule(picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=4))
+    def redeliver(self, picks):
+        """The broker hands out jobs again (delivery is at least once): deliver jobs for
+        messages in any state."""
+        messages = list(
+            Message.select(Message.id, Message.channel)
+            .where(Message.channel.in_(list(REGISTRY)))
+            .order_by(Message.id)
+        )
+        if messages:
+            chosen = [messages[pick % len(messages)] for pick in picks]
+            enqueue([(str(m.id), m.channel) for m in chosen])
+        self.settle()
+
+    @precondition(lambda self: self.model.may_kill)
     @rule()
     def kill_worker_process(self):
         """A ``dramatiq tasks`` process SIGKILLed inside an SMTP transaction."""
@@ -344,7 +374,7 @@ class HeraldMachine(RuleBasedStateMachine):
                 harness.smtp.release()
         sending = Message.select(Message.id).where(Message.state == MessageState.SENDING)
         self.model.orphans |= {str(m.id) for m in sending}
-        self.model.worker_killed = True
+        self.model.may_kill = False
         self.settle()
 
     @rule(before=st.lists(sends(), max_size=2), during=st.lists(sends(), min_size=1, max_size=2))

@@ -65,7 +65,8 @@ class Model:
     purged_unfinished: set[str] = field(default_factory=set)
     replayed_at: datetime | None = None
     released_at: datetime | None = None
-    worker_killed: bool = False
+    #: whether this sequence may SIGKILL a worker process (once): it costs a process start
+    may_kill: bool = False
     mails_checked: int = 0
 
     def known_idnp(self, index: int) -> str | None:
