@@ -36,7 +36,7 @@ from models.contact import (
     upsert_contacts,
 )
 from models.db import write_transaction
-from models.notification import notifications_for_recipient
+from models.message import notifications_for_recipient
 
 blp = Blueprint("contacts", __name__, url_prefix="/v1/contacts", description="Contact registry")
 

@@ -28,6 +28,7 @@ from api.template_schemas import (
     VersionSchema,
     edited_contents,
 )
+from models.message import template_in_use
 from models.sender import Sender
 from models.template import (
     Template,
@@ -37,7 +38,6 @@ from models.template import (
     revise_template,
     save_template,
     template_for,
-    template_in_use,
 )
 from tasks.templating import TemplateProblem, language_tag, render_version
 

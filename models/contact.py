@@ -15,6 +15,7 @@ from peewee import (
 )
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
+from models.db import write_transaction
 
 IDNP_WEIGHTS = (7, 3, 1)
 
@@ -120,8 +121,6 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
     adds its channels; rows are grouped by the fields they carry, one statement per group and
     page. Rows for the same IDNP are merged in order. Returns ``{"created": n, "updated": m}``.
     """
-    from models.db import write_transaction
-
     now = utcnow()
     merged = _merge_by_idnp(rows)
     idnps = list(merged)
@@ -152,8 +151,6 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
 def create_contact(row: dict) -> bool:
     """Register a new contact with its channels (``row`` as for :func:`upsert_contacts`);
     False, and nothing written, when the IDNP is registered already."""
-    from models.db import write_transaction
-
     now = utcnow()
     try:
         with write_transaction():

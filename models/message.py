@@ -14,8 +14,10 @@ from models.cache import ExpiringCache
 from models.contact import Contact
 from models.db import group_commit, run_sql, write_transaction
 from models.notification import Notification
+from models.reminder import ACTIVE, Reminder
 from models.sender import Sender, visible_to
 from models.states import CLAIMABLE, AttemptOutcome, FailureReason, MessageState
+from models.template import Template, TemplateVersion
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,28 @@ class Attempt(BaseModel):
 def message_for(sender: Sender, message_id) -> Message | None:
     """The message with this id if ``sender`` may see it (its own, or any for an admin)."""
     return visible_to(sender, Message.select().where(Message.id == message_id), Message).first()
+
+
+def notifications_for_recipient(sender: Sender, recipient_key: str):
+    """Notifications with a message for this IDNP or user id that ``sender`` may see, newest
+    first (a query, for paginating)."""
+    sent_to = Message.select(Message.notification).where(Message.recipient_key == recipient_key)
+    query = Notification.select().where(Notification.id.in_(sent_to))
+    return visible_to(sender, query, Notification).order_by(Notification.created_at.desc())
+
+
+def template_in_use(template: Template) -> bool:
+    """Whether scheduled (not yet sent) notifications or live reminders still use it."""
+    scheduled = (
+        Message.select(Message.id)
+        .join(Notification)
+        .join(TemplateVersion)
+        .where((TemplateVersion.template == template) & (Message.state == MessageState.SCHEDULED))
+    )
+    reminded = Reminder.select(Reminder.id).where(
+        (Reminder.template == template) & (Reminder.state == ACTIVE)
+    )
+    return scheduled.exists() or reminded.exists()
 
 
 def claim_message(message_id, lease_seconds: int, now: datetime | None = None) -> Message | None:

@@ -120,16 +120,6 @@ def forget_idempotency(notification_ids: list) -> int:
     )
 
 
-def notifications_for_recipient(sender: Sender, recipient_key: str):
-    """Notifications with a message for this IDNP or user id that ``sender`` may see, newest
-    first (a query, for paginating)."""
-    from models.message import Message
-
-    sent_to = Message.select(Message.notification).where(Message.recipient_key == recipient_key)
-    query = Notification.select().where(Notification.id.in_(sent_to))
-    return visible_to(sender, query, Notification).order_by(Notification.created_at.desc())
-
-
 def stalled_fanouts(before) -> list[str]:
     """Notifications whose fan-out is pending and has not moved since ``before``; their
     timestamp is touched so each is restarted once per interval."""

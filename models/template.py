@@ -12,6 +12,7 @@ from uuid import UUID
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, TextField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.db import write_transaction
 from models.sender import Sender
 
 #: The content row that serves every channel without content of its own.
@@ -87,29 +88,8 @@ def current_version(template: Template) -> TemplateVersion:
     )
 
 
-def template_in_use(template: Template) -> bool:
-    """Whether scheduled (not yet sent) notifications or live reminders still use it."""
-    from models.message import Message
-    from models.notification import Notification
-    from models.reminder import ACTIVE, Reminder
-    from models.states import MessageState
-
-    scheduled = (
-        Message.select(Message.id)
-        .join(Notification)
-        .join(TemplateVersion)
-        .where((TemplateVersion.template == template) & (Message.state == MessageState.SCHEDULED))
-    )
-    reminded = Reminder.select(Reminder.id).where(
-        (Reminder.template == template) & (Reminder.state == ACTIVE)
-    )
-    return scheduled.exists() or reminded.exists()
-
-
 def save_template(owner: Sender, fields: dict) -> Template:
     """Create a template with its first version. ``fields`` are validated (snake_case)."""
-    from models.db import write_transaction
-
     with write_transaction():
         template = Template.create(
             owner=owner,
@@ -132,8 +112,6 @@ def revise_template(template: Template, changes: dict, contents: list[dict]) -> 
     version it was read at and not deleted. ``None`` when another edit came first: read the
     template again and start over. The check and the increment are one guarded UPDATE, so
     concurrent edits never make two versions with one number."""
-    from models.db import write_transaction
-
     number = template.current_version
     fields = {name: changes[name] for name in REVISABLE if name in changes}
     fields.update(_filters(contents), current_version=number + 1, updated_at=utcnow())
