@@ -9,7 +9,7 @@ from marshmallow import fields
 from api.auth import current_sender
 from api.errors import Blueprint
 from api.schemas import CamelSchema
-from scheduler.runs import latest_runs
+from models.runs import latest_runs
 from tasks.broker import redis_client
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Operators' views")

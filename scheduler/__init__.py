@@ -14,9 +14,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 import settings
 from models.base import utcnow
+from models.runs import record_run
 from scheduler import jobs
 from scheduler.leader import LeaderLock
-from scheduler.runs import record_run
 
 logger = logging.getLogger(__name__)
 
