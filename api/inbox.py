@@ -27,8 +27,8 @@ from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
 from models.user_token import mint_user_token
-from tasks.render import _version, contact_attributes
-from tasks.templating import TemplateProblem, render_version
+from templating.problem import TemplateProblem
+from templating.render import template_parts
 
 blp = Blueprint(
     "inbox", __name__, url_prefix="/v1/inbox", description="A user's inbox (user token)"
@@ -188,14 +188,9 @@ def _content(notification: Notification, message: Message | None) -> dict:
     content = notification.content or {}
     if notification.template_version_id is None:
         return content
-    attributes = {**(notification.attributes or {}), **((message and message.attributes) or {})}
-    if message is not None and message.contact_id is not None:
-        attributes["contact"] = contact_attributes(message.contact_id)
     language = (message and message.language) or notification.language
     try:
-        parts = render_version(
-            _version(notification.template_version_id), "inapp", language, attributes
-        )
+        parts = template_parts(notification, message, "inapp", language)
     except TemplateProblem:
         parts = {"body": ""}
     return {**content, **parts}

@@ -20,7 +20,7 @@ from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
 from models.sender import Sender
 from models.states import notification_state
-from tasks.templating import TemplateProblem, language_tag
+from templating.engine import TemplateProblem, language_tag
 
 #: The channels a contact's registered addresses are delivered through.
 CONTACT_CHANNELS = [RECIPIENT_TYPES[kind] for kind in CONTACT_CHANNEL_TYPES]

@@ -10,7 +10,7 @@ from api.schemas import NO_LINE_BREAKS, CamelSchema, _attributes_size, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
-from tasks.templating import (
+from templating.engine import (
     PARTS,
     TemplateProblem,
     check_source,

@@ -39,7 +39,7 @@ from models.template import (
     save_template,
     template_for,
 )
-from tasks.templating import TemplateProblem, language_tag, render_version
+from templating.engine import TemplateProblem, language_tag, render_version
 
 blp = Blueprint("templates", __name__, url_prefix="/v1/templates", description="Message templates")
 

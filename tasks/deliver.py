@@ -42,7 +42,7 @@ from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
-from tasks.render import render
+from templating.render import render
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from models.states import MessageState
 from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
 from tasks.fanout import start_fanout
-from tasks.templating import check_use
+from templating.engine import check_use
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def test_unsafe_or_broken_templates_are_refused_at_save(client, sender, source, 
 
 
 def test_a_sandbox_escape_that_slips_past_the_save_check_still_fails_safely(db):
-    from tasks.templating import TemplateProblem, render_content
+    from templating.engine import TemplateProblem, render_content
 
     content = {"channel": "sms", "language": "en", "body": "{{ x|attr('__class__') }}"}
     with pytest.raises(TemplateProblem, match="Not allowed"):

@@ -19,7 +19,17 @@ from datetime import datetime, timedelta
 import models.base
 
 REAL_UTCNOW = models.base.utcnow
-HERALD_PACKAGES = {"api", "tasks", "channels", "models", "scheduler", "dev", "cli", "tests"}
+HERALD_PACKAGES = {
+    "api",
+    "tasks",
+    "templating",
+    "channels",
+    "models",
+    "scheduler",
+    "dev",
+    "cli",
+    "tests",
+}
 
 #: ``python -c DRAMATIQ_ON_CLOCK <ISO instant>``: ``dramatiq tasks`` (one process, one thread)
 #: with Herald's clock standing at that instant. Worker processes are forked: they inherit it.

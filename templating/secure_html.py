@@ -28,7 +28,7 @@ import re
 from jinja2 import nodes
 from markupsafe import Markup
 
-from tasks.html_tokenizer import (
+from templating.html_tokenizer import (
     CLOSED,
     IN_MARKUP,
     OPEN_URL,
@@ -39,7 +39,7 @@ from tasks.html_tokenizer import (
     HtmlState,
     as_read,
 )
-from tasks.template_problem import TemplateProblem
+from templating.problem import TemplateProblem
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel", "sms", "cid"})
 BLOCKED_URL = "about:invalid#blocked"

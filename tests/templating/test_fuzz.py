@@ -10,7 +10,7 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 import settings
-from tasks.templating import TemplateProblem, render_content
+from templating.engine import TemplateProblem, render_content
 
 MAX_BYTES, MAX_MS = 65536, 200
 

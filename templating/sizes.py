@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tasks.template_budget import format_size, printf_size, weight
-from tasks.template_problem import TemplateProblem
+from templating.budget import format_size, printf_size, weight
+from templating.problem import TemplateProblem
 
 
 def _int(value: Any) -> int:

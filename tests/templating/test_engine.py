@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tasks.templating import TemplateProblem, render_content
+from templating.engine import TemplateProblem, render_content
 
 VALUES = [
     None,

@@ -3,7 +3,7 @@
 A render has a byte budget (what it writes, and the size of any value it makes) and a time
 budget. The budget of the render under way is a context variable, so every thread (a Dramatiq
 worker thread, a gunicorn worker) and every request has its own; the sandbox
-(:mod:`tasks.template_sandbox`) consults it at every loop iteration, call, filter, intercepted
+(:mod:`templating.sandbox`) consults it at every loop iteration, call, filter, intercepted
 operator and output, which are the only places template code can loop or grow a value.
 Sizes are computed *before* the operation runs, from its operands, so a refused operation
 allocates nothing.
@@ -25,7 +25,7 @@ from typing import Any
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
-from tasks.template_problem import TemplateProblem
+from templating.problem import TemplateProblem
 
 #: The most digits a number may have: what Python converts to text by default.
 MAX_INT_DIGITS = 4300
@@ -103,7 +103,7 @@ def active() -> RenderBudget:
     """The budget of the render under way; a template renders only inside :func:`rendering`."""
     budget = _active.get()
     if budget is None:
-        raise BudgetExceeded("A template renders only with a budget (tasks.templating).")
+        raise BudgetExceeded("A template renders only with a budget (templating.engine).")
     return budget
 
 

@@ -1,10 +1,10 @@
 """Template rendering in a bounded sandbox, compiled once per (version, channel, language, part).
 
 Text parts render unescaped; HTML parts auto-escape every value, and their links and image
-addresses cannot become script URLs (:mod:`tasks.template_html`). An undefined attribute is an
+addresses cannot become script URLs (:mod:`templating.secure_html`). An undefined attribute is an
 error, never an empty string. Filters format dates, times and numbers in the recipient's
 language. Every render has a byte and a time budget (TEMPLATE_RENDER_MAX_BYTES,
-TEMPLATE_RENDER_MAX_MS; :mod:`tasks.template_sandbox`), the same when a template is saved
+TEMPLATE_RENDER_MAX_MS; :mod:`templating.sandbox`), the same when a template is saved
 (its examples), previewed and sent: this module is the one place all of them render.
 """
 
@@ -23,11 +23,13 @@ from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 
 import settings
+from channels import REGISTRY
+from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL
-from tasks.template_budget import RenderBudget, rendering
-from tasks.template_html import secure_html
-from tasks.template_problem import TemplateProblem
-from tasks.template_sandbox import BoundedSandbox, instrument
+from templating.budget import RenderBudget, rendering
+from templating.problem import TemplateProblem
+from templating.sandbox import BoundedSandbox, instrument
+from templating.secure_html import secure_html
 
 PARTS = ("subject", "body", "html")
 
@@ -106,7 +108,7 @@ def check_source(source: str, part: str) -> nodes.Template:
     """The parsed tree of a part, or :class:`TemplateProblem` with the line number for a
     syntax error, any reach into internals (attributes or keys starting with an underscore),
     ``include``/``import``/``extends``, or, in the html part, a value where it could write
-    markup or a script URL (:func:`~tasks.template_html.secure_html`, which also rewrites the
+    markup or a script URL (:func:`~templating.secure_html.secure_html`, which also rewrites the
     tree to check the URLs it cannot decide now)."""
     environment = HTML if part == "html" else TEXT
     try:
@@ -164,9 +166,6 @@ def render_version(version, channel: str, language: str | None, attributes: dict
 def check_use(version, recipients: list[dict], shared: dict, language: str | None) -> dict:
     """Accept-time check of a send with a template version: every recipient's channel has
     content, and every recipient has the required attributes. Returns API errors (empty: ok)."""
-    from channels import REGISTRY
-    from channels.base import InvalidContent
-
     errors: dict = {}
     contents: dict[tuple, dict | None] = {}
     for index, recipient in enumerate(recipients):

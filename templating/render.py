@@ -8,9 +8,10 @@ from functools import lru_cache
 from channels.base import PermanentError, Rendered
 from models.contact import Contact
 from models.message import Message
+from models.notification import Notification
 from models.states import FailureReason
 from models.template import TemplateVersion
-from tasks.templating import TemplateProblem, render_version
+from templating.engine import TemplateProblem, render_version
 
 
 @lru_cache(maxsize=1024)
@@ -32,6 +33,20 @@ def contact_attributes(contact_id: int) -> dict:
     }
 
 
+def template_parts(
+    notification: Notification, message: Message | None, channel: str, language: str | None
+) -> dict:
+    """The notification's template version rendered for ``channel`` in ``language`` (its
+    ``subject``, ``body``, ``html`` and ``language``), with the notification's attributes,
+    ``message``'s over them and the message's contact as ``contact``. Raises
+    :class:`TemplateProblem`."""
+    attributes = {**(notification.attributes or {}), **((message and message.attributes) or {})}
+    if message is not None and message.contact_id is not None:
+        attributes["contact"] = contact_attributes(message.contact_id)
+    version = _version(notification.template_version_id)
+    return render_version(version, channel, language, attributes)
+
+
 def render(message: Message) -> Rendered:
     """The rendered content of ``message``; a template that cannot render fails it with
     TEMPLATE_ERROR. Reads the notification and the sender from ``message``: ``claim_message``
@@ -40,12 +55,8 @@ def render(message: Message) -> Rendered:
     content = notification.content
     parts = content
     if notification.template_version_id is not None:
-        attributes = {**(notification.attributes or {}), **(message.attributes or {})}
-        if message.contact_id is not None:
-            attributes["contact"] = contact_attributes(message.contact_id)
-        version = _version(notification.template_version_id)
         try:
-            parts = render_version(version, message.channel, message.language, attributes)
+            parts = template_parts(notification, message, message.channel, message.language)
         except TemplateProblem as problem:
             raise PermanentError(FailureReason.TEMPLATE_ERROR, problem.with_part()) from None
     return Rendered(

@@ -1,5 +1,5 @@
 """The environment templates render in: Jinja2's immutable sandbox, bounded by the budget of
-the render under way (:mod:`tasks.template_budget`).
+the render under way (:mod:`templating.budget`).
 
 The bounds are enforced where template code can loop or grow a value, and before it does:
 
@@ -7,7 +7,7 @@ The bounds are enforced where template code can loop or grow a value, and before
   result would be over the byte budget (a string or list repeated, a number's digits, a
   ``%`` format with its widths), so ``"x" * 10**9`` allocates nothing;
 - every call (``environment.call``: macros, methods) counts one level of nesting, is refused
-  beyond :data:`~tasks.template_budget.MAX_CALL_DEPTH`, and the methods that can make much
+  beyond :data:`~templating.budget.MAX_CALL_DEPTH`, and the methods that can make much
   more than they are given (``center``, ``replace``, ``join``, ``format``, …) are sized first;
 - every filter is wrapped the same way (``center``, ``indent``, ``replace``, ``batch``, …);
 - ``~`` joins and every loop iteration go through the environment (the template's tree is
@@ -36,10 +36,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
-from tasks.template_budget import active, binop_size, text_bytes, weight
-from tasks.template_html import safe_url
-from tasks.template_problem import TemplateProblem
-from tasks.template_sizes import LISTED_FILTERS, call_size, filter_size, method_owner
+from templating.budget import active, binop_size, text_bytes, weight
+from templating.problem import TemplateProblem
+from templating.secure_html import safe_url
+from templating.sizes import LISTED_FILTERS, call_size, filter_size, method_owner
 
 
 class NoLoader(BaseLoader):
