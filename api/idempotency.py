@@ -14,7 +14,7 @@ from flask_smorest import abort
 
 import settings
 from api.auth import current_sender
-from tasks.submit import Idempotency, IdempotencyReplay, save_idempotent_response
+from models.idempotency import Idempotency, IdempotencyReplay, save_idempotent_response
 
 HEADER = "Idempotency-Key"
 

@@ -11,9 +11,10 @@ from models.action import NotificationAction
 from models.callback import Callback
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
+from models.idempotency import IdempotencyRecord
 from models.inbox import BroadcastState
 from models.message import Attempt, Message
-from models.notification import IdempotencyRecord, Notification
+from models.notification import Notification
 from models.reminder import Reminder
 from models.sender import Sender
 from models.template import Template, TemplateVersion

@@ -14,9 +14,10 @@ import settings
 from models.action import erase_actors
 from models.callback import owe_callbacks
 from models.db import database, is_sqlite, write_transaction
+from models.idempotency import forget_idempotency
 from models.inbox import forget_readers
 from models.message import Attempt, Message, requeue
-from models.notification import Notification, forget_idempotency
+from models.notification import Notification
 from models.sender import Sender
 from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
 

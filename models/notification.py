@@ -1,13 +1,10 @@
-"""Notifications as senders submit them, and the idempotency records that guard their creation."""
+"""Notifications as senders submit them."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
-from models.db import write_transaction
 from models.reminder import Reminder
 from models.sender import Sender, visible_to
 from models.template import TemplateVersion
@@ -58,66 +55,6 @@ class Notification(BaseModel):
             (("target_id", "target_type"), False),
             (("reference",), False),
         )
-
-
-class IdempotencyRecord(BaseModel):
-    """The first response to a request made with an ``Idempotency-Key``, per sender and key.
-
-    A record is kept for IDEMPOTENCY_TTL_SECONDS (then the key is forgotten and the scheduler
-    deletes it), and never past its notification's retention: the purge deletes it."""
-
-    sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
-    key = CharField(max_length=255)
-    fingerprint = CharField(max_length=64, help_text="SHA-256 of the canonical request body")
-    notification = ForeignKeyField(Notification, on_delete="CASCADE")
-    status_code = IntegerField(null=True)
-    response = JSONField(null=True)
-    created_at = UTCDateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("sender", "key"), True), (("created_at",), False))
-
-
-def idempotency_record(sender: Sender, key: str, since: datetime) -> IdempotencyRecord | None:
-    """``sender``'s record of ``key`` if made at or after ``since`` (an older one has expired)."""
-    return IdempotencyRecord.get_or_none(
-        (IdempotencyRecord.sender == sender)
-        & (IdempotencyRecord.key == key)
-        & (IdempotencyRecord.created_at >= since)
-    )
-
-
-def forget_expired_key(sender: Sender, key: str, since: datetime) -> None:
-    """Delete ``sender``'s record of ``key`` if it was made before ``since``, so that the key
-    can guard a new request (the scheduler may not have deleted it yet)."""
-    IdempotencyRecord.delete().where(
-        (IdempotencyRecord.sender == sender)
-        & (IdempotencyRecord.key == key)
-        & (IdempotencyRecord.created_at < since)
-    ).execute()
-
-
-def expire_idempotency_records(before: datetime, limit: int) -> int:
-    """Delete up to ``limit`` idempotency records made before ``before``, oldest first, by the
-    index on ``created_at``; how many."""
-    oldest = (
-        IdempotencyRecord.select(IdempotencyRecord.id)
-        .where(IdempotencyRecord.created_at < before)
-        .order_by(IdempotencyRecord.created_at)
-        .limit(limit)
-    )
-    with write_transaction():
-        return IdempotencyRecord.delete().where(IdempotencyRecord.id.in_(oldest)).execute()
-
-
-def forget_idempotency(notification_ids: list) -> int:
-    """Delete the idempotency records (key, body fingerprint, first response) of these
-    notifications; how many. For the purge, inside its transaction."""
-    return (
-        IdempotencyRecord.delete()
-        .where(IdempotencyRecord.notification.in_(notification_ids))
-        .execute()
-    )
 
 
 def stalled_fanouts(before) -> list[str]:

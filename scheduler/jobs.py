@@ -19,8 +19,9 @@ from models.housekeeping import (
     release_scheduled,
     truncate_wal,
 )
+from models.idempotency import expire_idempotency_records
 from models.message import release_stuck
-from models.notification import expire_idempotency_records, stalled_fanouts
+from models.notification import stalled_fanouts
 from models.reminder import purge_finished_requests
 from models.states import FailureReason
 from tasks.callbacks import enqueue_callbacks

@@ -7,22 +7,19 @@ its messages later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
 from peewee import IntegrityError
 
-import settings
 from channels import documents
 from models.base import new_id, utcnow
 from models.db import bulk_insert, write_transaction
-from models.message import Message
-from models.notification import (
-    IdempotencyRecord,
-    Notification,
-    forget_expired_key,
-    idempotency_record,
+from models.idempotency import (
+    Idempotency,
+    IdempotencyReplay,
+    find_idempotency_record,
+    record_idempotency,
 )
+from models.message import Message
+from models.notification import Notification
 from models.sender import Sender
 from models.states import MessageState
 from models.template import TemplateVersion, current_version, template_for
@@ -31,36 +28,12 @@ from tasks.fanout import start_fanout
 from templating.engine import check_use
 
 
-@dataclass(frozen=True)
-class Idempotency:
-    key: str
-    fingerprint: str
-
-
 class InvalidSubmission(Exception):
     """The request is well-formed but cannot be sent as asked; ``errors`` name the fields."""
 
     def __init__(self, errors: dict):
         super().__init__(errors)
         self.errors = errors
-
-
-class IdempotencyReplay(Exception):
-    """The key was used before; ``record`` holds the first request's outcome."""
-
-    def __init__(self, record: IdempotencyRecord):
-        super().__init__(record.key)
-        self.record = record
-
-
-def find_idempotency_record(sender: Sender, key: str) -> IdempotencyRecord | None:
-    """``sender``'s record of ``key`` while it is remembered (IDEMPOTENCY_TTL_SECONDS)."""
-    return idempotency_record(sender, key, _remembered_since())
-
-
-def _remembered_since() -> datetime:
-    """Idempotency records made before this moment have expired."""
-    return utcnow() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
 
 
 def submit_notification(
@@ -188,13 +161,7 @@ def _insert(
             bulk_insert(Notification, [notification.__data__])
             bulk_insert(Message, [message.__data__ for message in messages])
             if idempotency:
-                forget_expired_key(sender, idempotency.key, _remembered_since())
-                IdempotencyRecord.create(
-                    sender=sender,
-                    key=idempotency.key,
-                    fingerprint=idempotency.fingerprint,
-                    notification=notification,
-                )
+                record_idempotency(sender, idempotency, notification)
     except IntegrityError:
         record = idempotency and find_idempotency_record(sender, idempotency.key)
         if record:  # a concurrent request with the same key won the race
@@ -214,12 +181,3 @@ def template_version(sender: Sender, data: dict) -> TemplateVersion:
     if errors:
         raise InvalidSubmission(errors)
     return version
-
-
-def save_idempotent_response(sender: Sender, key: str, status_code: int, body: dict) -> None:
-    """Keep the response to the first request made with ``key``, to replay it verbatim."""
-    (
-        IdempotencyRecord.update(status_code=status_code, response=body)
-        .where((IdempotencyRecord.sender == sender) & (IdempotencyRecord.key == key))
-        .execute()
-    )

@@ -7,8 +7,9 @@ import pytest
 
 import settings
 from models.base import utcnow
+from models.idempotency import IdempotencyRecord
 from models.message import Message
-from models.notification import IdempotencyRecord, Notification
+from models.notification import Notification
 from scheduler.jobs import forget_expired, purge
 from tests.factories import email_notification
 
@@ -73,7 +74,7 @@ def test_overlong_key_is_400_naming_the_header(client, sender):
 
 
 def test_replay_after_a_crash_before_the_response_was_saved(client, sender):
-    from models.notification import IdempotencyRecord
+    from models.idempotency import IdempotencyRecord
 
     first = post(client, sender, email_notification(), "crashy")
     IdempotencyRecord.update(response=None, status_code=None).execute()

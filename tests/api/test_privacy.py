@@ -14,8 +14,9 @@ import pytest
 
 import settings
 from api.auth import forget_checked_keys
+from models.idempotency import IdempotencyRecord
 from models.message import Message
-from models.notification import IdempotencyRecord, Notification
+from models.notification import Notification
 from models.sender import Sender
 from tasks.fanout import fanout
 from tests.factories import SenderWithKey, idnp, make_sender

@@ -26,9 +26,10 @@ from models.action import NotificationAction
 from models.base import utcnow
 from models.contact import Contact, upsert_contacts
 from models.db import is_sqlite
+from models.idempotency import IdempotencyRecord
 from models.inbox import BroadcastState, Reader, inbox_item, set_item_state
 from models.message import Attempt, Message
-from models.notification import IdempotencyRecord, Notification
+from models.notification import Notification
 from models.reminder import Reminder
 from models.states import FINAL, MessageState
 from scheduler.jobs import forget_expired, purge, send_scheduled
