@@ -8,9 +8,9 @@ from marshmallow import fields
 
 from api.auth import current_sender
 from api.errors import Blueprint
-from api.schemas import CamelSchema
 from models.runs import latest_runs
 from tasks.broker import redis_client
+from tasks.requests import CamelSchema
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Operators' views")
 

@@ -6,10 +6,10 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from api.pagination import PageArgs
 from api.reminder_schemas import check_timezone
-from api.schemas import CamelSchema, language, small_json
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidDestination
 from models.contact import CONTACT_CHANNEL_TYPES, idnp_problem
+from tasks.requests import CamelSchema, language, small_json
 
 #: A time of day, 24-hour.
 CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"

@@ -22,8 +22,8 @@ from api.contact_schemas import (
     SubscriptionSchema,
 )
 from api.errors import Blueprint
+from api.notification_schemas import NotificationSchema
 from api.pagination import PageArgs, paginate
-from api.schemas import NotificationSchema
 from channels import RECIPIENT_TYPES, configured_channels
 from models.base import utcnow
 from models.contact import (

@@ -6,9 +6,9 @@ import logging
 
 import dramatiq
 from flask.views import MethodView
+from marshmallow import Schema, fields
 
 from api.errors import Blueprint
-from api.schemas import HealthSchema
 from models.db import database
 from tasks.broker import breaker, ping
 
@@ -16,6 +16,12 @@ blp = Blueprint("health", __name__, description="Liveness and dependencies")
 logger = logging.getLogger(__name__)
 
 UNREACHABLE = "unreachable"
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    database = fields.String()
+    broker = fields.String()
 
 
 def _check(probe) -> str:

@@ -12,14 +12,15 @@ from api.auth import current_sender
 from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
 from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
+from api.notification_schemas import NotificationSchema
 from api.pagination import PageArgs, paginate
-from api.schemas import NotificationCreateSchema, NotificationSchema
 from api.search import notification_listing
 from api.search_schemas import NotificationListArgs
 from models.action import NotificationDeleted, actions_of, record_action
 from models.inbox import readers_of
 from models.lifecycle import DeleteOutcome, soft_delete
 from models.notification import Notification, notification_for
+from tasks.requests import NotificationCreateSchema
 from tasks.submit import InvalidSubmission, submit_notification
 
 blp = Blueprint(

@@ -9,7 +9,7 @@ import math
 from marshmallow import fields, validate
 from peewee import SQL, CompoundSelectQuery
 
-from api.schemas import CamelSchema
+from tasks.requests import CamelSchema
 
 MAX_PAGE_SIZE = 200
 HEADER = "X-Pagination"

@@ -17,8 +17,8 @@ from marshmallow import ValidationError
 import settings
 from api.auth import current_sender, require
 from api.errors import Blueprint
+from api.notification_schemas import NotificationSchema
 from api.pagination import HEADER, PageArgs, count_rows, paginate
-from api.schemas import NotificationSchema, camelcase
 from api.search_schemas import (
     ExportArgs,
     FilterConstraintSchema,
@@ -48,6 +48,7 @@ from models.search_syntax import (
 )
 from tasks.deliver import ACTORS as DELIVER_ACTORS
 from tasks.deliver import enqueue
+from tasks.requests import camelcase
 
 blp = Blueprint(
     "search",

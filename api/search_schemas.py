@@ -5,17 +5,12 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate
 
 from api.errors import TOO_DEEP, InvalidText, TooDeep, read_json
+from api.notification_schemas import DESTINATION_DESCRIPTION, MessageSchema, retained_destination
 from api.pagination import PageArgs
-from api.schemas import (
-    DESTINATION_DESCRIPTION,
-    CamelSchema,
-    MessageSchema,
-    retained_destination,
-    small_json,
-)
 from models.resend import MAX_RESEND
 from models.search import FIELDS, is_retained
 from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
+from tasks.requests import CamelSchema, small_json
 
 MAX_FILTER_JSON = 8000
 _label = validate.Length(min=1, max=255)

@@ -6,10 +6,10 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 import settings
 from api.pagination import PageArgs
-from api.schemas import NO_LINE_BREAKS, CamelSchema, _attributes_size, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
+from tasks.requests import NO_LINE_BREAKS, CamelSchema, attributes_size, language
 from templating.engine import (
     PARTS,
     TemplateProblem,
@@ -160,7 +160,7 @@ class TemplateListArgs(PageArgs):
 
 
 class PreviewSchema(CamelSchema):
-    attributes = fields.Dict(load_default=dict, validate=_attributes_size)
+    attributes = fields.Dict(load_default=dict, validate=attributes_size)
     language = fields.String(validate=language)
     channel = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
 

@@ -7,8 +7,8 @@ from flask_smorest import abort
 from marshmallow import fields
 
 from api.errors import Blueprint
-from api.schemas import CamelSchema
 from channels.webpush import vapid_public_key
+from tasks.requests import CamelSchema
 
 blp = Blueprint(
     "webpush",

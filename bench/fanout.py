@@ -60,8 +60,8 @@ def run(url: str, redis_url: str, count: int) -> dict[str, float]:
     fanout_module.resolve = timed(fanout_module.resolve, timings, "resolve")
     fanout_module.enqueue = timed(fanout_module.enqueue, timings, "enqueue")
 
-    from api.schemas import NotificationCreateSchema
     from models.notification import Notification
+    from tasks.requests import NotificationCreateSchema
     from tasks.submit import submit_notification
 
     # Loaded as the API loads a request body, so every field has its default.

@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from peewee import IntegrityError
 
 from models.reminder import Reminder, advance, due_reminders
+from tasks.requests import NotificationCreateSchema
 from tasks.submit import InvalidSubmission, submit_notification
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ logger = logging.getLogger(__name__)
 
 def fire_occurrence(reminder: Reminder, now: datetime) -> str:
     """Fire the reminder's next occurrence; return ``fired``, ``duplicate`` or ``invalid``."""
-    from api.schemas import NotificationCreateSchema
-
     occurrence = reminder.next_at
     outcome = "fired"
     try:

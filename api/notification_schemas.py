@@ -1,0 +1,142 @@
+"""Notifications and messages as the API shows them (camelCase JSON)."""
+
+from __future__ import annotations
+
+from flask import g, has_app_context
+from marshmallow import fields
+
+from models.message import Attempt, Message
+from models.privacy import destination_as_shown, details_as_shown, text_as_shown
+from models.search import is_retained
+from models.sender import Sender
+from models.states import notification_state
+from tasks.requests import CamelSchema, MessageContentSchema
+
+
+def viewer() -> Sender | None:
+    """The sender a response is for (None outside a sender's request: then nothing that the
+    contact registry gave is shown)."""
+    return g.get("sender") if has_app_context() else None
+
+
+def retained_destination(message: Message) -> str | None:
+    """The destination as the viewer may see it (``models.privacy``), or None past
+    MESSAGE_RETENTION_DAYS."""
+    return destination_as_shown(viewer(), message) if is_retained(message) else None
+
+
+DESTINATION_DESCRIPTION = (
+    "null past MESSAGE_RETENTION_DAYS; an address found in the contact registry is masked "
+    "(i***@example.md, +373******01) unless the key holds contacts:read"
+)
+
+
+class MessageSummarySchema(CamelSchema):
+    id = fields.UUID()
+    channel = fields.String()
+    destination = fields.Method(
+        "get_destination", metadata={"description": DESTINATION_DESCRIPTION}
+    )
+    language = fields.String(allow_none=True)
+    state = fields.String()
+    failure_reason = fields.String(allow_none=True)
+
+    def get_destination(self, message) -> str | None:
+        return retained_destination(message)
+
+
+class NotificationSchema(CamelSchema):
+    id = fields.UUID()
+    state = fields.Method(
+        "get_state", metadata={"enum": ["pending", "completed", "partial", "failed"]}
+    )
+    service_name = fields.String(allow_none=True)
+    event = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    target_type = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True)
+    message = fields.Nested(MessageContentSchema, attribute="content")
+    template = fields.Method("get_template", metadata={"description": "{id, code, version}"})
+    attributes = fields.Dict(allow_none=True)
+    send_at = fields.DateTime(allow_none=True)
+    valid_till = fields.DateTime(allow_none=True)
+    urgent = fields.Boolean()
+    require_action = fields.Boolean()
+    reminder_id = fields.UUID(allow_none=True, metadata={"description": "Sent by this reminder"})
+    occurrence_at = fields.DateTime(
+        allow_none=True, metadata={"description": "For this occurrence"}
+    )
+    created_at = fields.DateTime()
+    messages = fields.Method("get_messages")
+
+    def get_template(self, notification) -> dict | None:
+        if notification.template_version_id is None:
+            return None
+        version = notification.template_version
+        template = version.template
+        return {"id": str(template.id), "code": template.code, "version": version.version}
+
+    def get_state(self, notification) -> str:
+        states = [m.state for m in self._messages(notification)]
+        return notification_state(states, fanning_out=notification.fanout_state == "pending")
+
+    def get_messages(self, notification) -> list:
+        return _MESSAGE_SUMMARIES.dump(self._messages(notification))
+
+    @staticmethod
+    def _messages(notification) -> list[Message]:
+        cached = notification.__dict__.get("message_list")
+        if cached is None:
+            cached = list(
+                Message.select()
+                .where(Message.notification == notification.id)
+                .order_by(Message.created_at, Message.id)
+            )
+            notification.__dict__["message_list"] = cached
+        return cached
+
+
+class AttemptSchema(CamelSchema):
+    number = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime()
+    outcome = fields.String()
+    error = fields.String(allow_none=True)
+    provider_id = fields.String(allow_none=True)
+
+
+class MessageSchema(MessageSummarySchema):
+    notification_id = fields.UUID(attribute="notification_id")
+    attempts = fields.Integer(metadata={"description": "Delivery attempts made so far"})
+    last_error = fields.Method("get_last_error", metadata={"type": "string", "nullable": True})
+    details = fields.Method(
+        "get_details",
+        metadata={
+            "type": "object",
+            "nullable": True,
+            "description": "What the channel reported (segments, …)",
+        },
+    )
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    attempt_history = fields.Method("get_attempt_history")
+
+    def get_last_error(self, message) -> str | None:
+        return text_as_shown(viewer(), message, message.last_error)
+
+    def get_details(self, message) -> dict | None:
+        return details_as_shown(viewer(), message)
+
+    def get_attempt_history(self, message) -> list:
+        rows = Attempt.select().where(Attempt.message == message.id).order_by(Attempt.number)
+        attempts = _ATTEMPTS.dump(rows)
+        for attempt in attempts:
+            attempt["error"] = text_as_shown(viewer(), message, attempt["error"])
+        return attempts
+
+
+#: Built once for the dump methods above (a schema per call cost ~0.5 ms in the accept path).
+_MESSAGE_SUMMARIES = MessageSummarySchema(many=True)
+_ATTEMPTS = AttemptSchema(many=True)
