@@ -29,6 +29,8 @@ from api import (
 from api.auth import authenticate, authenticate_user
 from api.errors import HeraldApi, escaped, register_error_handlers, text_problems
 from models.db import database, is_sqlite, open_database
+from tasks import bind_broker
+from tasks.broker import broker_bound
 
 #: Blueprints under /v1, all behind API-key authentication.
 V1_BLUEPRINTS = (
@@ -53,7 +55,8 @@ def create_app() -> Flask:
     logging.basicConfig(level=settings.LOG_LEVEL)
     if database.obj is None:
         open_database()
-    import tasks  # noqa: F401  (binds the broker the API enqueues to)
+    if not broker_bound():
+        bind_broker()  # the broker the API enqueues to
 
     app = Flask("herald")
     app.url_map.converters["int"] = DatabaseInteger

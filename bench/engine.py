@@ -24,8 +24,8 @@ SUBJECT, BODY = "Factura a fost emisă", "Factura nr. 1042 pentru luna noiembrie
 
 
 def bind_to(stack: Stack) -> None:
-    """Point this process's settings at the stack's Redis and database, before ``tasks`` (and
-    so ``bench.noop``) is first imported: importing it binds both from settings."""
+    """Point this process's settings at the stack's Redis and database, as the stack's
+    processes have them, before ``settings`` is first imported."""
     os.environ.update({k: stack.env[k] for k in ("REDIS_URL", "DATABASE_URL", "VAR_DIR")})
 
 
@@ -67,7 +67,7 @@ def noop_baseline(stack: Stack, count: int) -> tuple[float, float]:
     )  # fmt: skip
     elapsed = time.perf_counter() - started
     stack.stop("noop")
-    start_workers(stack, "tasks", name="worker")
+    start_workers(stack, "tasks.worker", name="worker")
     return count / elapsed, enqueued
 
 

@@ -15,8 +15,6 @@ import shutil
 import tempfile
 import time
 
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:9/0")  # replaced below, before any use
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,17 +41,15 @@ def main() -> None:
 
 
 def run(url: str, redis_url: str, count: int) -> dict[str, float]:
-    import tasks
     import tasks.fanout as fanout_module
     from models import upgrade
     from models.db import open_database
-    from tasks.broker import create_broker, use_broker
+    from tasks import bind_broker
 
     db = open_database(url)
     reset(db)
     upgrade(db)
-    broker = create_broker(redis_url)
-    use_broker(broker, list(tasks.ACTORS.values()))
+    broker = bind_broker(redis_url)
     sender = seed(count)
 
     timings = {"resolve": 0.0, "insert+cursor": 0.0, "enqueue": 0.0}

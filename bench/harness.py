@@ -96,7 +96,7 @@ class Stack:
         bind = f"127.0.0.1:{self.port}"
         self.start(name, [gunicorn, "--bind", bind, "--workers", str(self.web_workers), app])
 
-    def start_workers(self, module: str = "tasks", name: str = "worker") -> None:
+    def start_workers(self, module: str = "tasks.worker", name: str = "worker") -> None:
         dramatiq = str(Path(sys.executable).with_name("dramatiq"))
         args = ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
         self.start(name, [dramatiq, module, *args])

@@ -30,7 +30,7 @@ def declare(broker: dramatiq.Broker) -> dramatiq.Actor:
 
 def setup() -> None:
     """What ``dramatiq bench.noop:setup`` calls: the database and broker exactly as
-    ``dramatiq tasks`` binds them (tasks/__init__.py), then the one actor."""
+    ``dramatiq tasks.worker`` binds them (tasks/worker.py), then the one actor."""
     open_database()
     broker = create_broker()
     use_broker(broker, [])

@@ -23,8 +23,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:9/0")  # searching needs no broker
-
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 DAYS = 90
 EVENTS = [f"EVENT_{n:02d}" for n in range(50)]

@@ -14,9 +14,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 import settings
 from models.base import utcnow
+from models.db import open_database
 from models.runs import record_run
 from scheduler import jobs
 from scheduler.leader import LeaderLock
+from tasks import bind_broker
+from tasks.broker import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +86,8 @@ def main() -> None:
     if settings.LOG_LEVEL != "DEBUG":
         # APScheduler logs every run of every job; the jobs log what they did themselves.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    from models.db import open_database
-
     open_database()
-    import tasks  # noqa: F401  (binds the broker the jobs enqueue to)
-    from tasks.broker import redis_client
-
+    bind_broker()  # the broker the jobs enqueue to
     lock = LeaderLock(redis_client(), settings.LEADER_LOCK_TTL_SECONDS)
     scheduler = build_scheduler(lock, redis_client())
 

@@ -16,6 +16,7 @@ import pika.exceptions
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
@@ -127,6 +128,33 @@ def use_broker(broker: dramatiq.Broker, actors: list[dramatiq.Actor]) -> None:
     for actor in actors:
         actor.broker = broker
         broker.declare_actor(actor)
+
+
+class BrokerNotBound(RuntimeError):
+    """A message was sent before the process's entry point bound a broker (:func:`use_broker`):
+    a bug in that entry point, never an outage."""
+
+
+class UnboundBroker(StubBroker):
+    """What Herald's actors are declared on when their modules are imported: connects nowhere
+    and refuses every message (:class:`BrokerNotBound`), so that a process that never bound
+    the real broker fails loudly instead of keeping messages in memory."""
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        raise BrokerNotBound(f"no broker bound to send {message.actor_name}: call use_broker")
+
+
+#: The placeholder broker: the global one until an entry point binds another, so that
+#: ``dramatiq.actor`` at import (and ``dramatiq.get_broker()``) never builds Dramatiq's default
+#: RabbitMQ broker.
+PLACEHOLDER = UnboundBroker()
+if dramatiq.broker.global_broker is None:
+    dramatiq.set_broker(PLACEHOLDER)
+
+
+def broker_bound() -> bool:
+    """Whether this process has bound its broker (:func:`use_broker`)."""
+    return dramatiq.get_broker() is not PLACEHOLDER
 
 
 def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> None:

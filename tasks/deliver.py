@@ -1,7 +1,7 @@
 """The ``deliver`` job: claim one message, hand it to its channel, record how it went.
 
 There is one actor per channel (``deliver_email``, …), each on the queue named after its
-channel, so operators can dedicate workers with ``dramatiq tasks --queues email``.
+channel, so operators can dedicate workers with ``dramatiq tasks.worker --queues email``.
 """
 
 from __future__ import annotations

@@ -6,24 +6,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-# Imports below bind a database and a broker from settings; point them at nothing reachable so
-# a developer's own services are never touched. The fixtures bind the real test ones.
-os.environ["REDIS_URL"] = "redis://127.0.0.1:9/0"
-os.environ["BROKER_URL"] = ""
-os.environ["DATABASE_URL"] = "sqlite:///:memory:"
+import dramatiq
+import pytest
 
-import dramatiq  # noqa: E402
-import pytest  # noqa: E402
-
-import settings  # noqa: E402
-import tasks  # noqa: E402
-from channels import REGISTRY  # noqa: E402
-from dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from dev.mailcatcher import start_mailcatcher  # noqa: E402
-from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade  # noqa: E402
-from models.db import open_database  # noqa: E402
-from tasks.broker import create_broker, use_broker  # noqa: E402
-from tests.support import ScriptedMailServer, running_worker  # noqa: E402
+import settings
+from channels import REGISTRY
+from dev.embedded_redis import EmbeddedRedis, free_port
+from dev.mailcatcher import start_mailcatcher
+from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade
+from models.db import open_database
+from tasks import ACTORS, bind_broker
+from tasks.broker import use_broker
+from tests.support import ScriptedMailServer, running_worker
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
@@ -54,8 +48,7 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def broker(redis_url):
     settings.REDIS_URL = redis_url  # locks and rate limits use the same Redis
-    broker = create_broker(redis_url)
-    use_broker(broker, list(tasks.ACTORS.values()))
+    broker = bind_broker(redis_url)
     yield broker
     broker.close()
 
@@ -93,15 +86,14 @@ def any_broker(request, broker, redis_url):
         yield BrokerUnderTest("redis", redis_url, broker)
         broker.client.flushdb()
         return
-    rabbitmq = create_broker(TEST_RABBITMQ_URL)
-    use_broker(rabbitmq, list(tasks.ACTORS.values()))
+    rabbitmq = bind_broker(TEST_RABBITMQ_URL)
     rabbitmq.flush_all()
     try:
         yield BrokerUnderTest("rabbitmq", TEST_RABBITMQ_URL, rabbitmq)
     finally:
         rabbitmq.flush_all()
         rabbitmq.close()
-        use_broker(broker, list(tasks.ACTORS.values()))
+        use_broker(broker, list(ACTORS.values()))
 
 
 @pytest.fixture
@@ -115,11 +107,10 @@ def worker(queues, db):
 def broker_outage(tmp_path, db, broker):
     """A broker on a Redis of its own that the test may stop and start again."""
     server = EmbeddedRedis(directory=str(tmp_path)).start()
-    own = create_broker(server.url)
-    use_broker(own, list(tasks.ACTORS.values()))
+    own = bind_broker(server.url)
     yield server, own
     server.stop()
-    use_broker(broker, list(tasks.ACTORS.values()))
+    use_broker(broker, list(ACTORS.values()))
 
 
 # --- databases -----------------------------------------------------------------------------

@@ -144,7 +144,16 @@ def test_the_web_process_refuses_to_start():
 
 
 def test_the_worker_refuses_to_start():
-    worker = [sys.executable, "-m", "dramatiq", "tasks", "--processes", "1", "--threads", "1"]
+    worker = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "tasks.worker",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+    ]
     code, stderr = started(worker, SCHEDULE_BATCH_SIZE="0")
     assert code == settings.EXIT_INVALID
     assert REFUSED in stderr.splitlines()

@@ -1,4 +1,4 @@
-"""A real `dramatiq tasks` worker process SIGKILLed in the middle of an SMTP transaction: the
+"""A real `dramatiq tasks.worker` worker process SIGKILLed in the middle of an SMTP transaction: the
 message is recovered by replay once the lease expires, and arrives exactly once. On each broker
 (Redis; RabbitMQ when TEST_RABBITMQ_URL is set)."""
 
@@ -59,7 +59,7 @@ def test_a_killed_worker_loses_nothing_and_sends_once(
         DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS),
     )
     worker_process = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "tasks", "--processes", "1", "--threads", "1"],
+        [sys.executable, "-m", "dramatiq", "tasks.worker", "--processes", "1", "--threads", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,7 @@ advances it.
 The scheduler's jobs take ``now=``, but that alone is not enough: a worker claims a message only
 when its ``due_at`` has come by the worker's own clock, so a replay run at a moved ``now`` would
 leave messages no real-time worker may claim. Every Herald module (web, worker and jobs, in this
-process) therefore reads this clock, and a ``dramatiq tasks`` subprocess is started on the same
+process) therefore reads this clock, and a ``dramatiq tasks.worker`` subprocess is started on the same
 instant (:data:`DRAMATIQ_ON_CLOCK`). It stands still between steps so that a run does not depend
 on how fast the machine is (a step's outcome is the same when it is replayed to shrink a
 failure); retries still proceed, as their delays are shorter than the claim's tolerance for
@@ -31,12 +31,12 @@ HERALD_PACKAGES = {
     "tests",
 }
 
-#: ``python -c DRAMATIQ_ON_CLOCK <ISO instant>``: ``dramatiq tasks`` (one process, one thread)
+#: ``python -c DRAMATIQ_ON_CLOCK <ISO instant>``: ``dramatiq tasks.worker`` (one process, one thread)
 #: with Herald's clock standing at that instant. Worker processes are forked: they inherit it.
 DRAMATIQ_ON_CLOCK = (
     "import sys; from tests.invariants.clock import stopped; stopped(sys.argv[1]); "
     "from dramatiq.cli import main; "
-    "sys.argv = ['dramatiq', 'tasks', '--processes', '1', '--threads', '1']; "
+    "sys.argv = ['dramatiq', 'tasks.worker', '--processes', '1', '--threads', '1']; "
     "sys.exit(main())"
 )
 

@@ -29,7 +29,7 @@ class Harness:
     worker: WorkerUnderTest
     smtp: AddressScriptedMailServer
     clock: Clock
-    #: environment of a ``dramatiq tasks`` subprocess on the same database, Redis and SMTP
+    #: environment of a ``dramatiq tasks.worker`` subprocess on the same database, Redis and SMTP
     process_env: dict[str, str]
     #: jobs that ended in an unhandled exception, as the worker logged them
     job_errors: list[str] = field(default_factory=list)

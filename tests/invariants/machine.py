@@ -351,7 +351,7 @@ class HeraldMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.may_kill)
     @rule()
     def kill_worker_process(self):
-        """A ``dramatiq tasks`` process SIGKILLed inside an SMTP transaction."""
+        """A ``dramatiq tasks.worker`` process SIGKILLed inside an SMTP transaction."""
         harness = self.harness
         with harness.worker.paused():
             harness.smtp.stall_next()

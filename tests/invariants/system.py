@@ -1,5 +1,5 @@
 """The running parts the invariant test drives: the broker under test (which it can take down),
-an in-process worker (which it can restart), a ``dramatiq tasks`` subprocess (which it kills),
+an in-process worker (which it can restart), a ``dramatiq tasks.worker`` subprocess (which it kills),
 and :func:`settle`, which waits until every queue is drained."""
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def kill_worker_process(
     reached_data: Callable[[float], bool],
     nudge: Callable[[], None],
 ) -> None:
-    """Start ``dramatiq tasks`` (Herald's clock standing at ``instant``), wait until it
+    """Start ``dramatiq tasks.worker`` (Herald's clock standing at ``instant``), wait until it
     is inside an SMTP transaction (``reached_data(timeout)``), and SIGKILL it there. ``nudge``
     enqueues its work again now and then (a shared RabbitMQ may hand a job to another
     consumer)."""
@@ -144,7 +144,7 @@ def kill_worker_process(
     try:
         deadline = time.monotonic() + PROCESS_SECONDS
         while not reached_data(5):
-            assert process.poll() is None, "the dramatiq tasks subprocess exited"
+            assert process.poll() is None, "the dramatiq tasks.worker subprocess exited"
             assert time.monotonic() < deadline, "the subprocess never reached DATA"
             nudge()
         os.killpg(process.pid, signal.SIGKILL)

@@ -4,7 +4,7 @@ every step (DESIGN.md Promises 1–4 and 8, and no API answer ever a 5xx).
 A hypothesis stateful test (``machine.HeraldMachine``): two senders send direct emails,
 in-app messages, IDNP recipients (registered or not), broadcasts, scheduled and templated
 notifications; cancel, resend, import contacts (JSON and CSV, partial rows), edit templates;
-time passes and the scheduler's jobs run; workers restart, a ``dramatiq tasks`` process is
+time passes and the scheduler's jobs run; workers restart, a ``dramatiq tasks.worker`` process is
 SIGKILLed mid-send; the broker goes down. After each step the database is checked with SQL:
 every message final or due, nothing stuck once replay ran, at most one email per attempt,
 nobody reading another's data, imports keeping unmentioned fields, retention leaving nothing of

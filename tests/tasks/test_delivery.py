@@ -195,7 +195,7 @@ def test_broker_down_at_accept_time_then_replay_delivers(
 @pytest.fixture
 def time_limits(broker):
     """Dramatiq's time limits, enforced: their watcher thread starts at process boot in
-    ``dramatiq tasks``, which a worker started in a test does not go through."""
+    ``dramatiq tasks.worker``, which a worker started in a test does not go through."""
     (limits,) = [m for m in broker.middleware if isinstance(m, TimeLimit)]
     if not limits.manager.is_alive():
         limits.manager.start()
