@@ -1,6 +1,7 @@
 """DESIGN.md "Layering": imports flow one way, ``api/``, ``scheduler/``, ``cli.py``, ``dev/`` →
 ``tasks/`` → ``templating/``, ``channels/``, ``models/`` → ``settings.py``; nothing but ``api/``
-imports ``api/``; and importing any module opens nothing (the process entry points do)."""
+imports ``api/``; no module imports another's private names; and importing any module opens
+nothing (the process entry points do)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,45 +80,48 @@ def test_the_module_list_covers_every_layer():
     assert {"api.app", "tasks.worker", "templating.engine", "models.db"} <= set(modules)
 
 
-def test_no_module_imports_a_higher_layer():
-    upward = [
+def imports_where(wrong: Callable[[str, str], bool]) -> list[str]:
+    """Every ``module imports target`` for which ``wrong(module, target)``."""
+    return [
         f"{module} imports {target}"
         for module, targets in import_graph().items()
         for target in sorted(targets)
-        if LAYERS[top(target)] > LAYERS[top(module)]
+        if wrong(module, target)
     ]
-    assert upward == []
+
+
+def test_no_module_imports_a_higher_layer():
+    assert imports_where(lambda module, target: LAYERS[top(target)] > LAYERS[top(module)]) == []
 
 
 def test_nothing_outside_the_api_imports_it():
-    into_api = [
-        f"{module} imports {target}"
-        for module, targets in import_graph().items()
-        for target in sorted(targets)
-        if top(target) == "api" and top(module) != "api"
-    ]
-    assert into_api == []
+    assert imports_where(lambda module, target: top(target) == "api" != top(module)) == []
 
 
 def test_the_processes_packages_import_none_of_each_other():
-    across = [
-        f"{module} imports {target}"
-        for module, targets in import_graph().items()
-        for target in sorted(targets)
-        if LAYERS[top(module)] == LAYERS[top(target)] == max(LAYERS.values())
-        and top(module) != top(target)
-        and (top(module), top(target)) not in TOP_LAYER_IMPORTS
-    ]
-    assert across == []
+    def across(module: str, target: str) -> bool:
+        pair = (top(module), top(target))
+        return LAYERS[pair[0]] == LAYERS[pair[1]] == max(LAYERS.values()) and (
+            pair[0] != pair[1] and pair not in TOP_LAYER_IMPORTS
+        )
+
+    assert imports_where(across) == []
 
 
 def test_nothing_imports_an_entry_module():
-    importers = [
-        f"{module} imports {target}"
-        for module, targets in import_graph().items()
-        for target in sorted(targets & ENTRY_MODULES)
+    assert imports_where(lambda module, target: target in ENTRY_MODULES) == []
+
+
+def test_no_module_imports_private_names():
+    private = [
+        f"{module} imports {node.module}.{alias.name}"
+        for module, path in production_modules().items()
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom) and node.module and top(node.module) in LAYERS
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
     ]
-    assert importers == []
+    assert private == []
 
 
 def test_modules_import_each_other_without_cycles():
