@@ -52,12 +52,19 @@ CSV_REQUESTS = {("POST", "contacts.ContactImport")}
 
 
 def create_app() -> Flask:
+    """The application gunicorn serves: opens the database and binds the broker the API
+    enqueues to (unless this process has already), then :func:`build_app`."""
     logging.basicConfig(level=settings.LOG_LEVEL)
     if database.obj is None:
         open_database()
     if not broker_bound():
-        bind_broker()  # the broker the API enqueues to
+        bind_broker()
+    return build_app()
 
+
+def build_app() -> Flask:
+    """The application, with its blueprints and OpenAPI document; it connects to nothing
+    itself (each request connects to the database :func:`create_app` opened)."""
     app = Flask("herald")
     app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
