@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from dev.embedded_redis import free_port
-from settings import EXIT_INVALID, SETTINGS, InvalidSetting, rate_window
+from settings import (
+    EXIT_INVALID,
+    SETTINGS,
+    ChannelSettings,
+    InvalidSetting,
+    Settings,
+    rate_window,
+    settings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,6 +105,52 @@ def test_the_sms_providers_allowed_are_the_adapters_there_are():
     from channels.sms import PROVIDERS
 
     assert set(SETTINGS["SMS_PROVIDER"].kind.choices) == set(PROVIDERS)
+
+
+def test_every_channel_has_its_retry_and_rate_settings():
+    from channels import REGISTRY
+
+    for channel in REGISTRY.values():
+        assert isinstance(settings.channel(channel.settings_prefix), ChannelSettings)
+    with pytest.raises(KeyError):
+        settings.channel("SMS_FROM")
+
+
+def test_a_channel_given_some_variables_keeps_its_own_defaults_for_the_others(monkeypatch):
+    monkeypatch.setenv("EMAIL_MAX_RETRIES", "3")
+    monkeypatch.setenv("TELEGRAM_MIN_BACKOFF_MS", "")
+
+    read = Settings()
+
+    email, telegram = read.EMAIL, read.TELEGRAM
+    assert email == ChannelSettings(MAX_RETRIES=3, MIN_BACKOFF_MS=15000)
+    assert telegram == ChannelSettings(MAX_RETRIES=6, MIN_BACKOFF_MS=2000, RATE_LIMIT_PER_SECOND=30)
+    assert read.value("EMAIL_MAX_RETRIES") == 3
+
+
+def test_variables_named_as_a_channel_prefix_are_not_settings(monkeypatch):
+    monkeypatch.setenv("EMAIL", "someone@example.md")
+    monkeypatch.setenv("SMS", "on")
+    monkeypatch.setenv("SMS_FROM", "Herald")
+
+    read = Settings()
+
+    email, sms = read.EMAIL, read.SMS
+    assert email == Settings.model_fields["EMAIL"].default
+    assert sms == Settings.model_fields["SMS"].default
+    assert read.SMS_FROM == "Herald"
+
+
+def test_local_state_defaults_follow_var_dir(monkeypatch):
+    monkeypatch.setenv("VAR_DIR", "/srv/herald")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DOCUMENT_STORE_DIR", raising=False)
+
+    read = Settings()
+
+    assert read.DATABASE_URL == "sqlite:////srv/herald/herald.db"
+    assert read.DOCUMENT_STORE_DIR == "/srv/herald/documents"
+    assert SETTINGS["DOCUMENT_STORE_DIR"].default == "var/documents"
 
 
 # --- every process checks them at start-up ---------------------------------------------------
