@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-import settings  # checks every setting before any command runs (settings.EXIT_INVALID)
+# Checks every setting before any command runs (exit status settings.EXIT_INVALID).
+from settings import SETTINGS, markdown_table, settings
 
 
 def _open_database():
@@ -139,12 +140,12 @@ def show_settings(args: argparse.Namespace) -> int:
     """Print each setting's effective value (secrets masked) and where it came from; with
     ``--markdown``, the README's table of defaults, allowed values and meanings."""
     if args.markdown:
-        print(settings.markdown_table())
+        print(markdown_table())
         return 0
-    width = max(len(name) for name in settings.SETTINGS)
-    for name, item in settings.SETTINGS.items():
+    width = max(len(name) for name in SETTINGS)
+    for name, item in SETTINGS.items():
         source = "environment" if os.environ.get(name, "") else "default"
-        shown = item.show(getattr(settings, name))
+        shown = item.show(settings.value(name))
         print(f"{name:<{width}}  {shown or '(empty)'}  [{source}]")
     return 0
 

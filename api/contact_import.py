@@ -9,8 +9,8 @@ from typing import NoReturn
 from flask import Request
 from flask_smorest import abort
 
-import settings
 from models.contact import CONTACT_CHANNEL_TYPES
+from settings import settings
 
 CSV_FIELDS = ("idnp", "name", "preferredLanguage")
 

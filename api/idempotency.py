@@ -12,8 +12,8 @@ from functools import wraps
 from flask import make_response, request
 from flask_smorest import abort
 
-import settings
 from api.auth import current_sender
+from settings import settings
 from tasks.submit import Idempotency, IdempotencyReplay, save_idempotent_response
 
 HEADER = "Idempotency-Key"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-import settings
 from api.schemas import CamelSchema
 from models.action import ActionType
 from models.states import MessageState
+from settings import settings
 
 ACTION_TYPES = [action.value for action in ActionType]
 MAX_NOTE = 2000

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-import settings
 from api.schemas import CamelSchema, Instant, NotificationCreateSchema
 from models.base import EARLIEST, utcnow
 from models.crontab import CrontabError, parse_crontab
 from models.reminder import count_occurrences, fixed_times, next_occurrence, parse_offset
+from settings import settings
 
 #: The request keys that describe the schedule (the rest is the notification to send).
 SCHEDULE_KEYS = ("at", "cron", "timezone", "endAt", "eventAt", "before")

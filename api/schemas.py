@@ -10,7 +10,6 @@ import marshmallow as ma
 from flask import g, has_app_context
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-import settings
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
 from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
@@ -20,6 +19,7 @@ from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
 from models.sender import Sender
 from models.states import notification_state
+from settings import settings
 from tasks.templating import TemplateProblem, language_tag
 
 #: The channels a contact's registered addresses are delivered through.

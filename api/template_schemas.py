@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-import settings
 from api.pagination import PageArgs
 from api.schemas import NO_LINE_BREAKS, CamelSchema, _attributes_size, language
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
+from settings import settings
 from tasks.templating import (
     PARTS,
     Placeholder,

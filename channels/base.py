@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import settings
 from models.states import FailureReason
+from settings import settings
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,3 @@ def check_text_length(text: str, limit: int, label: str, length=len) -> None:
         raise InvalidContent(
             "body", f"Too long for {label}: subject, body and link must fit in {limit} characters."
         )
-
-
-def channel_setting(channel: Channel, suffix: str) -> Any:
-    """A per-channel setting, e.g. ``EMAIL_MAX_RETRIES`` for suffix ``MAX_RETRIES``."""
-    return getattr(settings, f"{channel.settings_prefix}_{suffix}")

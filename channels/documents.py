@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import settings
+from settings import settings
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -12,7 +12,6 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from marshmallow import ValidationError, validate
 
-import settings
 from channels import documents
 from channels.base import (
     Channel,
@@ -24,6 +23,7 @@ from channels.base import (
     TransientError,
 )
 from models.states import FailureReason
+from settings import settings
 
 _is_email = validate.Email()
 

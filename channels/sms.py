@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import requests
 
-import settings
 from channels import http
 from channels.base import (
     Channel,
@@ -29,6 +28,7 @@ from channels.base import (
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
+from settings import settings
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"

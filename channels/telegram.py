@@ -13,7 +13,6 @@ from typing import Any
 
 import requests
 
-import settings
 from channels import http
 from channels.base import (
     Channel,
@@ -27,6 +26,7 @@ from channels.base import (
     check_text_length,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Telegram's limit on a message's text after entity parsing (counted in UTF-16 code units).
 MAX_TEXT_LENGTH = 4096

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-import settings
 from channels.base import TransientError
+from settings import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: What the guard asks to resolve a name: ``(host, port)`` to addresses, in the order to try

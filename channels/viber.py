@@ -14,7 +14,6 @@ import requests
 from viberbot.api.consts import BOT_API_ENDPOINT
 from viberbot.api.messages.text_message import TextMessage
 
-import settings
 from channels import http
 from channels.base import (
     Channel,
@@ -27,6 +26,7 @@ from channels.base import (
     check_text_length,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Viber's limit on a text message, in characters.
 MAX_TEXT_LENGTH = 7000

@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher
 
-import settings
 from channels import http, urlguard
 from channels.base import (
     Channel,
@@ -36,6 +35,7 @@ from channels.base import (
     TransientError,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Push services must accept 4096 bytes of encrypted body (RFC 8291 §4); aes128gcm adds a
 #: 86-byte header (salt, record size, sender key), a 16-byte tag and a padding delimiter.

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 import requests
 
-import settings
 from channels import http
 from channels.base import (
     Channel,
@@ -22,6 +21,7 @@ from channels.base import (
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
+from settings import settings
 
 #: Longest text message body the Cloud API accepts.
 MAX_TEXT_LENGTH = 4096

@@ -12,7 +12,7 @@ from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
 
-import settings
+from settings import settings
 
 database = DatabaseProxy()
 

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from peewee import SQL, fn
 
-import settings
 from models.action import erase_actors
 from models.callback import owe_callbacks
 from models.db import database, is_sqlite, write_transaction
@@ -19,6 +18,7 @@ from models.message import Attempt, Message, requeue
 from models.notification import Notification, forget_idempotency
 from models.sender import Sender
 from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
+from settings import settings
 
 #: The channel whose messages are an inbox entry rather than a push.
 INAPP = "inapp"

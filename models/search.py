@@ -17,13 +17,13 @@ from operator import and_, or_
 
 from peewee import SQL, Case, Expression, Field
 
-import settings
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.privacy import visible_destinations
 from models.sender import Sender, visible_to
 from models.states import FINAL, FailureReason, MessageState
+from settings import settings
 
 
 class FieldType(StrEnum):

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from itsdangerous import BadSignature, URLSafeSerializer
 from peewee import CharField, TextField
 
-import settings
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from settings import settings
 
 #: User tokens start with this, API keys with ``hk_``.
 TOKEN_PREFIX = "hu_"

@@ -12,11 +12,11 @@ from datetime import UTC, timedelta
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-import settings
 from models.base import utcnow
 from scheduler import jobs
 from scheduler.leader import LeaderLock
 from scheduler.runs import record_run
+from settings import settings
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-import settings
 from models.db import database, is_sqlite
+from settings import settings
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ import dramatiq
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-import settings
 from channels import REGISTRY, get_channel
 from channels.base import (
     Channel,
@@ -24,7 +23,6 @@ from channels.base import (
     Receipt,
     Rendered,
     TransientError,
-    channel_setting,
 )
 from models.base import utcnow
 from models.callback import owed_callback
@@ -40,6 +38,7 @@ from models.message import (
 )
 from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
+from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
 from tasks.render import render
@@ -234,14 +233,12 @@ def retry_or_fail(
     channel: Channel, message: Message, started_at, error: str, retry_after: float | None
 ) -> None:
     """Schedule the next attempt with backoff, or fail with RETRIES_EXHAUSTED past the limit."""
-    if message.attempts > channel_setting(channel, "MAX_RETRIES"):
+    retries = settings.channel(channel.settings_prefix)
+    if message.attempts > retries.MAX_RETRIES:
         _fail(message, started_at, AttemptOutcome.TRANSIENT, FailureReason.RETRIES_EXHAUSTED, error)
         return
     delay_ms = retry_delay_ms(
-        message.attempts,
-        channel_setting(channel, "MIN_BACKOFF_MS"),
-        channel_setting(channel, "MAX_BACKOFF_MS"),
-        retry_after,
+        message.attempts, retries.MIN_BACKOFF_MS, retries.MAX_BACKOFF_MS, retry_after
     )
     due_at = utcnow() + timedelta(milliseconds=delay_ms)
     recorded = _record(
@@ -264,11 +261,11 @@ _limiters: dict[str, WindowRateLimiter] = {}
 
 def rate_allows(channel: Channel) -> bool:
     """Take a slot in the channel's rate window, shared by all workers through Redis: a rate of
-    0.2/s is 1 send per 5 s window, 2.5/s is 5 per 2 s (``settings.rate_window``)."""
-    rate = channel_setting(channel, "RATE_LIMIT_PER_SECOND")
-    if not rate:
+    0.2/s is 1 send per 5 s window, 2.5/s is 5 per 2 s (``ChannelSettings.rate_window``)."""
+    rate = settings.channel(channel.settings_prefix)
+    if not rate.RATE_LIMIT_PER_SECOND:
         return True
-    limit, window = settings.rate_window(rate)
+    limit, window = rate.rate_window()
     limiter = _limiters.get(channel.name)
     if limiter is None or (limiter.limit, limiter.window) != (limit, window):
         backend = RedisBackend(client=redis_client())

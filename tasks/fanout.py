@@ -13,7 +13,6 @@ from collections import defaultdict
 
 import dramatiq
 
-import settings
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
@@ -21,6 +20,7 @@ from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason, MessageState
+from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
-import settings
 from channels import documents
 from models.base import new_id, utcnow
 from models.db import bulk_insert, write_transaction
@@ -26,6 +25,7 @@ from models.notification import (
 from models.sender import Sender
 from models.states import MessageState
 from models.template import TemplateVersion, current_version, template_for
+from settings import settings
 from tasks.deliver import enqueue
 from tasks.fanout import start_fanout
 from tasks.templating import check_use

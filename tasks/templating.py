@@ -22,8 +22,8 @@ from babel import numbers as babel_numbers
 from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 
-import settings
 from models.template import DEFAULT_CHANNEL
+from settings import settings
 from tasks.template_budget import RenderBudget, rendering
 from tasks.template_html import secure_html
 from tasks.template_problem import TemplateProblem

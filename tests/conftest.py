@@ -15,13 +15,13 @@ os.environ["DATABASE_URL"] = "sqlite:///:memory:"
 import dramatiq  # noqa: E402
 import pytest  # noqa: E402
 
-import settings  # noqa: E402
 import tasks  # noqa: E402
 from channels import REGISTRY  # noqa: E402
 from dev.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from dev.mailcatcher import start_mailcatcher  # noqa: E402
 from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade  # noqa: E402
 from models.db import open_database  # noqa: E402
+from settings import settings  # noqa: E402
 from tasks.broker import create_broker, use_broker  # noqa: E402
 from tests.support import ScriptedMailServer, running_worker  # noqa: E402
 
@@ -279,5 +279,5 @@ def _documents_in_tmp(tmp_path, monkeypatch):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Email retries after tens of milliseconds instead of seconds."""
-    monkeypatch.setattr(settings, "EMAIL_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "EMAIL_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.EMAIL, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.EMAIL, "MAX_BACKOFF_MS", 200)

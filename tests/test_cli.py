@@ -3,7 +3,7 @@
 import os
 import re
 
-import settings
+from settings import SETTINGS, markdown_table, settings
 
 
 def test_db_upgrade_reports_the_schema_version(herald):
@@ -78,7 +78,7 @@ def test_grants_are_added_to_and_taken_from_an_existing_sender(herald):
 def test_every_setting_is_documented_in_the_readme():
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
         readme = file.read()
-    missing = [name for name in settings.SETTINGS if f"`{name}`" not in readme]
+    missing = [name for name in SETTINGS if f"`{name}`" not in readme]
     assert missing == []
 
 
@@ -94,7 +94,7 @@ def test_settings_shows_the_values_in_force_with_secrets_masked(monkeypatch, cap
     assert cli.main(["settings"]) == 0
 
     lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
-    assert list(lines) == list(settings.SETTINGS)
+    assert list(lines) == list(SETTINGS)
     assert lines["SCHEDULE_BATCH_SIZE"] == ["250", "[environment]"]
     assert lines["PURGE_BATCH_SIZE"] == ["500", "[default]"]
     assert lines["SMTP_PASSWORD"] == ["***", "[environment]"]
@@ -106,6 +106,6 @@ def test_settings_markdown_is_the_readme_table(capsys):
     import cli
 
     assert cli.main(["settings", "--markdown"]) == 0
-    assert capsys.readouterr().out == settings.markdown_table() + "\n"
+    assert capsys.readouterr().out == markdown_table() + "\n"
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
-        assert settings.markdown_table() in file.read()
+        assert markdown_table() in file.read()

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.message import Message
 from models.notification import IdempotencyRecord, Notification
 from scheduler.jobs import forget_expired, purge
+from settings import settings
 from tests.factories import email_notification
 
 DAY = timedelta(days=1)

@@ -195,7 +195,7 @@ def test_bad_template_fields(client, sender, change, field):
 
 
 def test_oversized_parts_are_refused(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "TEMPLATE_MAX_BYTES", 100)
     body = visit_reminder()
@@ -320,7 +320,7 @@ def test_delete_is_soft_and_refused_while_scheduled_notifications_use_it(client,
 
 
 def test_sms_content_must_fit_the_segment_limit_with_typical_values(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "SMS_MAX_SEGMENTS", 2)
     body = visit_reminder(code="sms-visit")

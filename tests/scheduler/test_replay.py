@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.message import Message
 from models.sender import Sender
 from models.states import FailureReason, MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tasks.broker import BROKER_ERRORS
 from tasks.deliver import UnknownChannel, enqueue
 from tests.factories import message, stored_message
