@@ -14,6 +14,7 @@ from collections import defaultdict
 import dramatiq
 
 import settings
+from channel_table import INAPP
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
@@ -26,8 +27,6 @@ from tasks.deliver import enqueue
 
 logger = logging.getLogger(__name__)
 
-#: The cabinet: every person gets an in-app copy, addressed by IDNP.
-CABINET = "inapp"
 #: The channel name of a message that had nowhere to go.
 NO_CHANNEL = "none"
 
@@ -170,8 +169,9 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
                 "due_at": None,
             }
         )
-    if not notification.is_broadcast and CABINET in allowed:
-        cabinet = {**base, "id": new_id(), "channel": CABINET, "destination": person["idnp"]}
+    if not notification.is_broadcast and INAPP.name in allowed:
+        # the cabinet: every person gets an in-app copy, addressed by IDNP
+        cabinet = {**base, "id": new_id(), "channel": INAPP.name, "destination": person["idnp"]}
         rows.append({**cabinet, "state": MessageState.QUEUED})
     return rows
 
