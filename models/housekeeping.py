@@ -19,7 +19,7 @@ from models.inbox import forget_readers
 from models.message import Attempt, Message, requeue
 from models.notification import Notification, forget_idempotency
 from models.sender import Sender
-from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
+from models.states import CLAIMABLE, FINAL, FailureReason, FanoutState, MessageState
 
 #: What a purged destination reads.
 REDACTED = ""
@@ -181,7 +181,7 @@ def finished_before(cutoff: datetime):
         (Message.notification == Notification.id)
         & (Message.state.not_in(FINAL) | (Message.updated_at >= cutoff))
     )
-    return (Notification.fanout_state != "pending") & ~fn.EXISTS(unfinished)
+    return (Notification.fanout_state != FanoutState.PENDING) & ~fn.EXISTS(unfinished)
 
 
 def past_retention(cutoff: datetime):

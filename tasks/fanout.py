@@ -21,7 +21,7 @@ from models.contact import Contact, ContactChannel, Subscription
 from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
-from models.states import FailureReason, MessageState
+from models.states import FailureReason, FanoutState, MessageState
 from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
 
@@ -34,7 +34,7 @@ NO_CHANNEL = "none"
 def fanout(notification_id: str) -> None:
     """Resolve the next chunk of a notification's people, then enqueue the rest of the work."""
     notification = Notification.get_or_none(Notification.id == notification_id)
-    if notification is None or notification.fanout_state != "pending":
+    if notification is None or notification.fanout_state != FanoutState.PENDING:
         return
     size, cursor = settings.FANOUT_CHUNK_SIZE, notification.fanout_cursor
     take = _subscribers if notification.is_broadcast else _listed
@@ -44,13 +44,13 @@ def fanout(notification_id: str) -> None:
         moved = (
             Notification.update(
                 fanout_cursor=next_cursor,
-                fanout_state="done" if done else "pending",
+                fanout_state=FanoutState.DONE if done else FanoutState.PENDING,
                 fanout_updated_at=utcnow(),
             )
             .where(
                 (Notification.id == notification.id)
                 & (Notification.fanout_cursor == cursor)
-                & (Notification.fanout_state == "pending")
+                & (Notification.fanout_state == FanoutState.PENDING)
             )
             .execute()
         )

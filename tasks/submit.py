@@ -25,7 +25,7 @@ from models.notification import (
     idempotency_record,
 )
 from models.sender import Sender
-from models.states import MessageState
+from models.states import FanoutState, MessageState
 from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
 from tasks.fanout import start_fanout
@@ -103,7 +103,7 @@ def submit_notification(
         is_broadcast=data["is_broadcast"],
         inbox_broadcast=inbox_broadcast,
         recipients=people or None,
-        fanout_state="pending" if fans_out else "none",
+        fanout_state=FanoutState.PENDING if fans_out else FanoutState.NONE,
         fanout_updated_at=now if fans_out else None,
         language=data.get("language"),
         send_at=data.get("send_at"),
