@@ -9,6 +9,7 @@ from typing import NoReturn
 from flask import Request
 from flask_smorest import abort
 
+from channel_table import WEBPUSH
 from models.contact import CONTACT_CHANNEL_TYPES
 from settings import settings
 
@@ -71,7 +72,7 @@ def _records(reader: csv.DictReader) -> list[dict]:
         row["channels"] = [
             {"type": kind, "address": cells[kind]}
             for kind in CONTACT_CHANNEL_TYPES
-            if kind != "webpush" and cells.get(kind)
+            if kind != WEBPUSH.recipient_type and cells.get(kind)
         ]
         rows.append(row)
     return rows

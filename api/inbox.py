@@ -21,6 +21,7 @@ from api.inbox_schemas import (
     TokenSchema,
 )
 from api.pagination import PageArgs, paginate
+from channel_table import INAPP
 from models.action import ActionType, NotificationAction, NotificationDeleted, record_action
 from models.inbox import Reader, inbox_counts, inbox_item, inbox_query, set_item_state
 from models.message import Message
@@ -194,7 +195,7 @@ def _content(notification: Notification, message: Message | None) -> dict:
     language = (message and message.language) or notification.language
     try:
         parts = render_version(
-            _version(notification.template_version_id), "inapp", language, attributes
+            _version(notification.template_version_id), INAPP.name, language, attributes
         )
     except TemplateProblem:
         parts = {"body": ""}

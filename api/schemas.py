@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask import g, has_app_context
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from channel_table import INAPP
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
 from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
@@ -18,7 +19,7 @@ from models.message import Attempt, Message
 from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
 from models.sender import Sender
-from models.states import notification_state
+from models.states import FanoutState, notification_state
 from settings import settings
 from tasks.templating import TemplateProblem, language_tag
 
@@ -339,10 +340,10 @@ def channels_in_use(data: dict) -> set[str]:
     server is configured for, as fan-out skips the others)."""
     used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
     if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
-        default = configured_channels() & {*CONTACT_CHANNELS, "inapp"}
+        default = configured_channels() & {*CONTACT_CHANNELS, INAPP.name}
         used |= set(data.get("channels") or default)
     if data["is_broadcast"] and not data.get("channels"):
-        used.discard("inapp")  # an in-app broadcast is asked for by naming the channel
+        used.discard(INAPP.name)  # an in-app broadcast is asked for by naming the channel
     return used
 
 
@@ -412,7 +413,8 @@ class NotificationSchema(CamelSchema):
 
     def get_state(self, notification) -> str:
         states = [m.state for m in self._messages(notification)]
-        return notification_state(states, fanning_out=notification.fanout_state == "pending")
+        fanning_out = notification.fanout_state == FanoutState.PENDING
+        return notification_state(states, fanning_out=fanning_out)
 
     def get_messages(self, notification) -> list:
         return _MESSAGE_SUMMARIES.dump(self._messages(notification))

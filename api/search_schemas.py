@@ -13,11 +13,14 @@ from api.schemas import (
     retained_destination,
     small_json,
 )
+from channel_table import CHANNELS
 from models.resend import MAX_RESEND
 from models.search import FIELDS, is_retained
 from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
 
 MAX_FILTER_JSON = 8000
+#: Hackney's ``notificationType`` values, which the listing takes for channels.
+HACKNEY_TYPES = ", ".join(row.hackney for row in CHANNELS if row.hackney)
 _label = validate.Length(min=1, max=255)
 
 
@@ -166,7 +169,7 @@ class ListingFilterArgs(CamelSchema):
     target_id = _query_text()
     target_type = _query_text()
     notification_type = fields.String(
-        validate=_label, metadata={"description": "A channel, or Email, Text, Screen, Letter"}
+        validate=_label, metadata={"description": f"A channel, or {HACKNEY_TYPES}"}
     )
     state = _query_text()
     created_from = _query_text(40)

@@ -12,6 +12,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from marshmallow import ValidationError, validate
 
+from channel_table import EMAIL
 from channels import documents
 from channels.base import (
     Channel,
@@ -29,9 +30,7 @@ _is_email = validate.Email()
 
 
 class EmailChannel(Channel):
-    name = "email"
-    recipient_type = "email"
-    settings_prefix = "EMAIL"
+    row = EMAIL
     required_settings = ("SMTP_HOST",)
 
     def __init__(self) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import requests
 
+from channel_table import SMS
 from channels import http
 from channels.base import (
     Channel,
@@ -158,15 +159,7 @@ def sms_provider(name: str) -> SmsProvider:
 
 # --- the channel ---------------------------------------------------------------------------
 class SmsChannel(Channel):
-    name = "sms"
-    recipient_type = "phone"
-    settings_prefix = "SMS"
-
-    def __init__(self) -> None:
-        try:
-            sms_provider(settings.SMS_PROVIDER)
-        except UnknownProvider as error:
-            raise SystemExit(f"settings: {error}") from None
+    row = SMS
 
     def missing_settings(self) -> list[str]:
         """The settings the gateway ``SMS_PROVIDER`` names needs and this server lacks."""

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import requests
 
+from channel_table import WHATSAPP
 from channels import http
 from channels.base import (
     Channel,
@@ -33,9 +34,7 @@ REENGAGEMENT_REQUIRED = 131047
 
 
 class WhatsAppChannel(Channel):
-    name = "whatsapp"
-    recipient_type = "whatsapp"
-    settings_prefix = "WHATSAPP"
+    row = WHATSAPP
     required_settings = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
 
     def parse_destination(self, value: Any) -> str:

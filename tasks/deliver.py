@@ -15,7 +15,8 @@ import dramatiq
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-from channels import REGISTRY, get_channel
+from channel_table import CHANNELS, INAPP
+from channels import get_channel
 from channels.base import (
     Channel,
     DeadAddress,
@@ -44,9 +45,6 @@ from tasks.callbacks import enqueue_callbacks
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
-
-#: In-app messages are inbox entries: they never wait for quiet hours.
-INAPP = "inapp"
 
 #: Jobs per Redis pipeline when enqueueing many.
 ENQUEUE_BATCH = 1000
@@ -157,7 +155,7 @@ def still_wanted(message: Message) -> bool:
         return False
     now = utcnow()
     notification = message.notification
-    inapp = message.channel == INAPP
+    inapp = message.channel == INAPP.name  # an inbox entry: it never waits for quiet hours
     if notification.valid_till and notification.valid_till <= now:
         if inapp:
             unclaim(message, MessageState.EXPIRED, due_at=None)
@@ -286,14 +284,14 @@ def retry_delay_ms(attempt: int, min_ms: int, max_ms: int, retry_after: float | 
 
 #: One actor per channel; Dramatiq's own retries are off because the database drives retries.
 ACTORS: dict[str, dramatiq.Actor] = {
-    name: dramatiq.actor(
+    row.name: dramatiq.actor(
         deliver,
-        actor_name=f"deliver_{name}",
-        queue_name=name,
+        actor_name=f"deliver_{row.name}",
+        queue_name=row.queue,
         max_retries=0,
         time_limit=settings.DELIVERY_LEASE_SECONDS * 1000,
     )
-    for name in REGISTRY
+    for row in CHANNELS
 }
 
 
