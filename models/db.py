@@ -44,6 +44,14 @@ def open_database(url: str | None = None) -> Database:
     return db
 
 
+def close_database(db: Database) -> None:
+    """Close every connection ``db`` holds (a pool's idle and checked-out ones too)."""
+    if isinstance(db, PooledPostgresqlDatabase):
+        db.close_all()
+    else:
+        db.close()
+
+
 def _sqlite(url: str) -> SqliteDatabase:
     path = url.removeprefix("sqlite:///") or ":memory:"
     if path != ":memory:":
