@@ -13,6 +13,7 @@ from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
 
 import settings
+from models.errors import ModelError
 
 database = DatabaseProxy()
 
@@ -103,7 +104,7 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
             execute_values(cursor, sql, values, page_size=page_size)
 
 
-class GroupCommitInterrupted(peewee.OperationalError):
+class GroupCommitInterrupted(ModelError, peewee.OperationalError):
     """A write queued for a group commit was not committed because the thread committing its
     batch was interrupted (a time limit, KeyboardInterrupt): the whole batch was rolled back."""
 

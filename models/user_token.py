@@ -18,6 +18,7 @@ from peewee import CharField, TextField
 
 import settings
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.errors import ModelError
 
 #: User tokens start with this, API keys with ``hk_``.
 TOKEN_PREFIX = "hu_"
@@ -41,7 +42,7 @@ class UserToken:
     expires_at: datetime
 
 
-class InvalidToken(Exception):
+class InvalidToken(ModelError):
     """Forged, malformed or expired."""
 
 

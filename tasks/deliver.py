@@ -42,6 +42,7 @@ from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
+from tasks.errors import TaskError
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ ACTORS: dict[str, dramatiq.Actor] = {
 }
 
 
-class UnknownChannel(LookupError):
+class UnknownChannel(TaskError, LookupError):
     """A message names a channel Herald has no ``deliver`` actor for: bad data or a bug, never
     a broker outage."""
 
