@@ -198,7 +198,7 @@ def _commit_once(batch: list[_Ticket]) -> list[_Ticket]:
             for running in batch:
                 running.result = running.work()
             running = None
-    except Exception as error:
+    except Exception as error:  # not handled here: handed to the caller(s), who raise it
         if running is not None:
             running.error, running.done = error, True
             return [ticket for ticket in batch if ticket is not running]

@@ -76,7 +76,7 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     try:
         rendered = render(message)
         receipt = channel.send(rendered, message.destination)
-    except Exception as error:
+    except Exception as error:  # the job's boundary: any failure is recorded (send_failed)
         _until_recorded(send_failed, channel, message, started_at, error)
     except BaseException as interrupt:
         _until_recorded(send_failed, channel, message, started_at, interrupt)
@@ -358,7 +358,7 @@ def _deliver_jobs(
             if actor is None:
                 raise UnknownChannel(f"no deliver actor for channel {channel!r}")
             jobs.append(actor.message(str(message_id), channel))
-        except Exception as error:
+        except Exception as error:  # one row's boundary: it must not hold up the others
             if rejected is None:
                 raise
             rejected.append((str(message_id), channel, error))
