@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from channel_table import ChannelRow
+from channels.errors import ChannelError
 from models.states import FailureReason
 from settings import settings
 
@@ -51,7 +52,7 @@ class Receipt:
     state: str | None = None
 
 
-class DeliveryError(Exception):
+class DeliveryError(ChannelError):
     """Base of the errors an adapter raises; ``str(error)`` is recorded on the attempt."""
 
 
@@ -88,11 +89,11 @@ class DeadAddress(PermanentError):
         super().__init__(FailureReason.DEAD_ADDRESS, message)
 
 
-class InvalidDestination(ValueError):
+class InvalidDestination(ChannelError, ValueError):
     """A recipient ``value`` this channel cannot deliver to; the message says why (API 400)."""
 
 
-class InvalidContent(ValueError):
+class InvalidContent(ChannelError, ValueError):
     """Message content this channel cannot send; ``field`` names the content field (API 400)."""
 
     def __init__(self, field_name: str, message: str):

@@ -26,6 +26,7 @@ from channels.base import (
     Rendered,
     TransientError,
 )
+from channels.errors import ChannelError
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
@@ -144,7 +145,7 @@ class TwilioProvider(SmsProvider):
 PROVIDERS: dict[str, SmsProvider] = {provider.name: provider for provider in (TwilioProvider(),)}
 
 
-class UnknownProvider(ValueError):
+class UnknownProvider(ChannelError, ValueError):
     """``SMS_PROVIDER`` names no gateway in ``PROVIDERS``."""
 
 

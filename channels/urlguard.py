@@ -22,6 +22,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from channels.base import TransientError
+from channels.errors import ChannelError
 from settings import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,7 +57,7 @@ _REFUSED_V6 = tuple(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class UnsafeURL(ValueError):
+class UnsafeURL(ChannelError, ValueError):
     """A URL Herald will not call; the message says why, for the sender."""
 
 

@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from peewee import CharField, TextField
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.errors import ModelError
 from settings import settings
 
 #: User tokens start with this, API keys with ``hk_``.
@@ -41,7 +42,7 @@ class UserToken:
     expires_at: datetime
 
 
-class InvalidToken(Exception):
+class InvalidToken(ModelError):
     """Forged, malformed or expired."""
 
 

@@ -268,12 +268,15 @@ class CircuitBreaker:
         self.close()
 
     def _run_probe(self, epoch: int) -> None:
+        """The probe thread: ping, then close the breaker or keep it open. It is the thread's
+        boundary: a ping that cannot run at all (a bug) is logged with its traceback and
+        counts as a failure, so that ``_probing`` is cleared and later pings still run."""
         failure: BaseException | None = None
         try:
             self._probe()
         except BROKER_ERRORS as error:
             failure = error
-        except Exception as error:  # a ping that cannot run keeps the breaker open; logged
+        except Exception as error:  # the thread's boundary (see above)
             logger.exception("broker ping failed")
             failure = error
         with self._lock:

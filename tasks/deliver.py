@@ -42,6 +42,7 @@ from models.states import AttemptOutcome, FailureReason, MessageState
 from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
+from tasks.errors import TaskError
 from tasks.render import render
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     try:
         rendered = render(message)
         receipt = channel.send(rendered, message.destination)
-    except Exception as error:
+    except Exception as error:  # the job's boundary: any failure is recorded (send_failed)
         _until_recorded(send_failed, channel, message, started_at, error)
     except BaseException as interrupt:
         _until_recorded(send_failed, channel, message, started_at, interrupt)
@@ -295,7 +296,7 @@ ACTORS: dict[str, dramatiq.Actor] = {
 }
 
 
-class UnknownChannel(LookupError):
+class UnknownChannel(TaskError, LookupError):
     """A message names a channel Herald has no ``deliver`` actor for: bad data or a bug, never
     a broker outage."""
 
@@ -352,7 +353,7 @@ def _deliver_jobs(
             if actor is None:
                 raise UnknownChannel(f"no deliver actor for channel {channel!r}")
             jobs.append(actor.message(str(message_id), channel))
-        except Exception as error:
+        except Exception as error:  # one row's boundary: it must not hold up the others
             if rejected is None:
                 raise
             rejected.append((str(message_id), channel, error))

@@ -2,8 +2,36 @@
 
 import os
 import re
+import subprocess
+import sys
 
 from settings import SETTINGS, markdown_table, settings
+
+
+def test_the_command_runs_as_a_process(tmp_path):
+    """The entry point itself: the other tests run ``cli.main`` in-process."""
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/cli.db", VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    from tests.models.test_migrations import LATEST
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert f"schema version: {LATEST}" in result.stdout
+    assert os.path.exists(tmp_path / "cli.db")
+
+
+def test_commands_leave_the_database_binding_as_they_found_it(herald):
+    from models.db import database
+
+    previous = database.obj
+    assert herald("senders", "create", "permits").returncode == 0
+    assert herald("senders", "list").returncode == 0
+    assert database.obj is previous
 
 
 def test_db_upgrade_reports_the_schema_version(herald):

@@ -12,8 +12,8 @@ from channels import ADAPTERS, REGISTRY, get_channel
 IMPORTED_QUIETLY = """
 import logging, sys
 import channels
-adapters = sorted(name for name in sys.modules if name.split(".")[:2] != ["channels", "base"]
-                  and name.startswith("channels."))
+adapters = sorted(name for name in sys.modules if name.startswith("channels.")
+                  and name not in ("channels.base", "channels.errors"))
 filters = [f for name in ("", "urllib3", "urllib3.connectionpool")
            for f in logging.getLogger(name).filters]
 print(adapters, channels._built, filters)
