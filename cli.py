@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
-import settings  # checks every setting before any command runs (settings.EXIT_INVALID)
+# Checks every setting before any command runs (exit status settings.EXIT_INVALID).
+from settings import SETTINGS, markdown_table, settings
+
+#: What the running command opened, closed when it returns (see :func:`main`).
+_opened = contextlib.ExitStack()
 
 
 def _open_database():
-    from models.db import open_database
+    """Bind the models to ``DATABASE_URL`` until the command returns; then the database is
+    closed and the previous binding restored, so that :func:`main` run in-process (the tests)
+    leaves nothing behind."""
+    from models.db import close_database, database, open_database
 
-    open_database()
+    _opened.callback(database.initialize, database.obj)
+    _opened.callback(close_database, open_database())
 
 
 class CommandError(Exception):
@@ -139,12 +148,12 @@ def show_settings(args: argparse.Namespace) -> int:
     """Print each setting's effective value (secrets masked) and where it came from; with
     ``--markdown``, the README's table of defaults, allowed values and meanings."""
     if args.markdown:
-        print(settings.markdown_table())
+        print(markdown_table())
         return 0
-    width = max(len(name) for name in settings.SETTINGS)
-    for name, item in settings.SETTINGS.items():
+    width = max(len(name) for name in SETTINGS)
+    for name, item in SETTINGS.items():
         source = "environment" if os.environ.get(name, "") else "default"
-        shown = item.show(getattr(settings, name))
+        shown = item.show(settings.value(name))
         print(f"{name:<{width}}  {shown or '(empty)'}  [{source}]")
     return 0
 
@@ -234,11 +243,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CommandError as error:
-        print(f"herald: {error}", file=sys.stderr)
-        return error.code
+    with _opened:
+        try:
+            return args.func(args)
+        except CommandError as error:
+            print(f"herald: {error}", file=sys.stderr)
+            return error.code
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ thread, so slow clients do not stall the API, without a proxy in front.
 
 import os
 
-import settings
+from settings import settings
 
 wsgi_app = "api.app:create_app()"
 bind = [f"{settings.HOST}:{settings.PORT}"]

@@ -1,9 +1,9 @@
 """The kinds of Herald's settings: each one's type and allowed values, for ``settings.py``.
 
 A kind reads a value from the environment's text (``parse``), says whether a value is allowed
-(``valid``) and which values are (``allowed``, for error messages and the README). They map
-one to one onto pydantic-settings field types (``conint(ge=, le=)``, ``Literal``, ``AnyUrl``
-with allowed schemes) should the settings move there.
+(``valid``) and which values are (``allowed``, for error messages and the README). A kind is
+the pydantic validator of the fields it annotates (``Annotated[int, Number(1, 65535)]``), so
+each kind is defined here only, and the error texts are these.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 #: A rate is enforced as whole sends per whole seconds (Dramatiq's window limiter): at most
 #: this many seconds per window, so 0.2/s is 1 send per 5 s and 2.5/s is 5 per 2 s.
@@ -43,8 +46,12 @@ def _or_empty(optional: bool, text: str) -> str:
 class Kind:
     """Any text: the base of the kinds below."""
 
-    allowed = "any text"
     optional = True
+
+    @property
+    def allowed(self) -> str:
+        """The values allowed, as error messages and the README say them."""
+        return "any text"
 
     def parse(self, raw: str) -> Any:
         return raw
@@ -55,6 +62,29 @@ class Kind:
     def show(self, value: Any) -> str:
         """The value as ``herald settings`` prints it."""
         return str(value)
+
+    def validated(self, value: Any) -> Any:
+        """``value`` as a setting of this kind holds it: text (the environment's) parsed, any
+        other value as given; ValueError saying what is allowed when this kind does not allow
+        it."""
+        if isinstance(value, str) and not (self.optional and value == ""):
+            try:
+                value = self.parse(value)
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(self.allowed) from None
+        if not self.valid(value):
+            raise ValueError(self.allowed)
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """As ``Annotated`` metadata, this kind is the field's whole validation."""
+        return core_schema.no_info_plain_validator_function(self.validated)
+
+
+class Secret:
+    """``Annotated`` metadata of a setting whose value is masked wherever it is shown."""
 
 
 @dataclass(frozen=True)
@@ -196,8 +226,11 @@ class Url(Kind):
 class Flag(Kind):
     """true or false (also 1/0, yes/no, on/off)."""
 
-    allowed = "true or false (1/0, yes/no, on/off)"
     optional = False
+
+    @property
+    def allowed(self) -> str:
+        return "true or false (1/0, yes/no, on/off)"
 
     def parse(self, raw: str) -> bool:
         value = raw.strip().lower()
@@ -214,25 +247,29 @@ class Flag(Kind):
 @dataclass(frozen=True)
 class Setting:
     """One setting: its environment variable ``name``, default, kind and meaning; ``secret``
-    ones are masked when shown."""
+    ones are masked when shown. ``path`` is the attributes that lead to its value in the
+    settings (``("SMS", "MAX_RETRIES")`` for SMS_MAX_RETRIES)."""
 
     name: str
     default: Any
     meaning: str
     kind: Kind
-    secret: bool = False
+    secret: bool
+    path: tuple[str, ...]
 
     def read(self, raw: str) -> Any:
         """The value that ``raw`` (the environment's text) gives; InvalidSetting when the kind
         does not allow it."""
         try:
-            value = self.kind.parse(raw)
-        except (ValueError, ZeroDivisionError):
-            value = None
-        if value is None or not self.kind.valid(value):
-            shown = "***" if self.secret else raw
-            raise InvalidSetting(f"{self.name}={shown!r} is not {self.kind.allowed}")
-        return value
+            return self.kind.validated(raw)
+        except ValueError:
+            raise InvalidSetting(self.refusal(raw)) from None
+
+    def refusal(self, raw: str) -> str:
+        """Why ``raw`` is refused: this setting's name, the value (a secret's masked) and the
+        values allowed."""
+        shown = "***" if self.secret else raw
+        return f"{self.name}={shown!r} is not {self.kind.allowed}"
 
     def show(self, value: Any) -> str:
         """``value`` as ``herald settings`` prints it, a secret masked."""

@@ -12,7 +12,6 @@ from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
-import settings
 from api import (
     admin,
     contacts,
@@ -29,6 +28,7 @@ from api import (
 from api.auth import authenticate, authenticate_user
 from api.errors import HeraldApi, escaped, register_error_handlers, text_problems
 from models.db import database, is_sqlite, open_database
+from settings import settings
 from tasks import bind_broker
 from tasks.broker import broker_bound
 

@@ -9,8 +9,9 @@ from typing import NoReturn
 from flask import Request
 from flask_smorest import abort
 
-import settings
+from channel_table import WEBPUSH
 from models.contact import CONTACT_CHANNEL_TYPES
+from settings import settings
 
 CSV_FIELDS = ("idnp", "name", "preferredLanguage")
 
@@ -71,7 +72,7 @@ def _records(reader: csv.DictReader) -> list[dict]:
         row["channels"] = [
             {"type": kind, "address": cells[kind]}
             for kind in CONTACT_CHANNEL_TYPES
-            if kind != "webpush" and cells.get(kind)
+            if kind != WEBPUSH.recipient_type and cells.get(kind)
         ]
         rows.append(row)
     return rows

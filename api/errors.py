@@ -36,6 +36,11 @@ NOT_FINITE = "Not a finite number."
 TOO_MANY_DIGITS = "A number with too many digits."
 
 
+class ApiError(Exception):
+    """Base of the errors the ``api`` layer raises itself (a body it cannot take in, a client
+    that stalls); each becomes a response of the JSON error contract above."""
+
+
 class _TooManyDigits:
     """Where the body has an integer longer than Python converts (sys.get_int_max_str_digits)."""
 
@@ -111,7 +116,7 @@ def _add_error(errors: dict, path: tuple[str, ...], message: str) -> None:
         messages.append(message)
 
 
-class InvalidText(ValueError):
+class InvalidText(ApiError, ValueError):
     """A JSON body Herald cannot take in; ``errors`` as :func:`text_errors`."""
 
     def __init__(self, errors: dict[str, Any]):

@@ -39,7 +39,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
-from api.errors import DEFAULT_MESSAGES
+from api.errors import DEFAULT_MESSAGES, ApiError
 
 #: Longest a client may take to send a request (its head, and its body when buffered).
 REQUEST_SECONDS = 10.0
@@ -179,7 +179,7 @@ def _arrived(pending: bytearray) -> bool:
     return len(pending) >= end.end() + min(int(length.group(1)), BUFFERED_BODY_BYTES)
 
 
-class ClientStalled(ClientDisconnected, TimeoutError):
+class ClientStalled(ApiError, ClientDisconnected, TimeoutError):
     """A client went silent mid-body: to Flask, werkzeug's ClientDisconnected (a 400, and the
     body is never seen cut short); to gunicorn, a timeout (the connection is not kept)."""
 

@@ -25,10 +25,12 @@ class HealthSchema(Schema):
 
 
 def _check(probe) -> str:
+    """``"ok"``, or UNREACHABLE if ``probe`` raises anything: the health check is a boundary,
+    whatever stops a dependency from answering is the answer, its traceback logged."""
     try:
         probe()
-    except Exception as error:  # any failure means "not reachable"; the reason goes to the log
-        logger.warning("health check failed: %r", error)
+    except Exception as error:
+        logger.warning("health check failed: %r", error, exc_info=True)
         return UNREACHABLE
     return "ok"
 

@@ -12,9 +12,9 @@ from functools import wraps
 from flask import make_response, request
 from flask_smorest import abort
 
-import settings
 from api.auth import current_sender
 from models.idempotency import Idempotency, IdempotencyReplay, save_idempotent_response
+from settings import settings
 
 HEADER = "Idempotency-Key"
 

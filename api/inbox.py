@@ -21,6 +21,7 @@ from api.inbox_schemas import (
     TokenSchema,
 )
 from api.pagination import PageArgs, paginate
+from channel_table import INAPP
 from models.action import ActionType, NotificationAction, NotificationDeleted, record_action
 from models.inbox import Reader, inbox_counts, inbox_item, inbox_query, set_item_state
 from models.message import Message
@@ -190,7 +191,7 @@ def _content(notification: Notification, message: Message | None) -> dict:
         return content
     language = (message and message.language) or notification.language
     try:
-        parts = template_parts(notification, message, "inapp", language)
+        parts = template_parts(notification, message, INAPP.name, language)
     except TemplateProblem:
         parts = {"body": ""}
     return {**content, **parts}

@@ -8,7 +8,7 @@ import os
 
 from flask import Blueprint, send_from_directory
 
-import settings
+from settings import settings
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 #: The page loads only its own files and talks only to this origin.

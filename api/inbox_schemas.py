@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-import settings
 from models.action import ActionType
 from models.states import MessageState
+from settings import settings
 from tasks.requests import CamelSchema
 
 ACTION_TYPES = [action.value for action in ActionType]

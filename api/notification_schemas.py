@@ -9,7 +9,7 @@ from models.message import Attempt, Message
 from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
 from models.sender import Sender
-from models.states import notification_state
+from models.states import FanoutState, notification_state
 from tasks.requests import CamelSchema, MessageContentSchema
 
 
@@ -78,7 +78,8 @@ class NotificationSchema(CamelSchema):
 
     def get_state(self, notification) -> str:
         states = [m.state for m in self._messages(notification)]
-        return notification_state(states, fanning_out=notification.fanout_state == "pending")
+        fanning_out = notification.fanout_state == FanoutState.PENDING
+        return notification_state(states, fanning_out=fanning_out)
 
     def get_messages(self, notification) -> list:
         return _MESSAGE_SUMMARIES.dump(self._messages(notification))

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-import settings
 from models.base import EARLIEST, utcnow
 from models.crontab import CrontabError, parse_crontab
 from models.reminder import count_occurrences, fixed_times, next_occurrence, parse_offset
+from settings import settings
 from tasks.requests import CamelSchema, Instant, NotificationCreateSchema
 
 #: The request keys that describe the schedule (the rest is the notification to send).

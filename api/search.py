@@ -14,7 +14,6 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
 
-import settings
 from api.auth import current_sender, require
 from api.errors import Blueprint
 from api.notification_schemas import NotificationSchema
@@ -46,6 +45,7 @@ from models.search_syntax import (
     parameter_filter,
     parse_order,
 )
+from settings import settings
 from tasks.deliver import ACTORS as DELIVER_ACTORS
 from tasks.deliver import enqueue
 from tasks.requests import camelcase

@@ -7,12 +7,15 @@ from marshmallow import ValidationError, fields, post_load, validate
 from api.errors import TOO_DEEP, InvalidText, TooDeep, read_json
 from api.notification_schemas import DESTINATION_DESCRIPTION, MessageSchema, retained_destination
 from api.pagination import PageArgs
+from channel_table import CHANNELS
 from models.resend import MAX_RESEND
 from models.search import FIELDS, is_retained
 from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
 from tasks.requests import CamelSchema, small_json
 
 MAX_FILTER_JSON = 8000
+#: Hackney's ``notificationType`` values, which the listing takes for channels.
+HACKNEY_TYPES = ", ".join(row.hackney for row in CHANNELS if row.hackney)
 _label = validate.Length(min=1, max=255)
 
 
@@ -161,7 +164,7 @@ class ListingFilterArgs(CamelSchema):
     target_id = _query_text()
     target_type = _query_text()
     notification_type = fields.String(
-        validate=_label, metadata={"description": "A channel, or Email, Text, Screen, Letter"}
+        validate=_label, metadata={"description": f"A channel, or {HACKNEY_TYPES}"}
     )
     state = _query_text()
     created_from = _query_text(40)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-import settings
 from api.pagination import PageArgs
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL, Template, current_version
+from settings import settings
 from tasks.requests import NO_LINE_BREAKS, CamelSchema, attributes_size, language
 from templating.engine import (
     PARTS,
+    Placeholder,
     TemplateProblem,
     check_source,
     language_tag,
@@ -101,7 +102,10 @@ def check_contents(contents: list[dict], attributes: list[dict]) -> None:
     budget. Errors name the content index, part and line."""
     errors: dict[int, dict[str, list[str]]] = {}
     seen, deadline = set(), render_deadline()
-    examples = {a["name"]: a.get("example", f"<{a['name']}>") for a in attributes}
+    examples = {
+        a["name"]: a["example"] if "example" in a else Placeholder(f"<{a['name']}>")
+        for a in attributes
+    }
     examples.setdefault("contact", EXAMPLE_CONTACT)
     for index, content in enumerate(contents):
         key = (content["channel"], language_tag(content["language"]))

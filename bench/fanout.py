@@ -24,8 +24,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="herald-bench-")
     url = args.database or f"sqlite:///{workdir}/bench.db"
 
-    import settings
     from dev.embedded_redis import EmbeddedRedis
+    from settings import settings
 
     redis_server = EmbeddedRedis(directory=workdir).start()
     settings.REDIS_URL = redis_server.url

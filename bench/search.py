@@ -164,10 +164,10 @@ def typical_searches(rng: random.Random, count: int) -> dict:
 
 def run(senders: list, count: int, runs: int) -> dict[tuple[str, str], list[float]]:
     """Milliseconds per search (count + first page of 50), by (kind, who)."""
-    import settings
     from api.pagination import paginate
     from models.search import search_messages
     from models.search_syntax import mambu_filter
+    from settings import settings
 
     rng = random.Random(11)
     keys = ("filter_selection", "filter_element", "value", "second_value")

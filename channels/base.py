@@ -2,8 +2,8 @@
 
 A channel turns a rendered message into a provider call. It never touches the database or the
 queue: it returns a :class:`Receipt` or raises one of the errors below, and the ``deliver`` task
-does the bookkeeping. A new channel is one module defining a :class:`Channel` subclass plus one
-line in ``channels.REGISTRY``.
+does the bookkeeping. A new channel is one module defining a :class:`Channel` subclass, plus its
+row in ``channel_table`` and one line in ``channels.ADAPTERS``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import settings
+from channel_table import ChannelRow
+from channels.errors import ChannelError
 from models.states import FailureReason
+from settings import settings
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Receipt:
     state: str | None = None
 
 
-class DeliveryError(Exception):
+class DeliveryError(ChannelError):
     """Base of the errors an adapter raises; ``str(error)`` is recorded on the attempt."""
 
 
@@ -87,11 +89,11 @@ class DeadAddress(PermanentError):
         super().__init__(FailureReason.DEAD_ADDRESS, message)
 
 
-class InvalidDestination(ValueError):
+class InvalidDestination(ChannelError, ValueError):
     """A recipient ``value`` this channel cannot deliver to; the message says why (API 400)."""
 
 
-class InvalidContent(ValueError):
+class InvalidContent(ChannelError, ValueError):
     """Message content this channel cannot send; ``field`` names the content field (API 400)."""
 
     def __init__(self, field_name: str, message: str):
@@ -102,18 +104,30 @@ class InvalidContent(ValueError):
 class Channel:
     """An adapter to one delivery provider.
 
-    ``name`` is the channel's name in the API and the Dramatiq queue its messages go through;
-    ``recipient_type`` is the recipient ``type`` a sender uses to address it directly;
-    ``settings_prefix`` names its settings (``<PREFIX>_MAX_RETRIES``, ``_MIN_BACKOFF_MS``,
-    ``_MAX_BACKOFF_MS``, ``_RATE_LIMIT_PER_SECOND``).
+    ``row`` is the channel's row in :mod:`channel_table`, which gives its ``name`` (in the API,
+    and of the Dramatiq queue its messages go through), its ``recipient_type`` (the recipient
+    ``type`` a sender uses to address it directly) and its ``settings_prefix`` (which names its
+    settings: ``<PREFIX>_MAX_RETRIES``, ``_MIN_BACKOFF_MS``, ``_MAX_BACKOFF_MS``,
+    ``_RATE_LIMIT_PER_SECOND``). Building an adapter has no side effects: ``channels`` builds
+    each on first use.
     """
 
-    name: ClassVar[str]
-    recipient_type: ClassVar[str]
-    settings_prefix: ClassVar[str]
+    row: ClassVar[ChannelRow]
     #: Settings this server must have (non-empty) to use the channel's provider: its
     #: credentials. A channel without any (in-app, letter, webhook) is always configured.
     required_settings: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def recipient_type(self) -> str:
+        return self.row.recipient_type
+
+    @property
+    def settings_prefix(self) -> str:
+        return self.row.settings_prefix
 
     def missing_settings(self) -> list[str]:
         """The required settings this server lacks; empty when it is configured."""
@@ -168,8 +182,3 @@ def check_text_length(text: str, limit: int, label: str, length=len) -> None:
         raise InvalidContent(
             "body", f"Too long for {label}: subject, body and link must fit in {limit} characters."
         )
-
-
-def channel_setting(channel: Channel, suffix: str) -> Any:
-    """A per-channel setting, e.g. ``EMAIL_MAX_RETRIES`` for suffix ``MAX_RETRIES``."""
-    return getattr(settings, f"{channel.settings_prefix}_{suffix}")

@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
-import settings
+from channels.errors import ChannelError
+from settings import settings
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -29,7 +30,7 @@ class Document(NamedTuple):
     filename: str
 
 
-class DocumentNotFound(LookupError):
+class DocumentNotFound(ChannelError, LookupError):
     """No document has this id (or the id is not one the store could have made)."""
 
 

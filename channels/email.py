@@ -12,7 +12,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from marshmallow import ValidationError, validate
 
-import settings
+from channel_table import EMAIL
 from channels import documents
 from channels.base import (
     Channel,
@@ -24,14 +24,13 @@ from channels.base import (
     TransientError,
 )
 from models.states import FailureReason
+from settings import settings
 
 _is_email = validate.Email()
 
 
 class EmailChannel(Channel):
-    name = "email"
-    recipient_type = "email"
-    settings_prefix = "EMAIL"
+    row = EMAIL
     required_settings = ("SMTP_HOST",)
 
     def __init__(self) -> None:

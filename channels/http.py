@@ -29,11 +29,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-import settings
 from channels.base import DeadAddress, PermanentError, TransientError
 from channels.urlguard import CheckedURL
 from models.base import utcnow
 from models.states import FailureReason
+from settings import settings
 
 #: Statuses worth retrying: timeouts, early data, rate limits and server errors.
 TRANSIENT_STATUSES = frozenset({408, 425, 429})

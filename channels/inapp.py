@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from channel_table import INAPP
 from channels.base import Channel, InvalidDestination, Receipt, Rendered
 from models.states import MessageState
 
 
 class InAppChannel(Channel):
-    name = "inapp"
-    recipient_type = "user"
-    settings_prefix = "INAPP"
+    row = INAPP
 
     def parse_destination(self, value) -> str:
         user = super().parse_destination(value)

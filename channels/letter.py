@@ -18,6 +18,7 @@ import fontpkg
 from fpdf import FPDF
 from fpdf.errors import FPDFException
 
+from channel_table import LETTER
 from channels import documents
 from channels.base import (
     Channel,
@@ -49,9 +50,7 @@ logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class LetterChannel(Channel):
-    name = "letter"
-    recipient_type = "address"
-    settings_prefix = "LETTER"
+    row = LETTER
 
     def parse_destination(self, value) -> str:
         """A postal address: a list of 3 to 8 lines, or one string of newline-separated lines."""

@@ -13,8 +13,8 @@ from typing import Any
 
 import phonenumbers
 
-import settings
 from channels.base import InvalidDestination
+from settings import settings
 
 #: Longest phone number accepted as written (spaces, dashes and brackets included).
 MAX_WRITTEN_LENGTH = 32

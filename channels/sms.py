@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import requests
 
-import settings
+from channel_table import SMS
 from channels import http
 from channels.base import (
     Channel,
@@ -26,9 +26,11 @@ from channels.base import (
     Rendered,
     TransientError,
 )
+from channels.errors import ChannelError
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
+from settings import settings
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -143,7 +145,7 @@ class TwilioProvider(SmsProvider):
 PROVIDERS: dict[str, SmsProvider] = {provider.name: provider for provider in (TwilioProvider(),)}
 
 
-class UnknownProvider(ValueError):
+class UnknownProvider(ChannelError, ValueError):
     """``SMS_PROVIDER`` names no gateway in ``PROVIDERS``."""
 
 
@@ -158,15 +160,7 @@ def sms_provider(name: str) -> SmsProvider:
 
 # --- the channel ---------------------------------------------------------------------------
 class SmsChannel(Channel):
-    name = "sms"
-    recipient_type = "phone"
-    settings_prefix = "SMS"
-
-    def __init__(self) -> None:
-        try:
-            sms_provider(settings.SMS_PROVIDER)
-        except UnknownProvider as error:
-            raise SystemExit(f"settings: {error}") from None
+    row = SMS
 
     def missing_settings(self) -> list[str]:
         """The settings the gateway ``SMS_PROVIDER`` names needs and this server lacks."""

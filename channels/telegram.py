@@ -6,6 +6,7 @@ masked in urllib3's request log lines.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ from typing import Any
 
 import requests
 
-import settings
+from channel_table import TELEGRAM
 from channels import http
 from channels.base import (
     Channel,
@@ -27,6 +28,7 @@ from channels.base import (
     check_text_length,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Telegram's limit on a message's text after entity parsing (counted in UTF-16 code units).
 MAX_TEXT_LENGTH = 4096
@@ -50,9 +52,7 @@ DESTINATION_ERRORS = (
 
 
 class TelegramChannel(Channel):
-    name = "telegram"
-    recipient_type = "telegram"
-    settings_prefix = "TELEGRAM"
+    row = TELEGRAM
     required_settings = ("TELEGRAM_BOT_TOKEN",)
 
     def parse_destination(self, value: Any) -> str:
@@ -81,6 +81,7 @@ class TelegramChannel(Channel):
 
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         self.require_configured()
+        hide_bot_token()
         payload = {
             "chat_id": destination,
             "text": compose(rendered),
@@ -218,4 +219,8 @@ class HideBotToken(logging.Filter):
         return True
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(HideBotToken())
+@functools.cache
+def hide_bot_token() -> None:
+    """Install :class:`HideBotToken` on urllib3's request log, once per process: before the
+    first request that carries the token, not at import."""
+    logging.getLogger("urllib3.connectionpool").addFilter(HideBotToken())

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-import settings
 from channels.base import TransientError
+from channels.errors import ChannelError
+from settings import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: What the guard asks to resolve a name: ``(host, port)`` to addresses, in the order to try
@@ -56,7 +57,7 @@ _REFUSED_V6 = tuple(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class UnsafeURL(ValueError):
+class UnsafeURL(ChannelError, ValueError):
     """A URL Herald will not call; the message says why, for the sender."""
 
 

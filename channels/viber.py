@@ -14,7 +14,7 @@ import requests
 from viberbot.api.consts import BOT_API_ENDPOINT
 from viberbot.api.messages.text_message import TextMessage
 
-import settings
+from channel_table import VIBER
 from channels import http
 from channels.base import (
     Channel,
@@ -27,6 +27,7 @@ from channels.base import (
     check_text_length,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Viber's limit on a text message, in characters.
 MAX_TEXT_LENGTH = 7000
@@ -43,9 +44,7 @@ TRANSIENT_STATUSES = frozenset({12})  # tooManyRequests
 
 
 class ViberChannel(Channel):
-    name = "viber"
-    recipient_type = "viber"
-    settings_prefix = "VIBER"
+    row = VIBER
     required_settings = ("VIBER_AUTH_TOKEN",)
 
     def parse_destination(self, value: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 import urllib3
 
+from channel_table import WEBHOOK
 from channels import http
 from channels.base import (
     Channel,
@@ -34,9 +35,7 @@ MAX_RESPONSE_BYTES = 4096
 
 
 class WebhookChannel(Channel):
-    name = "webhook"
-    recipient_type = "webhook"
-    settings_prefix = "WEBHOOK"
+    row = WEBHOOK
 
     def parse_destination(self, value: Any) -> str:
         try:

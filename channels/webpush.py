@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher
 
-import settings
+from channel_table import WEBPUSH
 from channels import http, urlguard
 from channels.base import (
     Channel,
@@ -36,6 +36,7 @@ from channels.base import (
     TransientError,
 )
 from models.states import FailureReason
+from settings import settings
 
 #: Push services must accept 4096 bytes of encrypted body (RFC 8291 §4); aes128gcm adds a
 #: 86-byte header (salt, record size, sender key), a 16-byte tag and a padding delimiter.
@@ -48,9 +49,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]{1,200}={0,2}")
 
 
 class WebPushChannel(Channel):
-    name = "webpush"
-    recipient_type = "webpush"
-    settings_prefix = "WEBPUSH"
+    row = WEBPUSH
     required_settings = ("VAPID_PRIVATE_KEY",)
 
     def parse_destination(self, value: Any) -> str:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import requests
 
-import settings
+from channel_table import WHATSAPP
 from channels import http
 from channels.base import (
     Channel,
@@ -22,6 +22,7 @@ from channels.base import (
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
 from models.states import FailureReason
+from settings import settings
 
 #: Longest text message body the Cloud API accepts.
 MAX_TEXT_LENGTH = 4096
@@ -33,9 +34,7 @@ REENGAGEMENT_REQUIRED = 131047
 
 
 class WhatsAppChannel(Channel):
-    name = "whatsapp"
-    recipient_type = "whatsapp"
-    settings_prefix = "WHATSAPP"
+    row = WHATSAPP
     required_settings = ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
 
     def parse_destination(self, value: Any) -> str:

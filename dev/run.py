@@ -15,10 +15,10 @@ import sys
 import time
 import urllib.request
 
-import settings
 from dev.embedded_redis import EmbeddedRedis
 from dev.mailcatcher import MailCatcher, start_mailcatcher
 from dev.processes import start_processes, stop_processes
+from settings import settings
 
 DEV_SENDER = "dev"
 

@@ -9,6 +9,7 @@ from peewee import Case, CharField, ForeignKeyField, TextField
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.db import is_sqlite, write_transaction
+from models.errors import ModelError
 from models.notification import Notification
 from models.sender import Sender
 
@@ -41,7 +42,7 @@ class NotificationAction(BaseModel):
         indexes = ((("notification", "created_at"), False),)
 
 
-class NotificationDeleted(Exception):
+class NotificationDeleted(ModelError):
     """The notification was soft-deleted, or purged after retention: no more actions may be
     recorded on it (an action recorded after the purge would keep who took it for ever)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from time import monotonic
 from typing import Any
 
-import settings
+from settings import settings
 
 
 class ExpiringCache:

@@ -14,6 +14,7 @@ from peewee import (
     TextField,
 )
 
+from channel_table import CHANNELS
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.db import write_transaction
 
@@ -76,7 +77,7 @@ class Subscription(BaseModel):
 IDNP = "idnp"
 
 #: Recipient types a contact may register as channels (addresses the person owns).
-CONTACT_CHANNEL_TYPES = ("email", "phone", "viber", "telegram", "whatsapp", "webpush")
+CONTACT_CHANNEL_TYPES = tuple(row.recipient_type for row in CHANNELS if row.in_registry)
 
 
 def contact_by_idnp(idnp: str) -> Contact | None:

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
+from models.errors import ModelError
+
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _PART = re.compile(r"^(?:(\*)|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
@@ -28,7 +30,7 @@ _PART = re.compile(r"^(?:(\*)|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
 _MAX_REPEATED = 2 * 60
 
 
-class CrontabError(ValueError):
+class CrontabError(ModelError, ValueError):
     """A line that is not a crontab line; the message names the field at fault."""
 
 

@@ -12,7 +12,8 @@ from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
 
-import settings
+from models.errors import ModelError
+from settings import settings
 
 database = DatabaseProxy()
 
@@ -42,6 +43,14 @@ def open_database(url: str | None = None) -> Database:
         raise SystemExit(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite or postgresql)")
     database.initialize(db)
     return db
+
+
+def close_database(db: Database) -> None:
+    """Close every connection ``db`` holds (a pool's idle and checked-out ones too)."""
+    if isinstance(db, PooledPostgresqlDatabase):
+        db.close_all()
+    else:
+        db.close()
 
 
 def _sqlite(url: str) -> SqliteDatabase:
@@ -95,7 +104,7 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
             execute_values(cursor, sql, values, page_size=page_size)
 
 
-class GroupCommitInterrupted(peewee.OperationalError):
+class GroupCommitInterrupted(ModelError, peewee.OperationalError):
     """A write queued for a group commit was not committed because the thread committing its
     batch was interrupted (a time limit, KeyboardInterrupt): the whole batch was rolled back."""
 
@@ -189,7 +198,7 @@ def _commit_once(batch: list[_Ticket]) -> list[_Ticket]:
             for running in batch:
                 running.result = running.work()
             running = None
-    except Exception as error:
+    except Exception as error:  # not handled here: handed to the caller(s), who raise it
         if running is not None:
             running.error, running.done = error, True
             return [ticket for ticket in batch if ticket is not running]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from peewee import SQL, fn
 
-import settings
+from channel_table import INAPP
 from models.action import erase_actors
 from models.callback import owe_callbacks
 from models.db import database, is_sqlite, write_transaction
@@ -19,10 +19,9 @@ from models.inbox import forget_readers
 from models.message import Attempt, Message, requeue
 from models.notification import Notification
 from models.sender import Sender
-from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
+from models.states import CLAIMABLE, FINAL, FailureReason, FanoutState, MessageState
+from settings import settings
 
-#: The channel whose messages are an inbox entry rather than a push.
-INAPP = "inapp"
 #: What a purged destination reads.
 REDACTED = ""
 
@@ -42,7 +41,7 @@ def expire_inapp(now: datetime) -> int:
     return (
         Message.update(state=MessageState.EXPIRED, due_at=None, updated_at=now)
         .where(
-            (Message.channel == INAPP)
+            (Message.channel == INAPP.name)
             & Message.state.in_(_INAPP_LIVE)
             & Message.notification.in_(lapsed)
         )
@@ -57,7 +56,7 @@ def expire_push(now: datetime, limit: int) -> tuple[int, list[str]]:
     enqueueing."""
     lapsed = Notification.select(Notification.id).where(Notification.valid_till <= now)
     waiting = (
-        (Message.channel != INAPP)
+        (Message.channel != INAPP.name)
         & Message.state.in_(_PUSH_WAITING)
         & Message.notification.in_(lapsed)
     )
@@ -183,7 +182,7 @@ def finished_before(cutoff: datetime):
         (Message.notification == Notification.id)
         & (Message.state.not_in(FINAL) | (Message.updated_at >= cutoff))
     )
-    return (Notification.fanout_state != "pending") & ~fn.EXISTS(unfinished)
+    return (Notification.fanout_state != FanoutState.PENDING) & ~fn.EXISTS(unfinished)
 
 
 def past_retention(cutoff: datetime):

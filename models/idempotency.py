@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 from peewee import CharField, ForeignKeyField, IntegerField
 
-import settings
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.db import write_transaction
+from models.errors import ModelError
 from models.notification import Notification
 from models.sender import Sender
+from settings import settings
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class IdempotencyRecord(BaseModel):
         indexes = ((("sender", "key"), True), (("created_at",), False))
 
 
-class IdempotencyReplay(Exception):
+class IdempotencyReplay(ModelError):
     """The key was used before; ``record`` holds the first request's outcome."""
 
     def __init__(self, record: IdempotencyRecord):

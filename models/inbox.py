@@ -14,14 +14,13 @@ from datetime import datetime
 
 from peewee import JOIN, CharField, ForeignKeyField, Value, fn
 
+from channel_table import INAPP
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.db import is_sqlite
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
 
-#: The channel of inbox messages.
-INBOX_CHANNEL = "inapp"
 #: States of a message its user can see.
 SHOWN = (MessageState.UNREAD, MessageState.READ)
 
@@ -72,7 +71,7 @@ def _own_messages(reader: Reader, now: datetime, unread_only: bool, deleted_too:
         .join(Notification)
         .where(
             (Message.recipient_key == reader.user)
-            & (Message.channel == INBOX_CHANNEL)
+            & (Message.channel == INAPP.name)
             & Message.state.in_(states)
             & _live(reader, now, deleted_too)
         )
@@ -213,7 +212,7 @@ def readers_of(notification_id) -> list[dict]:
         )
         .where(
             (Message.notification == notification_id)
-            & (Message.channel == INBOX_CHANNEL)
+            & (Message.channel == INAPP.name)
             & Message.state.in_((MessageState.READ, MessageState.DELETED))
         )
         .dicts()

@@ -9,7 +9,7 @@ from models.base import utcnow
 from models.db import write_transaction
 from models.message import Message
 from models.notification import Notification
-from models.states import MessageState
+from models.states import FanoutState, MessageState
 
 #: Message states that can still be stopped before anything is sent.
 CANCELLABLE = (
@@ -31,8 +31,11 @@ def cancel_pending(notification_id, now: datetime | None = None) -> int:
     alone); stop any fan-out still to come. Returns how many messages were cancelled."""
     now = now or utcnow()
     (
-        Notification.update(fanout_state="done", fanout_updated_at=now)
-        .where((Notification.id == notification_id) & (Notification.fanout_state == "pending"))
+        Notification.update(fanout_state=FanoutState.DONE, fanout_updated_at=now)
+        .where(
+            (Notification.id == notification_id)
+            & (Notification.fanout_state == FanoutState.PENDING)
+        )
         .execute()
     )
     return (

@@ -226,7 +226,7 @@ def finish_attempt(
                 **attempt,
             )
         )
-    except Exception as failure:
+    except Exception as failure:  # a boundary: left in sending, the message would go again
         logger.exception("message %s: %s outcome not storable as given", message.id, outcome)
         note = f"outcome stored without its rendered text and details: {failure}"[:500]
         return group_commit.run(

@@ -7,6 +7,7 @@ from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDF
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.reminder import Reminder
 from models.sender import Sender, visible_to
+from models.states import FanoutState
 from models.template import TemplateVersion
 
 
@@ -28,7 +29,9 @@ class Notification(BaseModel):
     is_broadcast = BooleanField(default=False)
     inbox_broadcast = BooleanField(default=False, help_text="one row in every user's inbox")
     recipients = JSONField(null=True, help_text="IDNP recipients still to resolve")
-    fanout_state = CharField(max_length=10, default="none", help_text="none, pending or done")
+    fanout_state = CharField(
+        max_length=10, default=FanoutState.NONE, help_text="none, pending or done"
+    )
     fanout_cursor = IntegerField(default=0, help_text="resolved so far: list offset or contact id")
     fanout_updated_at = UTCDateTimeField(null=True)
     language = CharField(max_length=16, null=True, help_text="for recipients without their own")
@@ -63,7 +66,8 @@ def stalled_fanouts(before) -> list[str]:
     stalled = [
         str(n.id)
         for n in Notification.select(Notification.id).where(
-            (Notification.fanout_state == "pending") & (Notification.fanout_updated_at < before)
+            (Notification.fanout_state == FanoutState.PENDING)
+            & (Notification.fanout_updated_at < before)
         )
     ]
     if stalled:

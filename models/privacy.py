@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from peewee import Expression
 
+from channel_table import EMAIL, SMS, TELEGRAM, VIBER, WEBPUSH, WHATSAPP
 from models.message import Message
 from models.sender import Sender
 
@@ -131,12 +132,12 @@ def _endpoint(subscription: str) -> str:
 
 
 MASKS: dict[str, Callable[[str], str]] = {
-    "email": _email,
-    "sms": _phone,
-    "whatsapp": _phone,
-    "webpush": _push_service,
-    "telegram": _identifier,
-    "viber": _identifier,
+    EMAIL.name: _email,
+    SMS.name: _phone,
+    WHATSAPP.name: _phone,
+    WEBPUSH.name: _push_service,
+    TELEGRAM.name: _identifier,
+    VIBER.name: _identifier,
 }
 
 
@@ -144,9 +145,9 @@ def _spellings(channel: str, destination: str) -> set[str]:
     """The ways a provider's text may write ``destination``: as stored, a phone number without
     its ``+``, a push subscription's endpoint and keys."""
     found = {destination}
-    if channel in ("sms", "whatsapp"):
+    if channel in (SMS.name, WHATSAPP.name):
         found.add(destination.lstrip("+"))
-    if channel == "webpush":
+    if channel == WEBPUSH.name:
         try:
             loaded = json.loads(destination)
             found.add(_endpoint(destination))

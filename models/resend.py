@@ -8,6 +8,7 @@ from uuid import UUID
 
 from models.base import utcnow
 from models.db import write_transaction
+from models.errors import ModelError
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender, visible_to
@@ -17,7 +18,7 @@ from models.states import MessageState
 MAX_RESEND = 1000
 
 
-class ResendRefused(Exception):
+class ResendRefused(ModelError):
     """Nothing was resent; ``errors`` names each identifier (by index) that is the reason."""
 
     def __init__(self, errors: dict):

@@ -17,13 +17,14 @@ from operator import and_, or_
 
 from peewee import SQL, Case, Expression, Field
 
-import settings
+from channel_table import CHANNELS
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.privacy import visible_destinations
 from models.sender import Sender, visible_to
 from models.states import FINAL, FailureReason, MessageState
+from settings import settings
 
 
 class FieldType(StrEnum):
@@ -34,23 +35,9 @@ class FieldType(StrEnum):
     NUMBER = "NUMBER"
 
 
-#: Channel names as searched: Mambu's TYPE values, Herald's channel names, Hackney's aliases.
-CHANNEL_NAMES = {
-    "email": "email",
-    "sms": "sms",
-    "text": "sms",
-    "web_push": "webpush",
-    "webpush": "webpush",
-    "viber": "viber",
-    "telegram": "telegram",
-    "whatsapp": "whatsapp",
-    "in_app": "inapp",
-    "inapp": "inapp",
-    "screen": "inapp",
-    "letter": "letter",
-    "web_hook": "webhook",
-    "webhook": "webhook",
-}
+#: Channel names as searched (lower case) → channel: Herald's names and the seed dialects' (Mambu's
+#: TYPE values, Hackney's notificationType, NotifyBC's channel), from the channel table.
+CHANNEL_NAMES = {alias: row.name for row in CHANNELS for alias in sorted(row.search_names)}
 
 
 @dataclass(frozen=True)

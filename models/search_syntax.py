@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
+from models.errors import ModelError
 from models.search import BY_ALIAS, FIELDS, All, Any, Condition, FieldType, Node, Op, SearchField
 from models.sender import Sender
 
@@ -20,7 +21,7 @@ MAX_LAST_DAYS = 36_500
 MAX_DEPTH = 4
 
 
-class InvalidFilter(Exception):
+class InvalidFilter(ModelError):
     """The filter cannot be run; ``errors`` says where, in the error contract's shape."""
 
     def __init__(self, errors: dict):
@@ -28,11 +29,11 @@ class InvalidFilter(Exception):
         self.errors = errors
 
 
-class ForbiddenFilter(Exception):
+class ForbiddenFilter(ModelError):
     """The filter names a field the caller may not filter on (SENDER_KEY, for a sender)."""
 
 
-class _Problem(ValueError):
+class _Problem(ModelError, ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field, self.message = field, message

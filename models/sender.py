@@ -8,6 +8,7 @@ import secrets
 from peewee import BooleanField, CharField, IntegrityError, TextField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
+from models.errors import ModelError
 
 KEY_PREFIX = "hk_"
 
@@ -34,7 +35,7 @@ class Sender(BaseModel):
         return self.is_admin or permission in (self.permissions or [])
 
 
-class SenderExists(Exception):
+class SenderExists(ModelError):
     pass
 
 

@@ -1,4 +1,4 @@
-"""Message states and failure reasons: the one place their names are spelled."""
+"""Message states, failure reasons and fan-out states: the one place their names are spelled."""
 
 from enum import StrEnum
 
@@ -46,6 +46,14 @@ class FailureReason(StrEnum):
     EXPIRED = "EXPIRED"
     NO_ACTIVE_CHANNEL = "NO_ACTIVE_CHANNEL"
     THROTTLED = "THROTTLED"
+
+
+class FanoutState(StrEnum):
+    """How far a notification's fan-out (IDNP recipients, broadcast subscribers) has got."""
+
+    NONE = "none"  # nothing to fan out: direct recipients or an in-app broadcast only
+    PENDING = "pending"  # people left to resolve
+    DONE = "done"  # all resolved (or the notification was cancelled)
 
 
 class AttemptOutcome(StrEnum):

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from itsdangerous import BadSignature, URLSafeSerializer
 from peewee import CharField, TextField
 
-import settings
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.errors import ModelError
+from settings import settings
 
 #: User tokens start with this, API keys with ``hk_``.
 TOKEN_PREFIX = "hu_"
@@ -41,7 +42,7 @@ class UserToken:
     expires_at: datetime
 
 
-class InvalidToken(Exception):
+class InvalidToken(ModelError):
     """Forged, malformed or expired."""
 
 

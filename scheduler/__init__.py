@@ -12,12 +12,12 @@ from datetime import UTC, timedelta
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-import settings
 from models.base import utcnow
 from models.db import open_database
 from models.runs import record_run
 from scheduler import jobs
 from scheduler.leader import LeaderLock
+from settings import settings
 from tasks import bind_broker
 from tasks.broker import redis_client
 

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import settings
 from channels import documents
 from models.base import utcnow
 from models.callback import mark_enqueued, overdue_callbacks
@@ -24,6 +23,7 @@ from models.message import release_stuck
 from models.notification import stalled_fanouts
 from models.reminder import purge_finished_requests
 from models.states import FailureReason
+from settings import settings
 from tasks.callbacks import enqueue_callbacks
 from tasks.deliver import UnknownChannel, enqueue
 from tasks.fanout import fanout_actor

@@ -22,8 +22,9 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-import settings
 from models.db import database, is_sqlite
+from settings import settings
+from tasks.errors import TaskError
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def use_broker(broker: dramatiq.Broker, actors: list[dramatiq.Actor]) -> None:
         broker.declare_actor(actor)
 
 
-class BrokerNotBound(RuntimeError):
+class BrokerNotBound(TaskError, RuntimeError):
     """A message was sent before the process's entry point bound a broker (:func:`use_broker`):
     a bug in that entry point, never an outage."""
 
@@ -296,12 +297,15 @@ class CircuitBreaker:
         self.close()
 
     def _run_probe(self, epoch: int) -> None:
+        """The probe thread: ping, then close the breaker or keep it open. It is the thread's
+        boundary: a ping that cannot run at all (a bug) is logged with its traceback and
+        counts as a failure, so that ``_probing`` is cleared and later pings still run."""
         failure: BaseException | None = None
         try:
             self._probe()
         except BROKER_ERRORS as error:
             failure = error
-        except Exception as error:  # a ping that cannot run keeps the breaker open; logged
+        except Exception as error:  # the thread's boundary (see above)
             logger.exception("broker ping failed")
             failure = error
         with self._lock:

@@ -23,7 +23,6 @@ from typing import Any
 import dramatiq
 from dramatiq.common import compute_backoff
 
-import settings
 from channels import http
 from channels.base import PermanentError, TransientError
 from channels.urlguard import UnsafeURL, check_url
@@ -34,6 +33,7 @@ from models.message import Message
 from models.notification import Notification
 from models.privacy import destination_as_shown
 from models.sender import Sender
+from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def deliver_callback(callback_id: str) -> None:
         logger.info("callback %s: no callback URL (any more); dropped", callback_id)
         forget_callback(callback)
         return
-    if callback.attempts > 1 + settings.CALLBACK_MAX_RETRIES:  # its jobs died or were lost
+    if callback.attempts > 1 + settings.CALLBACK.MAX_RETRIES:  # its jobs died or were lost
         _give_up(callback, "no attempts left")
         return
     try:
@@ -99,7 +99,7 @@ def _post(message: Message, callback: Callback) -> None:
 def _retry_or_give_up(callback: Callback, error: TransientError) -> None:
     """Have Dramatiq deliver the job again after a backoff (or the receiver's Retry-After),
     or give up past CALLBACK_MAX_RETRIES."""
-    if callback.attempts > settings.CALLBACK_MAX_RETRIES:
+    if callback.attempts > settings.CALLBACK.MAX_RETRIES:
         _give_up(callback, f"retries exhausted: {error}")
         return
     if error.retry_after is not None:
@@ -107,8 +107,8 @@ def _retry_or_give_up(callback: Callback, error: TransientError) -> None:
     else:
         _, delay_ms = compute_backoff(
             callback.attempts - 1,
-            factor=settings.CALLBACK_MIN_BACKOFF_MS,
-            max_backoff=settings.CALLBACK_MAX_BACKOFF_MS,
+            factor=settings.CALLBACK.MIN_BACKOFF_MS,
+            max_backoff=settings.CALLBACK.MAX_BACKOFF_MS,
         )
     postpone_callback(callback, utcnow() + timedelta(milliseconds=delay_ms))
     logger.info("message %s: %s callback to retry: %s", callback.message_id, callback.state, error)
@@ -140,7 +140,7 @@ def callback_payload(message: Message, state: str, failure_reason: str | None) -
 def retry_when(retries: int, error: BaseException) -> bool:
     """Dramatiq's retry predicate: retry what the callback asked to retry, up to the limit
     (the row's own count, which replays do not reset, decides first)."""
-    return isinstance(error, dramatiq.Retry) and retries < settings.CALLBACK_MAX_RETRIES
+    return isinstance(error, dramatiq.Retry) and retries < settings.CALLBACK.MAX_RETRIES
 
 
 def _message_with_sender(message_id: str) -> Message | None:

@@ -15,8 +15,8 @@ import dramatiq
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-import settings
-from channels import REGISTRY, get_channel
+from channel_table import CHANNELS, INAPP
+from channels import get_channel
 from channels.base import (
     Channel,
     DeadAddress,
@@ -24,7 +24,6 @@ from channels.base import (
     Receipt,
     Rendered,
     TransientError,
-    channel_setting,
 )
 from models.base import utcnow
 from models.callback import owed_callback
@@ -40,14 +39,13 @@ from models.message import (
 )
 from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
+from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
+from tasks.errors import TaskError
 from templating.render import render
 
 logger = logging.getLogger(__name__)
-
-#: In-app messages are inbox entries: they never wait for quiet hours.
-INAPP = "inapp"
 
 #: Jobs per Redis pipeline when enqueueing many.
 ENQUEUE_BATCH = 1000
@@ -75,7 +73,7 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     try:
         rendered = render(message)
         receipt = channel.send(rendered, message.destination)
-    except Exception as error:
+    except Exception as error:  # the job's boundary: any failure is recorded (send_failed)
         _until_recorded(send_failed, channel, message, started_at, error)
     except BaseException as interrupt:
         _until_recorded(send_failed, channel, message, started_at, interrupt)
@@ -158,7 +156,7 @@ def still_wanted(message: Message) -> bool:
         return False
     now = utcnow()
     notification = message.notification
-    inapp = message.channel == INAPP
+    inapp = message.channel == INAPP.name  # an inbox entry: it never waits for quiet hours
     if notification.valid_till and notification.valid_till <= now:
         if inapp:
             unclaim(message, MessageState.EXPIRED, due_at=None)
@@ -234,14 +232,12 @@ def retry_or_fail(
     channel: Channel, message: Message, started_at, error: str, retry_after: float | None
 ) -> None:
     """Schedule the next attempt with backoff, or fail with RETRIES_EXHAUSTED past the limit."""
-    if message.attempts > channel_setting(channel, "MAX_RETRIES"):
+    retries = settings.channel(channel.settings_prefix)
+    if message.attempts > retries.MAX_RETRIES:
         _fail(message, started_at, AttemptOutcome.TRANSIENT, FailureReason.RETRIES_EXHAUSTED, error)
         return
     delay_ms = retry_delay_ms(
-        message.attempts,
-        channel_setting(channel, "MIN_BACKOFF_MS"),
-        channel_setting(channel, "MAX_BACKOFF_MS"),
-        retry_after,
+        message.attempts, retries.MIN_BACKOFF_MS, retries.MAX_BACKOFF_MS, retry_after
     )
     due_at = utcnow() + timedelta(milliseconds=delay_ms)
     recorded = _record(
@@ -264,11 +260,11 @@ _limiters: dict[str, WindowRateLimiter] = {}
 
 def rate_allows(channel: Channel) -> bool:
     """Take a slot in the channel's rate window, shared by all workers through Redis: a rate of
-    0.2/s is 1 send per 5 s window, 2.5/s is 5 per 2 s (``settings.rate_window``)."""
-    rate = channel_setting(channel, "RATE_LIMIT_PER_SECOND")
-    if not rate:
+    0.2/s is 1 send per 5 s window, 2.5/s is 5 per 2 s (``ChannelSettings.rate_window``)."""
+    rate = settings.channel(channel.settings_prefix)
+    if not rate.RATE_LIMIT_PER_SECOND:
         return True
-    limit, window = settings.rate_window(rate)
+    limit, window = rate.rate_window()
     limiter = _limiters.get(channel.name)
     if limiter is None or (limiter.limit, limiter.window) != (limit, window):
         backend = RedisBackend(client=redis_client())
@@ -289,18 +285,18 @@ def retry_delay_ms(attempt: int, min_ms: int, max_ms: int, retry_after: float | 
 
 #: One actor per channel; Dramatiq's own retries are off because the database drives retries.
 ACTORS: dict[str, dramatiq.Actor] = {
-    name: dramatiq.actor(
+    row.name: dramatiq.actor(
         deliver,
-        actor_name=f"deliver_{name}",
-        queue_name=name,
+        actor_name=f"deliver_{row.name}",
+        queue_name=row.queue,
         max_retries=0,
         time_limit=settings.DELIVERY_LEASE_SECONDS * 1000,
     )
-    for name in REGISTRY
+    for row in CHANNELS
 }
 
 
-class UnknownChannel(LookupError):
+class UnknownChannel(TaskError, LookupError):
     """A message names a channel Herald has no ``deliver`` actor for: bad data or a bug, never
     a broker outage."""
 
@@ -357,7 +353,7 @@ def _deliver_jobs(
             if actor is None:
                 raise UnknownChannel(f"no deliver actor for channel {channel!r}")
             jobs.append(actor.message(str(message_id), channel))
-        except Exception as error:
+        except Exception as error:  # one row's boundary: it must not hold up the others
             if rejected is None:
                 raise
             rejected.append((str(message_id), channel, error))

@@ -13,21 +13,20 @@ from collections import defaultdict
 
 import dramatiq
 
-import settings
+from channel_table import INAPP
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import bulk_insert, write_transaction
 from models.message import Message
 from models.notification import Notification
-from models.states import FailureReason, MessageState
+from models.states import FailureReason, FanoutState, MessageState
+from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
 
 logger = logging.getLogger(__name__)
 
-#: The cabinet: every person gets an in-app copy, addressed by IDNP.
-CABINET = "inapp"
 #: The channel name of a message that had nowhere to go.
 NO_CHANNEL = "none"
 
@@ -35,7 +34,7 @@ NO_CHANNEL = "none"
 def fanout(notification_id: str) -> None:
     """Resolve the next chunk of a notification's people, then enqueue the rest of the work."""
     notification = Notification.get_or_none(Notification.id == notification_id)
-    if notification is None or notification.fanout_state != "pending":
+    if notification is None or notification.fanout_state != FanoutState.PENDING:
         return
     size, cursor = settings.FANOUT_CHUNK_SIZE, notification.fanout_cursor
     take = _subscribers if notification.is_broadcast else _listed
@@ -45,13 +44,13 @@ def fanout(notification_id: str) -> None:
         moved = (
             Notification.update(
                 fanout_cursor=next_cursor,
-                fanout_state="done" if done else "pending",
+                fanout_state=FanoutState.DONE if done else FanoutState.PENDING,
                 fanout_updated_at=utcnow(),
             )
             .where(
                 (Notification.id == notification.id)
                 & (Notification.fanout_cursor == cursor)
-                & (Notification.fanout_state == "pending")
+                & (Notification.fanout_state == FanoutState.PENDING)
             )
             .execute()
         )
@@ -170,8 +169,9 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
                 "due_at": None,
             }
         )
-    if not notification.is_broadcast and CABINET in allowed:
-        cabinet = {**base, "id": new_id(), "channel": CABINET, "destination": person["idnp"]}
+    if not notification.is_broadcast and INAPP.name in allowed:
+        # the cabinet: every person gets an in-app copy, addressed by IDNP
+        cabinet = {**base, "id": new_id(), "channel": INAPP.name, "destination": person["idnp"]}
         rows.append({**cabinet, "state": MessageState.QUEUED})
     return rows
 

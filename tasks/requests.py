@@ -12,11 +12,12 @@ import json
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-import settings
+from channel_table import INAPP
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from channels.base import InvalidContent, InvalidDestination
 from models.base import OUT_OF_CALENDAR, in_calendar, utcnow
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP, idnp_problem
+from settings import settings
 from templating.engine import TemplateProblem, language_tag
 
 #: The channels a contact's registered addresses are delivered through.
@@ -335,8 +336,8 @@ def channels_in_use(data: dict) -> set[str]:
     server is configured for, as fan-out skips the others)."""
     used = {r["channel"] for r in data.get("recipients") or [] if r["channel"]}
     if data["is_broadcast"] or any(r["channel"] is None for r in data.get("recipients") or []):
-        default = configured_channels() & {*CONTACT_CHANNELS, "inapp"}
+        default = configured_channels() & {*CONTACT_CHANNELS, INAPP.name}
         used |= set(data.get("channels") or default)
     if data["is_broadcast"] and not data.get("channels"):
-        used.discard("inapp")  # an in-app broadcast is asked for by naming the channel
+        used.discard(INAPP.name)  # an in-app broadcast is asked for by naming the channel
     return used

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from peewee import IntegrityError
 
+from channel_table import INAPP
 from channels import documents
 from models.base import new_id, utcnow
 from models.db import bulk_insert, write_transaction
@@ -21,14 +22,15 @@ from models.idempotency import (
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender
-from models.states import MessageState
+from models.states import FanoutState, MessageState
 from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
+from tasks.errors import TaskError
 from tasks.fanout import start_fanout
 from templating.engine import check_use
 
 
-class InvalidSubmission(Exception):
+class InvalidSubmission(TaskError):
     """The request is well-formed but cannot be sent as asked; ``errors`` name the fields."""
 
     def __init__(self, errors: dict):
@@ -55,8 +57,8 @@ def submit_notification(
         for r in recipients
         if r["channel"] is None
     ]
-    inbox_broadcast = data["is_broadcast"] and "inapp" in (data.get("channels") or [])
-    fans_out = bool(people) or (data["is_broadcast"] and data.get("channels") != ["inapp"])
+    inbox_broadcast = data["is_broadcast"] and INAPP.name in (data.get("channels") or [])
+    fans_out = bool(people) or (data["is_broadcast"] and data.get("channels") != [INAPP.name])
     later = data.get("send_at") if data.get("send_at") and data["send_at"] > now else None
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
@@ -75,7 +77,7 @@ def submit_notification(
         is_broadcast=data["is_broadcast"],
         inbox_broadcast=inbox_broadcast,
         recipients=people or None,
-        fanout_state="pending" if fans_out else "none",
+        fanout_state=FanoutState.PENDING if fans_out else FanoutState.NONE,
         fanout_updated_at=now if fans_out else None,
         language=data.get("language"),
         send_at=data.get("send_at"),
@@ -95,7 +97,7 @@ def submit_notification(
             destination=recipient["value"],
             language=recipient.get("language") or data.get("language"),
             attributes=recipient.get("attributes"),
-            recipient_key=recipient["value"] if recipient["channel"] == "inapp" else None,
+            recipient_key=recipient["value"] if recipient["channel"] == INAPP.name else None,
             state=MessageState.SCHEDULED if later else MessageState.QUEUED,
             due_at=later or now,
             created_at=now,

@@ -22,10 +22,10 @@ from babel import numbers as babel_numbers
 from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 
-import settings
 from channels import REGISTRY
 from channels.base import InvalidContent
 from models.template import DEFAULT_CHANNEL
+from settings import settings
 from templating.budget import RenderBudget, rendering
 from templating.problem import TemplateProblem
 from templating.sandbox import BoundedSandbox, instrument
@@ -39,7 +39,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
+class Placeholder(str):
+    """An attribute's stand-in when a template is saved without a declared ``example``: it
+    shows as ``<name>``, and the date, time and number filters format a sample value for it,
+    so only an attribute whose example is declared is checked against those filters."""
+
+    SAMPLE_MOMENT = datetime(2026, 12, 31, 23, 59)
+    SAMPLE_NUMBER = Decimal("1234567.89")
+
+
 def _when(value: Any) -> datetime | date:
+    if isinstance(value, Placeholder):
+        return Placeholder.SAMPLE_MOMENT
     if isinstance(value, datetime | date):
         return value
     try:
@@ -49,6 +60,8 @@ def _when(value: Any) -> datetime | date:
 
 
 def _number(value: Any) -> int | float | Decimal:
+    if isinstance(value, Placeholder):
+        return Placeholder.SAMPLE_NUMBER
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return value
     try:

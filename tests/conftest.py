@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import dramatiq
 import pytest
 
-import settings
 from channels import REGISTRY
 from dev.embedded_redis import EmbeddedRedis, free_port
 from dev.mailcatcher import start_mailcatcher
 from models import ALL_MODELS, MIGRATIONS_TABLE, upgrade
 from models.db import open_database
+from settings import settings
 from tasks import ACTORS, bind_broker
 from tasks.broker import use_broker
 from tests.support import ScriptedMailServer, running_worker
@@ -182,27 +182,44 @@ def admin(db):
 
 
 # --- the CLI -------------------------------------------------------------------------------
+@dataclass
+class CommandResult:
+    """What a ``herald`` command did, in the shape of :class:`subprocess.CompletedProcess`."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 @pytest.fixture
-def herald(tmp_path):
-    """Runs the ``herald`` command as a user would, on a migrated SQLite database of its own."""
-    import subprocess
+def herald(tmp_path, monkeypatch):
+    """Runs the ``herald`` command in this process (``cli.main``) as a user would, on a migrated
+    SQLite database of its own; stdout, stderr and the exit status as a process would give them.
+    ``tests/test_cli.py`` runs the real command once, as a process."""
+    import contextlib
+    import io
     import sys
 
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
-        VAR_DIR=str(tmp_path),
-        ALLOW_PRIVATE_URLS="false",
-    )
+    import cli
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    for name, value in (("DATABASE_URL", url), ("VAR_DIR", str(tmp_path))):
+        monkeypatch.setenv(name, value)
+        monkeypatch.setattr(settings, name, value)
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "false")
+    monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", False)
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as stopped:  # argparse's refusals; reported as Python does
+                code = stopped.code or 0
+                if not isinstance(code, int):
+                    print(code, file=sys.stderr)
+                    code = 1
+        return CommandResult(code, out.getvalue(), err.getvalue())
 
     assert run("db", "upgrade").returncode == 0
     return run
@@ -270,5 +287,5 @@ def _documents_in_tmp(tmp_path, monkeypatch):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Email retries after tens of milliseconds instead of seconds."""
-    monkeypatch.setattr(settings, "EMAIL_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "EMAIL_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.EMAIL, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.EMAIL, "MAX_BACKOFF_MS", 200)

@@ -2,8 +2,36 @@
 
 import os
 import re
+import subprocess
+import sys
 
-import settings
+from settings import SETTINGS, markdown_table, settings
+
+
+def test_the_command_runs_as_a_process(tmp_path):
+    """The entry point itself: the other tests run ``cli.main`` in-process."""
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/cli.db", VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    from tests.models.test_migrations import LATEST
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert f"schema version: {LATEST}" in result.stdout
+    assert os.path.exists(tmp_path / "cli.db")
+
+
+def test_commands_leave_the_database_binding_as_they_found_it(herald):
+    from models.db import database
+
+    previous = database.obj
+    assert herald("senders", "create", "permits").returncode == 0
+    assert herald("senders", "list").returncode == 0
+    assert database.obj is previous
 
 
 def test_db_upgrade_reports_the_schema_version(herald):
@@ -78,7 +106,7 @@ def test_grants_are_added_to_and_taken_from_an_existing_sender(herald):
 def test_every_setting_is_documented_in_the_readme():
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
         readme = file.read()
-    missing = [name for name in settings.SETTINGS if f"`{name}`" not in readme]
+    missing = [name for name in SETTINGS if f"`{name}`" not in readme]
     assert missing == []
 
 
@@ -94,7 +122,7 @@ def test_settings_shows_the_values_in_force_with_secrets_masked(monkeypatch, cap
     assert cli.main(["settings"]) == 0
 
     lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
-    assert list(lines) == list(settings.SETTINGS)
+    assert list(lines) == list(SETTINGS)
     assert lines["SCHEDULE_BATCH_SIZE"] == ["250", "[environment]"]
     assert lines["PURGE_BATCH_SIZE"] == ["500", "[default]"]
     assert lines["SMTP_PASSWORD"] == ["***", "[environment]"]
@@ -106,6 +134,6 @@ def test_settings_markdown_is_the_readme_table(capsys):
     import cli
 
     assert cli.main(["settings", "--markdown"]) == 0
-    assert capsys.readouterr().out == settings.markdown_table() + "\n"
+    assert capsys.readouterr().out == markdown_table() + "\n"
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
-        assert settings.markdown_table() in file.read()
+        assert markdown_table() in file.read()

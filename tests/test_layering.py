@@ -1,7 +1,7 @@
 """DESIGN.md "Layering": imports flow one way, ``api/``, ``scheduler/``, ``cli.py``, ``dev/`` →
-``tasks/`` → ``templating/``, ``channels/``, ``models/`` → ``settings.py``; nothing but ``api/``
-imports ``api/``; no module imports another's private names; and importing any module opens
-nothing (the process entry points do)."""
+``tasks/`` → ``templating/``, ``channels/``, ``models/`` → ``channel_table.py``, ``settings.py``;
+nothing but ``api/`` imports ``api/``; no module imports another's private names; and importing
+any module opens nothing (the process entry points do)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "settings": 0,
     "setting_kinds": 0,
+    "channel_table": 0,
     "models": 1,
     "channels": 1,
     "templating": 1,

@@ -9,16 +9,22 @@ from pathlib import Path
 
 import pytest
 
-import settings
 from dev.embedded_redis import free_port
+from settings import (
+    EXIT_INVALID,
+    SETTINGS,
+    ChannelSettings,
+    InvalidSetting,
+    Settings,
+    rate_window,
+    settings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_default_is_allowed_by_its_kind():
-    refused = [
-        item.name for item in settings.SETTINGS.values() if not item.kind.valid(item.default)
-    ]
+    refused = [item.name for item in SETTINGS.values() if not item.kind.valid(item.default)]
     assert refused == []
 
 
@@ -53,14 +59,14 @@ def test_every_default_is_allowed_by_its_kind():
     ],
 )
 def test_a_value_outside_its_kind_is_refused_naming_setting_value_and_range(name, raw, allowed):
-    with pytest.raises(settings.InvalidSetting) as refused:
-        settings.SETTINGS[name].read(raw)
+    with pytest.raises(InvalidSetting) as refused:
+        SETTINGS[name].read(raw)
     assert str(refused.value).startswith(f"{name}={raw!r} is not {allowed}")
 
 
 def test_a_refused_secret_is_not_repeated():
-    with pytest.raises(settings.InvalidSetting) as refused:
-        settings.SETTINGS["USER_TOKEN_SECRET"].read("too-short")
+    with pytest.raises(InvalidSetting) as refused:
+        SETTINGS["USER_TOKEN_SECRET"].read("too-short")
     assert "too-short" not in str(refused.value)
     assert str(refused.value) == "USER_TOKEN_SECRET='***' is not empty or 32+ characters"
 
@@ -85,20 +91,66 @@ def test_a_refused_secret_is_not_repeated():
     ],
 )
 def test_values_of_their_kind_are_read(name, raw, value):
-    assert settings.SETTINGS[name].read(raw) == (raw if value is None else value)
+    assert SETTINGS[name].read(raw) == (raw if value is None else value)
 
 
 @pytest.mark.parametrize(
     ("rate", "window"), [(0.2, (1, 5)), (2.5, (5, 2)), (30, (30, 1)), (1 / 3, (1, 3))]
 )
 def test_a_rate_is_whole_sends_per_whole_seconds(rate, window):
-    assert settings.rate_window(rate) == window
+    assert rate_window(rate) == window
 
 
 def test_the_sms_providers_allowed_are_the_adapters_there_are():
     from channels.sms import PROVIDERS
 
-    assert set(settings.SETTINGS["SMS_PROVIDER"].kind.choices) == set(PROVIDERS)
+    assert set(SETTINGS["SMS_PROVIDER"].kind.choices) == set(PROVIDERS)
+
+
+def test_every_channel_has_its_retry_and_rate_settings():
+    from channels import REGISTRY
+
+    for channel in REGISTRY.values():
+        assert isinstance(settings.channel(channel.settings_prefix), ChannelSettings)
+    with pytest.raises(KeyError):
+        settings.channel("SMS_FROM")
+
+
+def test_a_channel_given_some_variables_keeps_its_own_defaults_for_the_others(monkeypatch):
+    monkeypatch.setenv("EMAIL_MAX_RETRIES", "3")
+    monkeypatch.setenv("TELEGRAM_MIN_BACKOFF_MS", "")
+
+    read = Settings()
+
+    email, telegram = read.EMAIL, read.TELEGRAM
+    assert email == ChannelSettings(MAX_RETRIES=3, MIN_BACKOFF_MS=15000)
+    assert telegram == ChannelSettings(MAX_RETRIES=6, MIN_BACKOFF_MS=2000, RATE_LIMIT_PER_SECOND=30)
+    assert read.value("EMAIL_MAX_RETRIES") == 3
+
+
+def test_variables_named_as_a_channel_prefix_are_not_settings(monkeypatch):
+    monkeypatch.setenv("EMAIL", "someone@example.md")
+    monkeypatch.setenv("SMS", "on")
+    monkeypatch.setenv("SMS_FROM", "Herald")
+
+    read = Settings()
+
+    email, sms = read.EMAIL, read.SMS
+    assert email == Settings.model_fields["EMAIL"].default
+    assert sms == Settings.model_fields["SMS"].default
+    assert read.SMS_FROM == "Herald"
+
+
+def test_local_state_defaults_follow_var_dir(monkeypatch):
+    monkeypatch.setenv("VAR_DIR", "/srv/herald")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DOCUMENT_STORE_DIR", raising=False)
+
+    read = Settings()
+
+    assert read.DATABASE_URL == "sqlite:////srv/herald/herald.db"
+    assert read.DOCUMENT_STORE_DIR == "/srv/herald/documents"
+    assert SETTINGS["DOCUMENT_STORE_DIR"].default == "var/documents"
 
 
 # --- every process checks them at start-up ---------------------------------------------------
@@ -155,13 +207,13 @@ def test_the_worker_refuses_to_start():
         "1",
     ]
     code, stderr = started(worker, SCHEDULE_BATCH_SIZE="0")
-    assert code == settings.EXIT_INVALID
+    assert code == EXIT_INVALID
     assert REFUSED in stderr.splitlines()
 
 
 def test_the_scheduler_refuses_to_start():
     code, stderr = started([sys.executable, "-m", "scheduler"], SCHEDULE_BATCH_SIZE="0")
-    assert code == settings.EXIT_INVALID
+    assert code == EXIT_INVALID
     assert stderr.strip() == REFUSED
 
 
@@ -170,7 +222,7 @@ def test_every_command_refuses_to_start(command):
     code, stderr = started(
         [sys.executable, "-m", "cli", *command], PURGE_BATCH_SIZE="0", SMTP_TLS="tls"
     )
-    assert code == settings.EXIT_INVALID
+    assert code == EXIT_INVALID
     assert stderr.splitlines() == [
         "settings: SMTP_TLS='tls' is not one of: none, starttls, ssl",
         "settings: PURGE_BATCH_SIZE='0' is not an integer from 1 to 10,000",

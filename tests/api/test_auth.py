@@ -58,8 +58,8 @@ def test_healthz_and_docs_need_no_key(client):
 
 def test_a_replaced_key_stops_working_within_the_auth_cache_time(client, sender, monkeypatch):
     import models.cache
-    import settings
     from models.sender import rotate_key
+    from settings import settings
 
     # The cache's clock is moved by hand: waiting real seconds would make the test depend on
     # how quickly a loaded machine answers two requests.

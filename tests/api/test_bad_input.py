@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-import settings
 from api.app import attachment_request_limit
 from models.message import Message
 from models.notification import Notification
+from settings import settings
 from tests.factories import email_notification
 
 

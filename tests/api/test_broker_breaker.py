@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 from time import monotonic
 
-import settings
 import tasks
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tasks.broker import breaker, create_broker, use_broker
 from tests.factories import email_notification
 from tests.support import drain, running_worker, settled, wait_until

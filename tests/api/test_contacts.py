@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-import settings
 from models.contact import Contact, ContactChannel, idnp_problem
+from settings import settings
 from tests.factories import contact_body, idnp, make_sender
 
 
@@ -257,7 +257,7 @@ def test_import_csv(client, registrar):
 
 
 def test_import_limits(client, registrar, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "MAX_IMPORT_ROWS", 2)
     too_many = client.post(

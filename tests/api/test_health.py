@@ -1,6 +1,8 @@
 """GET /healthz reports database and broker reachability; with the database down, the API
 answers 503 with Retry-After, in the error contract."""
 
+import logging
+
 import pytest
 from peewee import SqliteDatabase
 
@@ -50,6 +52,13 @@ def test_database_down_is_503_naming_it(client, database_down):
         "database": "unreachable",
         "broker": "ok",
     }
+
+
+def test_a_failed_check_is_logged_with_its_traceback(client, database_down, caplog):
+    with caplog.at_level(logging.WARNING, logger="api.health"):
+        assert client.get("/healthz").status_code == 503
+    (failed,) = [r for r in caplog.records if r.getMessage().startswith("health check failed")]
+    assert failed.exc_info is not None
 
 
 def test_api_calls_answer_503_with_retry_after_while_the_database_is_down(

@@ -11,7 +11,6 @@ from uuid import UUID
 
 import pytest
 
-import settings
 from api.errors import (
     LONE_SURROGATE,
     LONE_SURROGATE_IN_KEY,
@@ -25,6 +24,7 @@ from api.errors import (
 from models.base import OUT_OF_CALENDAR
 from models.sender import PERMISSIONS
 from models.user_token import mint_user_token
+from settings import settings
 from tests import hostile_inputs as hostile
 from tests.factories import (
     contact_body,

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
 from models.message import Message
 from models.notification import Notification
 from scheduler.jobs import forget_expired, purge
+from settings import settings
 from tests.factories import email_notification
 
 DAY = timedelta(days=1)

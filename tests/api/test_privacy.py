@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import pytest
 
-import settings
 from api.auth import forget_checked_keys
 from models.idempotency import IdempotencyRecord
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender
+from settings import settings
 from tasks.fanout import fanout
 from tests.factories import SenderWithKey, idnp, make_sender
 from tests.fakes.receiver import SignedReceiver

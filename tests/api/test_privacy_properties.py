@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-import settings as herald_settings
 from models.message import Message
 from models.notification import Notification
+from settings import settings as herald_settings
 from tasks.callbacks import _message_with_sender, callback_payload
 from tasks.fanout import fanout
 from tests.factories import idnp, make_sender

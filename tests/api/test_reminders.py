@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.notification import Notification
 from models.reminder import Reminder
 from scheduler.jobs import send_scheduled
+from settings import settings
 from tests.factories import contact_body, email_notification, visit_reminder
 
 

@@ -2,10 +2,10 @@
 
 from datetime import timedelta
 
-import settings
 from models.base import utcnow
 from models.message import Attempt, Message
 from scheduler.jobs import purge, replay
+from settings import settings
 from tasks.fanout import NO_CHANNEL, fanout
 from tests.factories import email_notification, idnp, make_sender, message, stored_message
 from tests.support import drain, running_worker, settled, wait_until

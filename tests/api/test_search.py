@@ -239,7 +239,7 @@ def test_export_of_another_senders_history_needs_admin(client, sender, admin):
 
 
 def test_counts_past_the_limit_are_capped(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "SEARCH_COUNT_LIMIT", 2)
     for _ in range(3):

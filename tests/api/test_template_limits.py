@@ -180,7 +180,7 @@ def test_a_save_renders_all_its_contents_within_one_time_budget(client, sender):
 
 
 def test_preview_attributes_are_bounded_like_a_sends(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "MAX_ATTRIBUTES_BYTES", 1000)
     saved = client.post("/v1/templates", json=counter("{{ x }}", 1), headers=sender.headers)

@@ -195,7 +195,7 @@ def test_bad_template_fields(client, sender, change, field):
 
 
 def test_oversized_parts_are_refused(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "TEMPLATE_MAX_BYTES", 100)
     body = visit_reminder()
@@ -320,7 +320,7 @@ def test_delete_is_soft_and_refused_while_scheduled_notifications_use_it(client,
 
 
 def test_sms_content_must_fit_the_segment_limit_with_typical_values(client, sender, monkeypatch):
-    import settings
+    from settings import settings
 
     monkeypatch.setattr(settings, "SMS_MAX_SEGMENTS", 2)
     body = visit_reminder(code="sms-visit")
@@ -335,3 +335,40 @@ def test_sms_content_must_fit_the_segment_limit_with_typical_values(client, send
     assert "segments" in problem
     body["attributes"][-1]["example"] = "scurt"
     assert client.post("/v1/templates", json=body, headers=sender.headers).status_code == 201
+
+
+def test_date_and_number_filters_need_no_example_and_format_the_values_sent(client, sender):
+    body = {
+        "code": "payment-due",
+        "name": "Payment due",
+        "defaultLanguage": "ro",
+        "attributes": [{"name": "dueAt", "required": True}, {"name": "amount", "required": True}],
+        "contents": [
+            {
+                "channel": "default",
+                "language": "ro",
+                "body": "Plătiți {{ amount | number }} lei până la {{ dueAt | datetime }}.",
+            }
+        ],
+    }
+    create(client, sender, body)
+
+    sent = {"dueAt": VISIT, "amount": "1500.5"}
+    shown = preview(client, sender, "payment-due", channel="sms", attributes=sent)
+    assert shown.status_code == 200, shown.get_json()
+    assert "1.500,5 lei" in shown.get_json()["body"]
+    assert "2026" in shown.get_json()["body"]
+
+    wrong = {"dueAt": "soon", "amount": "1"}
+    wrong = preview(client, sender, "payment-due", channel="sms", attributes=wrong)
+    assert wrong.status_code == 400
+    assert "'soon' is not an ISO date or datetime" in json.dumps(wrong.get_json())
+
+
+def test_a_declared_example_is_checked_against_the_filters(client, sender):
+    body = visit_reminder()
+    body["attributes"].append({"name": "dueAt", "example": "next week"})
+    body["contents"][0]["body"] += " {{ dueAt | date }}"
+    response = client.post("/v1/templates", json=body, headers=sender.headers)
+    assert response.status_code == 400
+    assert "'next week' is not an ISO date or datetime" in json.dumps(response.get_json())

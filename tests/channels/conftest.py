@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-import settings
+from settings import settings
 
 
 class DocumentStore:

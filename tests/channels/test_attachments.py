@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-import settings
 from api.app import attachment_request_limit
 from models.db import database
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
+from settings import settings
 from tests.factories import email_notification, message
 from tests.support import wait_until
 

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-import settings
 from channels.base import PermanentError, Rendered, TransientError
 from channels.email import EmailChannel
 from dev.embedded_redis import free_port
 from models.states import FailureReason
+from settings import settings
 from tests.support import ScriptedMailServer
 
 HELLO = Rendered(subject="Salut", body="Text", html="<p>Text</p>")

@@ -8,10 +8,10 @@ import re
 import pytest
 from pypdf import PdfReader
 
-import settings
 from channels.base import InvalidContent, InvalidDestination
 from channels.letter import LetterChannel
 from models.states import MessageState
+from settings import settings
 from tests.factories import email_notification, message
 from tests.support import wait_until
 
@@ -60,8 +60,8 @@ def pdf_text(data: bytes) -> tuple[str, int]:
 
 @pytest.fixture
 def fast_letter_retries(monkeypatch):
-    monkeypatch.setattr(settings, "LETTER_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "LETTER_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.LETTER, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.LETTER, "MAX_BACKOFF_MS", 200)
 
 
 # --- addresses -----------------------------------------------------------------------------

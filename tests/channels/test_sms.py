@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-import settings
 from channels import REGISTRY
 from channels.base import DeadAddress, InvalidDestination, PermanentError, Rendered, TransientError
 from channels.phone import parse_phone
@@ -16,6 +15,7 @@ from channels.sms import GSM7, UCS2, Segments, count_segments
 from dev.embedded_redis import free_port
 from models.message import Message
 from models.states import FailureReason, MessageState
+from settings import EXIT_INVALID, settings
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_error
@@ -27,8 +27,8 @@ SENDER_ID = "Herald"
 @pytest.fixture
 def twilio(twilio, monkeypatch):
     """The shared Twilio-shaped gateway, with SMS retries after tens of milliseconds."""
-    monkeypatch.setattr(settings, "SMS_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "SMS_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.SMS, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.SMS, "MAX_BACKOFF_MS", 200)
     return twilio
 
 
@@ -247,9 +247,9 @@ def test_an_unknown_provider_stops_herald_at_start_up():
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=os.path.dirname(settings.__file__),
+        cwd=os.path.join(os.path.dirname(__file__), "..", ".."),
     )
-    assert started.returncode == settings.EXIT_INVALID
+    assert started.returncode == EXIT_INVALID
     assert "SMS_PROVIDER='carrier-pigeon' is not one of: twilio" in started.stderr
 
 

@@ -5,11 +5,11 @@ import logging
 
 import pytest
 
-import settings
 from channels.base import DeadAddress, PermanentError, Rendered, TransientError
 from channels.telegram import TelegramChannel, compose
 from models.message import Message
 from models.states import FailureReason, MessageState
+from settings import settings
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.telegram import TOKEN, error
@@ -19,8 +19,8 @@ from tests.support import settled, wait_until
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Telegram retries after tens of milliseconds instead of seconds."""
-    monkeypatch.setattr(settings, "TELEGRAM_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "TELEGRAM_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.TELEGRAM, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.TELEGRAM, "MAX_BACKOFF_MS", 200)
 
 
 def notification(*chats, **content) -> dict:
@@ -111,7 +111,7 @@ def test_a_server_error_is_retried_then_sent(client, sender, telegram, worker, f
 def test_a_bad_token_is_retried_until_the_configuration_is_fixed(
     client, sender, telegram, worker, fast_retries, monkeypatch
 ):
-    monkeypatch.setattr(settings, "TELEGRAM_MAX_RETRIES", 1000)
+    monkeypatch.setattr(settings.TELEGRAM, "MAX_RETRIES", 1000)
     monkeypatch.setattr(settings, "TELEGRAM_BOT_TOKEN", "7000000001:wrong-token-for-this-bot")
     message_id = post(client, sender, notification())["messages"][0]["id"]
     wait_until(lambda: message(message_id).attempts >= 2)
@@ -165,7 +165,7 @@ def test_a_bot_blocked_by_its_user_is_a_dead_address(client, sender, telegram, w
 
 
 def test_the_rate_limit_applies_to_telegram(client, sender, telegram, worker, monkeypatch):
-    monkeypatch.setattr(settings, "TELEGRAM_RATE_LIMIT_PER_SECOND", 5)
+    monkeypatch.setattr(settings.TELEGRAM, "RATE_LIMIT_PER_SECOND", 5)
     chats = [str(100 + n) for n in range(15)]
     post(client, sender, notification(*chats))
 

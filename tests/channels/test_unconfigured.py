@@ -6,7 +6,6 @@ import threading
 
 import pytest
 
-import settings
 from channels import REGISTRY
 from channels.base import NotConfigured, Rendered
 from channels.webpush import generate_vapid_keys
@@ -14,6 +13,7 @@ from models.contact import upsert_contacts
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
+from settings import settings
 from tasks.fanout import fanout
 from tests.factories import idnp, message
 from tests.fakes.pushservice import Subscriber
@@ -189,9 +189,9 @@ def test_content_is_not_checked_against_channels_people_cannot_get(client, sende
 def test_a_token_removed_after_accepting_is_retried_without_a_call(
     client, sender, telegram, queues, db, monkeypatch
 ):
-    monkeypatch.setattr(settings, "TELEGRAM_MAX_RETRIES", 100)
-    monkeypatch.setattr(settings, "TELEGRAM_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "TELEGRAM_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.TELEGRAM, "MAX_RETRIES", 100)
+    monkeypatch.setattr(settings.TELEGRAM, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.TELEGRAM, "MAX_BACKOFF_MS", 200)
     body = {"recipients": [{"type": "telegram", "value": "123456789"}], "message": MESSAGE}
     posted = client.post("/v1/notifications", json=body, headers=sender.headers)
     message_id = posted.get_json()["messages"][0]["id"]

@@ -9,13 +9,13 @@ import socket
 import pytest
 
 import cli
-import settings
 from channels import REGISTRY, http, urlguard
 from channels.base import PermanentError, Rendered, TransientError
 from channels.webpush import generate_vapid_keys
 from models.callback import Callback
 from models.sender import Sender
 from models.states import MessageState
+from settings import settings
 from tasks.callbacks import deliver_callback
 from tasks.deliver import deliver
 from tests.factories import message, stored_message

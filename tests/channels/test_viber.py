@@ -3,12 +3,12 @@ status mapping and limits."""
 
 import pytest
 
-import settings
 from channels import REGISTRY
 from channels.base import DeadAddress, PermanentError, Rendered, TransientError
 from channels.viber import ViberChannel
 from dev.embedded_redis import free_port
 from models.states import FailureReason, MessageState
+from settings import settings
 from tests.fakes.http import Response
 from tests.fakes.viber import ViberFake, status
 from tests.support import settled, wait_until
@@ -33,8 +33,8 @@ def viber(monkeypatch):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Viber retries after tens of milliseconds instead of seconds."""
-    monkeypatch.setattr(settings, "VIBER_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "VIBER_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.VIBER, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.VIBER, "MAX_BACKOFF_MS", 200)
 
 
 def notification(*users, **content) -> dict:

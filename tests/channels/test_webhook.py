@@ -5,12 +5,12 @@ from datetime import datetime
 
 import pytest
 
-import settings
 from channels import REGISTRY
 from channels.base import PermanentError, TransientError
 from channels.webhook import check_destination
 from models.sender import Sender
 from models.states import MessageState
+from settings import settings
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.receiver import SignedReceiver, header
@@ -33,8 +33,8 @@ def receiver(sender, allow_private):
 
 @pytest.fixture
 def fast_webhook_retries(monkeypatch):
-    monkeypatch.setattr(settings, "WEBHOOK_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "WEBHOOK_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.WEBHOOK, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.WEBHOOK, "MAX_BACKOFF_MS", 200)
 
 
 def webhook(*urls: str, **extra) -> dict:
@@ -176,7 +176,7 @@ def test_a_large_answer_is_cut_short_in_the_error(client, sender, receiver, work
 def test_an_unreachable_receiver_is_retried(
     client, sender, receiver, worker, fast_webhook_retries, monkeypatch
 ):
-    monkeypatch.setattr(settings, "WEBHOOK_MAX_RETRIES", 1)
+    monkeypatch.setattr(settings.WEBHOOK, "MAX_RETRIES", 1)
     receiver.stop()  # nothing listens on its port any more
     message_id = send(client, sender, webhook(f"{receiver.url}/hook"))
 

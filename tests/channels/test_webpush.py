@@ -8,11 +8,11 @@ import sys
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import settings
 from channels import REGISTRY
 from channels.base import Rendered, TransientError
 from channels.webpush import canonical_subscription, generate_vapid_keys, vapid_authorization
 from models.states import MessageState
+from settings import settings
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.pushservice import PushService, Subscriber, b64url_decode, b64url_encode
@@ -28,8 +28,8 @@ def vapid(monkeypatch):
     monkeypatch.setattr(settings, "VAPID_SUBJECT", "mailto:ops@example.md")
     monkeypatch.setattr(settings, "WEBPUSH_TTL_SECONDS", 3600)
     monkeypatch.setattr(settings, "ALLOW_PRIVATE_URLS", True)
-    monkeypatch.setattr(settings, "WEBPUSH_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "WEBPUSH_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.WEBPUSH, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.WEBPUSH, "MAX_BACKOFF_MS", 200)
     return private, public
 
 
@@ -156,7 +156,7 @@ def test_vapid_keys_removed_after_accepting_are_retried_until_configured(
     client, sender, push_service, queues, db, vapid, monkeypatch
 ):
     """Accepted while configured; the worker finds no key: nothing is sent until it is back."""
-    monkeypatch.setattr(settings, "WEBPUSH_MAX_RETRIES", 100)
+    monkeypatch.setattr(settings.WEBPUSH, "MAX_RETRIES", 100)
     _, subscription = push_service.subscribe()
     (message_id,) = post(client, sender, push_notification(subscription))
     monkeypatch.setattr(settings, "VAPID_PRIVATE_KEY", "")

@@ -3,11 +3,11 @@ with a real worker; text and template messages."""
 
 import pytest
 
-import settings
 from channels import REGISTRY
 from channels.base import PermanentError, Rendered, TransientError
 from models.message import Message
 from models.states import FailureReason, MessageState
+from settings import settings
 from tests.factories import message
 from tests.fakes.http import Response
 from tests.fakes.whatsapp import API_VERSION, PHONE_NUMBER_ID, TOKEN, FakeWhatsApp, graph_error
@@ -41,8 +41,8 @@ def whatsapp(monkeypatch):
     monkeypatch.setattr(settings, "WHATSAPP_API_URL", fake.api_url)
     monkeypatch.setattr(settings, "WHATSAPP_TOKEN", TOKEN)
     monkeypatch.setattr(settings, "WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
-    monkeypatch.setattr(settings, "WHATSAPP_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "WHATSAPP_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.WHATSAPP, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.WHATSAPP, "MAX_BACKOFF_MS", 200)
     yield fake
     REGISTRY["whatsapp"].close()
     fake.stop()

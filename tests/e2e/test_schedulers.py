@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import redis
 
-import settings
 from models.base import utcnow
 from models.message import Message
 from models.notification import Notification
 from models.reminder import Reminder, create_reminder
 from models.states import MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tests.factories import email_notification, make_sender
 from tests.support import running_worker, wait_until, waiting_jobs
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.states import MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tests.factories import email_notification, message
 from tests.support import ScriptedMailServer, running_worker, wait_until
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from email import message_from_bytes, policy
 
-import settings
 from models.contact import Contact, ContactChannel, Subscription
 from models.housekeeping import REDACTED
 from models.message import Attempt, Message
 from models.notification import Notification
 from models.states import CLAIMABLE, FINAL, FailureReason, MessageState
+from settings import settings
 from tests.invariants.mail import AddressScriptedMailServer, herald_id
 from tests.invariants.model import Model
 

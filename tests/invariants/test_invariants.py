@@ -42,10 +42,10 @@ from hypothesis import HealthCheck, reproduce_failure
 from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
 
-import settings
 from channels import REGISTRY
 from dev.embedded_redis import EmbeddedRedis, free_port
 from dev.mailcatcher import start_mailcatcher
+from settings import settings
 from tasks.broker import create_broker, use_broker
 from tests.invariants.clock import Clock
 from tests.invariants.harness import Harness, JobErrors
@@ -77,12 +77,11 @@ PROFILE = (
 )
 
 #: Small limits, so that retries run out, retention passes and batches split within a run.
+CHANNEL_SETTINGS = {
+    "EMAIL": {"MAX_RETRIES": 2, "MIN_BACKOFF_MS": 50, "MAX_BACKOFF_MS": 200},
+    "INAPP": {"MIN_BACKOFF_MS": 50, "MAX_BACKOFF_MS": 200},
+}
 SETTINGS = {
-    "EMAIL_MAX_RETRIES": 2,
-    "EMAIL_MIN_BACKOFF_MS": 50,
-    "EMAIL_MAX_BACKOFF_MS": 200,
-    "INAPP_MIN_BACKOFF_MS": 50,
-    "INAPP_MAX_BACKOFF_MS": 200,
     "MESSAGE_RETENTION_DAYS": 2,
     "FANOUT_CHUNK_SIZE": 2,
     "REPLAY_BATCH_SIZE": 2,
@@ -114,6 +113,9 @@ def harness(any_broker, db, redis_url, tmp_path, monkeypatch):
     clock.install(monkeypatch)
     for name, value in SETTINGS.items():
         monkeypatch.setattr(settings, name, value)
+    for prefix, values in CHANNEL_SETTINGS.items():
+        for name, value in values.items():
+            monkeypatch.setattr(settings.channel(prefix), name, value)
     monkeypatch.setattr(dramatiq.worker, "CONSUMER_RESTART_DELAY_SECS", 0.1)
     smtp = AddressScriptedMailServer()
     port = free_port()
@@ -121,6 +123,8 @@ def harness(any_broker, db, redis_url, tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
     monkeypatch.setattr(settings, "SMTP_PORT", port)
     env = {name: str(value) for name, value in SETTINGS.items()}
+    for prefix, values in CHANNEL_SETTINGS.items():
+        env.update({f"{prefix}_{name}": str(value) for name, value in values.items()})
     env.update(DATABASE_URL=db.herald_url, REDIS_URL=redis_url, SMTP_PORT=str(port))
     from api.app import create_app
 

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from channels import documents
 from models.base import utcnow
 from models.message import Message
@@ -16,6 +15,7 @@ from models.states import FailureReason, MessageState
 from scheduler import as_leader
 from scheduler.jobs import auto_resend, expire_lapsed, purge, send_scheduled
 from scheduler.leader import LeaderLock
+from settings import settings
 from tests.factories import email_notification
 
 

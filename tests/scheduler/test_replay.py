@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.message import Message
 from models.sender import Sender
 from models.states import FailureReason, MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tasks.broker import BROKER_ERRORS
-from tasks.deliver import UnknownChannel, enqueue
+from tasks.deliver import ACTORS, UnknownChannel, enqueue
 from tests.factories import message, stored_message
 from tests.support import drain, running_worker, settled, wait_until
 
@@ -73,6 +73,34 @@ def test_the_sender_hears_of_a_message_replay_failed(sender, queues):
 
     assert message(poisoned.id).failure_reason == FailureReason.NO_ACTIVE_CHANNEL
     assert queues.client.llen("dramatiq:callbacks") == 1
+
+
+def test_a_bug_in_building_one_job_fails_that_row_logged_with_its_traceback(
+    sender, queues, monkeypatch, caplog
+):
+    poisoned, good = overdue_queued(sender), overdue_queued(sender)
+    build = ACTORS["email"].message
+
+    def message_with_a_bug(message_id, channel):
+        if message_id == str(poisoned.id):
+            raise KeyError("a bug")
+        return build(message_id, channel)
+
+    monkeypatch.setattr(ACTORS["email"], "message", message_with_a_bug)
+    with caplog.at_level(logging.ERROR, logger="scheduler.jobs"):
+        assert replay(utcnow()) == 1
+
+    assert queues.client.llen("dramatiq:email") == 1
+    failed = message(poisoned.id)
+    assert (failed.state, failed.failure_reason) == (
+        MessageState.FAILED,
+        FailureReason.NO_ACTIVE_CHANNEL,
+    )
+    assert failed.last_error == "cannot be enqueued: KeyError('a bug')"
+    (logged,) = [r for r in caplog.records if r.name == "scheduler.jobs"]
+    assert isinstance(logged.exc_info[1], KeyError)
+    with pytest.raises(KeyError):  # without a list to put it on, the error propagates
+        enqueue([(str(good.id), "email"), (str(poisoned.id), "email")], quiet=True)
 
 
 def test_enqueue_refuses_an_unknown_channel_even_when_quiet(sender, queues):

@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-import settings
 from models.base import utcnow
 from models.contact import upsert_contacts
 from models.message import Message
 from models.notification import Notification
 from models.states import FINAL, FailureReason, MessageState
 from scheduler.jobs import auto_resend, purge, send_scheduled
+from settings import settings
 from tests.factories import email_notification, idnp, stored_message
 from tests.support import running_worker, settled, wait_until
 
@@ -119,7 +119,7 @@ def test_a_message_still_queued_past_retention_is_kept_and_delivered(client, sen
 def test_retrying_and_held_messages_are_kept_and_the_chain_delivers(
     client, sender, smtp, worker, fast_retries, monkeypatch
 ):
-    monkeypatch.setattr(settings, "EMAIL_MAX_RETRIES", 10_000)
+    monkeypatch.setattr(settings.EMAIL, "MAX_RETRIES", 10_000)
     smtp.rcpt_replies["busy@example.md"] = "451 4.2.1 Mailbox busy, try later"
     ion = person(1, "busy@example.md", "backup@example.md")
     fallback = {"recipients": [{"type": "idnp", "value": ion}], "channelPolicy": "fallback"}

@@ -20,7 +20,6 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from channels import documents
 from models.action import NotificationAction
 from models.base import utcnow
@@ -33,6 +32,7 @@ from models.notification import Notification
 from models.reminder import Reminder
 from models.states import FINAL, MessageState
 from scheduler.jobs import forget_expired, purge, send_scheduled
+from settings import settings
 from tests.factories import idnp, stored_message
 from tests.inbox_support import broadcast_body, inapp_body, inbox, send_inapp, token_for
 from tests.support import running_worker, wait_until

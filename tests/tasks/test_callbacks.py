@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.callback import Callback
 from models.sender import Sender
 from models.states import MessageState
 from scheduler import jobs
+from settings import settings
 from tasks.callbacks import callback_actor
 from tasks.deliver import deliver
 from tests.factories import email_notification, message
@@ -28,8 +28,8 @@ def allow_private(monkeypatch):
 
 @pytest.fixture
 def fast_callback_retries(monkeypatch):
-    monkeypatch.setattr(settings, "CALLBACK_MIN_BACKOFF_MS", 50)
-    monkeypatch.setattr(settings, "CALLBACK_MAX_BACKOFF_MS", 200)
+    monkeypatch.setattr(settings.CALLBACK, "MIN_BACKOFF_MS", 50)
+    monkeypatch.setattr(settings.CALLBACK, "MAX_BACKOFF_MS", 200)
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_callback_retries_run_out(
     monkeypatch,
     caplog,
 ):
-    monkeypatch.setattr(settings, "CALLBACK_MAX_RETRIES", 2)
+    monkeypatch.setattr(settings.CALLBACK, "MAX_RETRIES", 2)
     callbacks = listen_for_callbacks(sender, receivers)
     callbacks.replies = [Response(503)] * 10
     (message_id,) = send(client, sender, email_notification())

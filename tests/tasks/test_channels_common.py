@@ -1,8 +1,8 @@
 """What every channel gets from the delivery task: in-app storage, shared rate limits."""
 
-import settings
 from models.message import Message
 from models.states import MessageState
+from settings import settings
 from tests.support import wait_until
 
 
@@ -27,7 +27,7 @@ def test_an_inapp_message_becomes_unread_for_its_user(client, sender, worker):
 
 
 def test_a_rate_limited_channel_never_exceeds_its_rate(client, sender, worker, monkeypatch):
-    monkeypatch.setattr(settings, "INAPP_RATE_LIMIT_PER_SECOND", 5)
+    monkeypatch.setattr(settings.INAPP, "RATE_LIMIT_PER_SECOND", 5)
     users = [f"user-{n}" for n in range(15)]
     client.post("/v1/notifications", json=inapp(*users), headers=sender.headers)
 

@@ -2,9 +2,9 @@
 claimed it (a delete cancels only the messages nobody claimed), and even though the worker
 keeps the notification it read at the claim in its cache."""
 
-import settings
 from models.message import claim_message
 from models.states import MessageState
+from settings import settings
 from tasks import deliver as delivery
 from tests.factories import email_notification, message
 

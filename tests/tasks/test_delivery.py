@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from dramatiq.middleware import TimeLimit
 
-import settings
 from models.base import utcnow
 from models.message import Attempt, Message
 from models.notification import Notification
 from models.states import MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tasks.deliver import ACTORS
 from tests.factories import email_notification, message
 from tests.fakes.http import FakeProvider, Response
@@ -97,7 +97,7 @@ def test_a_refused_recipient_is_an_invalid_destination(client, sender, smtp, wor
 
 
 def test_retries_run_out(client, sender, smtp, worker, fast_retries, monkeypatch):
-    monkeypatch.setattr(settings, "EMAIL_MAX_RETRIES", 2)
+    monkeypatch.setattr(settings.EMAIL, "MAX_RETRIES", 2)
     smtp.data_replies = ["421 4.7.0 Try again later"] * 5
     message_id = send(client, sender, email_notification())["messages"][0]["id"]
 
@@ -222,7 +222,7 @@ def test_a_send_cut_short_by_the_time_limit_is_an_attempt_and_retries_end_it(
     client, sender, smtp, worker, time_limits, fast_retries, monkeypatch, caplog
 ):
     monkeypatch.setitem(ACTORS["email"].options, "time_limit", 500)
-    monkeypatch.setattr(settings, "EMAIL_MAX_RETRIES", 1)
+    monkeypatch.setattr(settings.EMAIL, "MAX_RETRIES", 1)
     stall_until_interrupted(smtp, caplog, monkeypatch)
     message_id = send(client, sender, email_notification())["messages"][0]["id"]
 

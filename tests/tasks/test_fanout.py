@@ -5,13 +5,13 @@ from datetime import timedelta
 
 import pytest
 
-import settings
 from models.base import utcnow
 from models.contact import ContactChannel, Subscription, upsert_contacts
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
 from scheduler.jobs import replay
+from settings import settings
 from tasks.fanout import fanout
 from tests.factories import idnp, visit_reminder
 from tests.support import running_worker, wait_until

@@ -6,8 +6,8 @@ machine runs. Redis, the limiter and ``rate_allows`` are the real ones."""
 import dramatiq.rate_limits.window
 import pytest
 
-import settings
 from channels import get_channel
+from settings import SETTINGS, settings
 from tasks.deliver import rate_allows
 
 START = 1_900_000_000  # a whole second, so each simulated second is one window bucket
@@ -46,8 +46,8 @@ def acquisitions(clock: Clock, seconds: int) -> list[float]:
     [(0.2, 1, 5, 12), (2.5, 5, 2, 150), (5, 5, 1, 300), ("1/3", 1, 3, 20)],
 )
 def test_a_fractional_rate_is_honoured(queues, clock, monkeypatch, rate, limit, window, per_minute):
-    value = settings.SETTINGS["INAPP_RATE_LIMIT_PER_SECOND"].read(str(rate))
-    monkeypatch.setattr(settings, "INAPP_RATE_LIMIT_PER_SECOND", value)
+    value = SETTINGS["INAPP_RATE_LIMIT_PER_SECOND"].read(str(rate))
+    monkeypatch.setattr(settings.INAPP, "RATE_LIMIT_PER_SECOND", value)
 
     allowed = acquisitions(clock, 60)
 
@@ -58,5 +58,5 @@ def test_a_fractional_rate_is_honoured(queues, clock, monkeypatch, rate, limit, 
 
 
 def test_no_rate_is_no_limit(queues, clock, monkeypatch):
-    monkeypatch.setattr(settings, "INAPP_RATE_LIMIT_PER_SECOND", 0)
+    monkeypatch.setattr(settings.INAPP, "RATE_LIMIT_PER_SECOND", 0)
     assert len(acquisitions(clock, 2)) == 2 * STEPS_PER_SECOND

@@ -206,10 +206,10 @@ def test_a_render_error_at_send_time_fails_in_one_attempt_and_is_not_resent(
 ):
     from datetime import timedelta
 
-    import settings
     from models.base import utcnow
     from models.message import Attempt
     from scheduler.jobs import auto_resend
+    from settings import settings
 
     counter_template(client, sender, body, good)
     response = send(

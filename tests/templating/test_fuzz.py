@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-import settings
+from settings import settings
 from templating.engine import TemplateProblem, render_content
 
 MAX_BYTES, MAX_MS = 65536, 200
