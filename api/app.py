@@ -171,7 +171,7 @@ LARGE_REQUESTS = {
 
 
 def _limit_request_body() -> None:
-    limit = LARGE_REQUESTS.get((request.method, request.endpoint))
+    limit = LARGE_REQUESTS.get((request.method, request.endpoint or ""))
     request.max_content_length = limit() if limit else settings.MAX_REQUEST_BYTES
 
 

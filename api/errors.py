@@ -223,7 +223,9 @@ class HeraldApi(Api):
         payload: dict[str, Any] = {
             "code": error.code,
             "status": error.name,
-            "message": data.get("message") or DEFAULT_MESSAGES.get(error.code) or error.description,
+            "message": data.get("message")
+            or (DEFAULT_MESSAGES.get(error.code) if error.code else None)
+            or error.description,
         }
         errors = data.get("errors") or data.get("messages")
         if errors:

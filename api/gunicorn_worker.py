@@ -189,7 +189,7 @@ def _bound_body_reads(unreader) -> None:
     sent nothing for BODY_IDLE_SECONDS (or gunicorn's own timeout, if shorter), instead of
     waiting for it forever."""
     read = unreader.chunk
-    stalled = []
+    stalled: list[bool] = []
 
     def chunk(size_hint=None):
         timeout = unreader.sock.gettimeout()

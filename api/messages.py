@@ -44,7 +44,7 @@ class MessageDocument(MethodView):
         """The document a message was sent as: a letter's PDF, to print and post."""
         message = message_for(current_sender(), message_id)
         document_id = (message.details or {}).get("documentId") if message else None
-        if document_id is None:
+        if message is None or document_id is None:
             abort(404, message="No such message, or it has no document.")
         try:
             document = documents.get(document_id)

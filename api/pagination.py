@@ -35,8 +35,9 @@ def paginate(query, args: dict, count_limit: int | None = None) -> tuple[list, d
     """One page of a peewee query, and the header describing it. With ``count_limit``, a total
     past it is given as ``count_limit`` with ``"totalCapped": true``."""
     total = count_rows(query, count_limit)
-    capped = count_limit is not None and total > count_limit
-    total = min(total, count_limit) if capped else total
+    capped = False
+    if count_limit is not None and total > count_limit:
+        total, capped = count_limit, True
     page, size = args["page"], args["page_size"]
     items = list(query.paginate(page, size))
     header = {

@@ -213,7 +213,7 @@ def _notifybc(raw: str | None) -> dict:
 def _projection(chosen) -> list[str] | None:
     if chosen is None:
         return None
-    names = {field.data_key: name for name, field in NotificationSchema().fields.items()}
+    names = {field.data_key or name: name for name, field in NotificationSchema().fields.items()}
     if isinstance(chosen, dict):
         included = [key for key, on in chosen.items() if on]
         chosen = included or [key for key in names if key not in chosen]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from marshmallow import ValidationError, fields, post_load, validate
 
 from api.errors import TOO_DEEP, InvalidText, TooDeep, read_json
@@ -32,7 +34,7 @@ def takeable_json(text: str) -> None:
         pass
 
 
-def _upper_choice(choices) -> validate.Validator:
+def _upper_choice(choices) -> Callable[[str], None]:
     allowed = sorted(choices)
 
     def check(value: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from channel_table import ChannelRow
 from channels.errors import ChannelError
-from models.states import FailureReason
+from models.states import FailureReason, MessageState
 from settings import settings
 
 
@@ -49,7 +49,7 @@ class Receipt:
 
     provider_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    state: str | None = None
+    state: MessageState | None = None
 
 
 class DeliveryError(ChannelError):

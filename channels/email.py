@@ -114,6 +114,7 @@ def connect() -> smtplib.SMTP:
     """Open an SMTP connection as the settings say (TLS mode, credentials, timeout)."""
     host, port, timeout = settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_TIMEOUT_SECONDS
     mode = settings.SMTP_TLS.lower()
+    connection: smtplib.SMTP
     if mode == "ssl":
         connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
     else:

@@ -74,7 +74,8 @@ def call_checked(method: str, target: CheckedURL, **kwargs) -> requests.Response
     checked; never redirected, never through a proxy. Errors as :func:`call`."""
     kwargs["allow_redirects"] = False
     current = checked_session()
-    adapter: _CheckedAdapter = current.get_adapter(target.url)
+    adapter = current.get_adapter(target.url)
+    assert isinstance(adapter, _CheckedAdapter), "checked_session mounts one for http and https"
     adapter.target = target
     try:
         return _request(current, method, target.url, **kwargs)
@@ -142,7 +143,7 @@ class _CheckedAdapter(HTTPAdapter):
             self._pools.popitem()[1].close()
 
 
-class _CheckedConnection:
+class _CheckedConnection(urllib3.connection.HTTPConnection):
     """Connects to ``addresses`` in turn (no name look-up); ``host`` stays the URL's host, for
     the Host header, SNI and the certificate's name."""
 

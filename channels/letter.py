@@ -42,7 +42,6 @@ LEFT_MARGIN, RIGHT_MARGIN, TOP_MARGIN, BOTTOM_MARGIN = 25.0, 20.0, 20.0, 20.0
 #: The recipient block sits where a DL window envelope (DIN 5008) shows it.
 ADDRESS_TOP, ADDRESS_WIDTH, ADDRESS_FONT_SIZES = 50.0, 85.0, (10.0, 9.0, 8.0, 7.0)
 DATE_TOP = 100.0
-_NEXT_LINE = {"new_x": "LMARGIN", "new_y": "NEXT"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # fontTools logs each subset font at INFO (a line per glyph table); only its problems matter.
@@ -128,10 +127,10 @@ def typeset(rendered: Rendered, address: list[str], sent_at: datetime) -> tuple[
     pdf.ln(8)
     if rendered.subject:
         pdf.set_font(FAMILY, "B", size=13)
-        pdf.multi_cell(0, 6.5, _printable(rendered.subject), align="L", **_NEXT_LINE)
+        _paragraph(pdf, 0, 6.5, _printable(rendered.subject))
         pdf.ln(4)
     pdf.set_font(FAMILY, size=11)
-    pdf.multi_cell(0, 5.5, _printable(rendered.body), align="L", **_NEXT_LINE)
+    _paragraph(pdf, 0, 5.5, _printable(rendered.body))
     pages = pdf.page_no()
     return bytes(pdf.output()), pages
 
@@ -144,7 +143,13 @@ def _address_block(pdf: FPDF, lines: list[str]) -> None:
             break
     pdf.set_xy(LEFT_MARGIN, ADDRESS_TOP)
     for line in lines:
-        pdf.multi_cell(ADDRESS_WIDTH, 5, line, align="L", **_NEXT_LINE)
+        _paragraph(pdf, ADDRESS_WIDTH, 5, line)
+
+
+def _paragraph(pdf: FPDF, width: float, line_height: float, text: str) -> None:
+    """``text`` left-aligned in lines ``width`` wide (0: to the right margin); the next line
+    starts at the left margin."""
+    pdf.multi_cell(width, line_height, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
 
 def _printable(text: str) -> str:

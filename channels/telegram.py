@@ -178,7 +178,9 @@ def classify(answer: dict[str, Any], response: requests.Response) -> Exception:
     if not isinstance(status, int):
         status = response.status_code
     description = redact(str(answer.get("description") or http.snippet(response)))
-    parameters = answer.get("parameters") if isinstance(answer.get("parameters"), dict) else {}
+    parameters = answer.get("parameters")
+    if not isinstance(parameters, dict):
+        parameters = {}
     message = f"Telegram answered {status}: {description}"
     if "migrate_to_chat_id" in parameters:
         message += f" (the group is now chat {parameters['migrate_to_chat_id']})"

@@ -105,7 +105,7 @@ def check_url(url: str, resolver: Resolver | None = None) -> CheckedURL:
     parsed = parse(url)
     _check_host(parsed)
     if parsed.address is not None:
-        addresses = (str(parsed.address),)
+        addresses: tuple[str, ...] = (str(parsed.address),)
     else:
         addresses = _resolve(parsed, resolver or system_resolver)
         for address in addresses:
@@ -152,6 +152,7 @@ def _host(name: str | None, ipv6: str | None) -> tuple[str, IPAddress | None]:
         except ValueError:
             raise UnsafeURL(f"[{ipv6}] is not an IPv6 address.") from None
         return ipv6.lower(), address
+    assert name is not None, "_AUTHORITY matches a name wherever it matches no IPv6 literal"
     name = name.lower()
     labels = name.split(".")
     if _NUMBER.fullmatch(labels[-1]):
@@ -232,7 +233,8 @@ def is_public(address: IPAddress) -> bool:
 def system_resolver(host: str, port: int) -> list[str]:
     """The addresses the system resolver (``getaddrinfo``) gives for ``host``, in its order."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    # An IPv4 or IPv6 socket address starts with the address as text.
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _resolve(parsed: ParsedURL, resolver: Resolver) -> tuple[str, ...]:

@@ -40,18 +40,11 @@ class MailCatcher:
     async def handle_DATA(self, server, session, envelope) -> str:
         mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         if self.directory:
-            self._write(mail.raw)
+            _write(self.directory, mail.raw)
         with self._changed:
             self.received.append(mail)
             self._changed.notify_all()
         return "250 Message accepted for delivery"
-
-    def _write(self, raw: bytes) -> None:
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
-        partial = os.path.join(self.directory, f".{name}.part")
-        with open(partial, "wb") as file:
-            file.write(raw)
-        os.replace(partial, os.path.join(self.directory, name))
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
         """Block until at least ``count`` messages arrived (or ``timeout``); return them all."""
@@ -65,3 +58,12 @@ def start_mailcatcher(handler, host: str, port: int) -> Controller:
     controller = Controller(handler, hostname=host, port=port, decode_data=False)
     controller.start()
     return controller
+
+
+def _write(directory: str, raw: bytes) -> None:
+    """Store ``raw`` in ``directory`` as ``<time>-<id>.eml``, whole or not at all."""
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
+    partial = os.path.join(directory, f".{name}.part")
+    with open(partial, "wb") as file:
+        file.write(raw)
+    os.replace(partial, os.path.join(directory, name))

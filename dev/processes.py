@@ -27,14 +27,20 @@ def _relay(label: str, stream: IO[bytes]) -> None:
     stream.close()
 
 
-def start_processes(commands: dict[str, str], env: dict[str, str]) -> dict[str, subprocess.Popen]:
+class RelayedProcess(subprocess.Popen[bytes]):
+    """A child process and the thread relaying its output."""
+
+    relay: threading.Thread
+
+
+def start_processes(commands: dict[str, str], env: dict[str, str]) -> dict[str, RelayedProcess]:
     """Start each ``name: shell command`` in its own session (the shell replaced by the command,
     so that signals reach it), relaying its output (stdout and
     stderr) line by line as ``name | line``."""
     width = max(len(name) for name in commands) + 1
     children = {}
     for name, command in commands.items():
-        child = subprocess.Popen(
+        child = RelayedProcess(
             "exec " + command,
             shell=True,
             env=env,
@@ -51,7 +57,7 @@ def start_processes(commands: dict[str, str], env: dict[str, str]) -> dict[str, 
     return children
 
 
-def stop_processes(children: dict[str, subprocess.Popen], timeout: float = 10) -> None:
+def stop_processes(children: dict[str, RelayedProcess], timeout: float = 10) -> None:
     """SIGTERM every process (each passes it on to its own workers: a second one would make them
     hurry), wait up to ``timeout`` seconds for all, SIGKILL the process groups of what is left,
     and wait until their output is relayed."""

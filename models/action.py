@@ -4,8 +4,9 @@ of who did what about a notification, with a note, and when."""
 from __future__ import annotations
 
 from enum import StrEnum
+from uuid import UUID
 
-from peewee import Case, CharField, ForeignKeyField, TextField
+from peewee import AutoField, Case, CharField, ForeignKeyField, TextField
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.db import is_sqlite, write_transaction
@@ -30,7 +31,9 @@ class NotificationAction(BaseModel):
     """One recorded action. ``sender`` is set when an API key recorded it, ``recipient_key``
     when a user did through their inbox. Rows are only ever inserted."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     notification = ForeignKeyField(Notification, on_delete="CASCADE", index=False)
+    notification_id: UUID  # peewee's accessor for the key's raw value
     action_type = CharField(max_length=20)
     action_note = TextField(null=True)
     performed_by = CharField(max_length=200, null=True)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from peewee import CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
-from models.db import bulk_insert, run_sql
+from models.db import bulk_insert, run_sql, tuple_rows
 from models.message import CLAIM_EARLY_TOLERANCE, Message
 from models.states import FailureReason, MessageState
 
@@ -30,6 +30,7 @@ class Callback(BaseModel):
 
     id = UUIDField(primary_key=True, default=new_id)
     message = ForeignKeyField(Message, on_delete="CASCADE")
+    message_id: uuid.UUID  # peewee's accessor for the key's raw value
     state = CharField(max_length=16)
     failure_reason = CharField(max_length=32, null=True)
     attempts = IntegerField(default=0)
@@ -134,11 +135,12 @@ def overdue_callbacks(now: datetime, after_seconds: int, limit: int) -> list[str
     cutoff = now - timedelta(seconds=after_seconds)
     return [
         str(row[0])
-        for row in Callback.select(Callback.id)
-        .where((Callback.due_at < cutoff) & (Callback.enqueued_at < cutoff))
-        .order_by(Callback.due_at)
-        .limit(limit)
-        .tuples()
+        for row in tuple_rows(
+            Callback.select(Callback.id)
+            .where((Callback.due_at < cutoff) & (Callback.enqueued_at < cutoff))
+            .order_by(Callback.due_at)
+            .limit(limit)
+        )
     ]
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from peewee import (
+    AutoField,
     BooleanField,
     CharField,
     ForeignKeyField,
@@ -16,7 +17,7 @@ from peewee import (
 
 from channel_table import CHANNELS
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
-from models.db import write_transaction
+from models.db import tuple_rows, write_transaction
 
 IDNP_WEIGHTS = (7, 3, 1)
 
@@ -33,6 +34,7 @@ def idnp_problem(value: object) -> str | None:
 
 
 class Contact(BaseModel):
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     idnp = CharField(max_length=13, unique=True)
     name = CharField(max_length=200, null=True)
     preferred_language = CharField(max_length=16, null=True)
@@ -46,6 +48,7 @@ class ContactChannel(BaseModel):
     """One way to reach a contact: ``type`` is a recipient type (email, phone, viber, …) and
     ``address`` its normalised value, as a direct recipient of that type would be stored."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     contact = ForeignKeyField(Contact, backref="channels", on_delete="CASCADE", index=False)
     type = CharField(max_length=20)
     address = TextField()
@@ -62,6 +65,7 @@ class ContactChannel(BaseModel):
 class Subscription(BaseModel):
     """A contact's subscription to a service's broadcasts."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     contact = ForeignKeyField(Contact, backref="subscriptions", on_delete="CASCADE", index=False)
     service_name = CharField(max_length=100)
     created_at = UTCDateTimeField(default=utcnow)
@@ -129,7 +133,9 @@ def upsert_contacts(rows: list[dict]) -> dict[str, int]:
         existing = {c.idnp for c in Contact.select(Contact.idnp).where(Contact.idnp.in_(idnps))}
         for carried, group in _by_fields_carried(merged.values()).items():
             _upsert_group(carried, group, now)
-        ids = dict(Contact.select(Contact.idnp, Contact.id).where(Contact.idnp.in_(idnps)).tuples())
+        ids = dict(
+            tuple_rows(Contact.select(Contact.idnp, Contact.id).where(Contact.idnp.in_(idnps)))
+        )
         channels = [
             {
                 "contact": ids[row["idnp"]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -16,6 +17,10 @@ from models.errors import ModelError
 from settings import settings
 
 database = DatabaseProxy()
+
+#: peewee's guard that re-raises driver errors as its own (IntegrityError, …). peewee-stubs does
+#: not declare this module attribute, so it is looked up by name.
+_driver_errors_as_peewee: peewee.ExceptionWrapper = vars(peewee)["__exception_wrapper__"]
 
 
 def open_database(url: str | None = None) -> Database:
@@ -81,6 +86,17 @@ def write_transaction():
     return database.atomic()
 
 
+def tuple_rows(query: peewee.SelectBase) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as tuples (peewee-stubs types a model query's rows as model
+    instances, even after ``.tuples()``)."""
+    return list(query.tuples())
+
+
+def dict_rows(query: peewee.SelectBase) -> list[dict[str, Any]]:
+    """The rows of ``query`` as dicts keyed by column alias (see :func:`tuple_rows`)."""
+    return list(query.dicts())
+
+
 def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
     """Insert many rows of ``model`` fast: values converted by the fields, then one
     ``executemany`` (SQLite) or multi-row ``execute_values`` (PostgreSQL), skipping peewee's
@@ -93,7 +109,7 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
     table = model._meta.table_name
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     cursor = database.cursor()
-    with peewee.__exception_wrapper__:  # driver errors raised as peewee's (IntegrityError, …)
+    with _driver_errors_as_peewee:
         if is_sqlite():
             marks = ", ".join("?" * len(fields))
             cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values)

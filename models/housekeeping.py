@@ -13,7 +13,7 @@ from peewee import SQL, fn
 from channel_table import INAPP
 from models.action import erase_actors
 from models.callback import owe_callbacks
-from models.db import database, is_sqlite, write_transaction
+from models.db import database, is_sqlite, tuple_rows, write_transaction
 from models.idempotency import forget_idempotency
 from models.inbox import forget_readers
 from models.message import Attempt, Message, requeue
@@ -61,7 +61,7 @@ def expire_push(now: datetime, limit: int) -> tuple[int, list[str]]:
         & Message.notification.in_(lapsed)
     )
     with write_transaction():
-        ids = [row[0] for row in Message.select(Message.id).where(waiting).limit(limit).tuples()]
+        ids = [row[0] for row in tuple_rows(Message.select(Message.id).where(waiting).limit(limit))]
         if not ids:
             return 0, []
         expired = list(
@@ -84,7 +84,7 @@ def fail_unqueueable(errors: dict[str, str], reason: FailureReason, now: datetim
     in ``last_error``), so no later replay pass picks them up again, storing in the same
     transaction the callbacks owed to their senders. Returns those callbacks' ids."""
     with write_transaction():
-        failed = []
+        failed: list[tuple] = []
         for message_id, error in errors.items():
             failed += (
                 Message.update(
@@ -112,7 +112,7 @@ def _owe_failure_callbacks(failed: list[tuple], reason: FailureReason) -> list[s
         & Sender.callback_url.is_null(False)
         & (Sender.callback_url != "")
     )
-    listening = {row[0] for row in wanting.tuples()}
+    listening = {row[0] for row in tuple_rows(wanting)}
     announced = [message_id for message_id, sender_id in failed if sender_id in listening]
     return owe_callbacks(announced, MessageState.FAILED, reason)
 
@@ -275,8 +275,8 @@ def _mark_purged(
             query = Notification.select(Notification.id).where(
                 Notification.id.in_(ids) & (Notification.purged_at == now)
             )
-            marked_ids = {row[0] for row in query.tuples()}
-            marked = [notification for notification in batch if notification.id in marked_ids]
+            purged = {row[0] for row in tuple_rows(query)}
+            marked = [notification for notification in batch if notification.id in purged]
         if not marked:
             return 0, 0
         marked_ids = [notification.id for notification in marked]
@@ -333,7 +333,7 @@ def _final_page(final, after, limit: int) -> list[tuple]:
     if after is not None:
         page = page.where(Message.id > after)
     page = page.order_by(Message.id).limit(limit)
-    return list((page if is_sqlite() else page.for_update()).tuples())
+    return tuple_rows(page if is_sqlite() else page.for_update())
 
 
 def _stored_document(details) -> bool:

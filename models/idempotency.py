@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peewee import CharField, ForeignKeyField, IntegerField
+from peewee import AutoField, CharField, ForeignKeyField, IntegerField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.db import write_transaction
@@ -31,6 +31,7 @@ class IdempotencyRecord(BaseModel):
     A record is kept for IDEMPOTENCY_TTL_SECONDS (then the key is forgotten and the scheduler
     deletes it), and never past its notification's retention: the purge deletes it."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
     key = CharField(max_length=255)
     fingerprint = CharField(max_length=64, help_text="SHA-256 of the canonical request body")

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from peewee import JOIN, CharField, ForeignKeyField, Value, fn
+from peewee import JOIN, AutoField, CharField, ForeignKeyField, Value, fn
 
 from channel_table import INAPP
 from models.base import BaseModel, UTCDateTimeField, utcnow
-from models.db import is_sqlite
+from models.db import dict_rows, is_sqlite
 from models.message import Message
 from models.notification import Notification
 from models.states import MessageState
@@ -28,6 +28,7 @@ SHOWN = (MessageState.UNREAD, MessageState.READ)
 class BroadcastState(BaseModel):
     """One user's state of one in-app broadcast: ``read`` or ``deleted`` (no row: unread)."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     notification = ForeignKeyField(Notification, on_delete="CASCADE")
     recipient_key = CharField(max_length=200, help_text="the user id")
     state = CharField(max_length=10)
@@ -203,28 +204,24 @@ def forget_readers(notification_ids: list) -> int:
 def readers_of(notification_id) -> list[dict]:
     """Who read or deleted a notification's in-app copies, and when: its messages' users and
     the per-user state rows of a broadcast (for the sender and auditors)."""
-    messages = (
+    messages = dict_rows(
         Message.select(
             Message.recipient_key.alias("user"),
             Message.state.alias("state"),
             Message.read_at.alias("read_at"),
             Message.updated_at.alias("at"),
-        )
-        .where(
+        ).where(
             (Message.notification == notification_id)
             & (Message.channel == INAPP.name)
             & Message.state.in_((MessageState.READ, MessageState.DELETED))
         )
-        .dicts()
     )
-    states = (
+    states = dict_rows(
         BroadcastState.select(
             BroadcastState.recipient_key.alias("user"),
             BroadcastState.state.alias("state"),
             BroadcastState.updated_at.alias("at"),
-        )
-        .where(BroadcastState.notification == notification_id)
-        .dicts()
+        ).where(BroadcastState.notification == notification_id)
     )
     rows = [
         {"user": r["user"], "state": r["state"], "at": r["read_at"] or r["at"]} for r in messages

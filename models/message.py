@@ -3,16 +3,18 @@ that keep delivery exactly-once per claim: every transition is one guarded UPDAT
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from uuid import UUID
 
-from peewee import CharField, ForeignKeyField, IntegerField, TextField, UUIDField
+from peewee import AutoField, CharField, Field, ForeignKeyField, IntegerField, TextField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.cache import ExpiringCache
 from models.contact import Contact
-from models.db import group_commit, run_sql, write_transaction
+from models.db import group_commit, run_sql, tuple_rows, write_transaction
 from models.notification import Notification
 from models.reminder import ACTIVE, Reminder
 from models.sender import Sender, visible_to
@@ -35,12 +37,14 @@ class Message(BaseModel):
 
     id = UUIDField(primary_key=True, default=new_id)
     notification = ForeignKeyField(Notification, backref="messages", on_delete="CASCADE")
+    notification_id: UUID  # peewee's accessor for the key's raw value
     sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
     channel = CharField(max_length=20)
     destination = TextField()
     language = CharField(max_length=16, null=True)
     attributes = JSONField(null=True, help_text="this recipient's template attributes")
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    contact_id: int | None  # peewee's accessor for the key's raw value
     fallback_rank = IntegerField(null=True, help_text="place in a fallback chain (0: first)")
     recipient_key = CharField(max_length=200, null=True, help_text="IDNP or in-app user id")
     state = CharField(max_length=16, default=MessageState.QUEUED)
@@ -74,6 +78,7 @@ class Message(BaseModel):
 class Attempt(BaseModel):
     """One try at handing a message to its provider, and how it ended."""
 
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     message = ForeignKeyField(Message, backref="attempt_rows", on_delete="CASCADE", index=False)
     number = IntegerField()
     started_at = UTCDateTimeField()
@@ -211,33 +216,29 @@ def finish_attempt(
     and details, its error and provider id made safe and the error noting why, so that the
     message leaves ``sending`` all the same.
     """
-    attempt = dict(
-        started_at=started_at, state=state, failure_reason=failure_reason, due_at=due_at, also=also
+    record = functools.partial(
+        _recording,
+        message,
+        outcome,
+        started_at=started_at,
+        state=state,
+        failure_reason=failure_reason,
+        due_at=due_at,
+        also=also,
     )
     try:
         return group_commit.run(
-            _recording(
-                message,
-                outcome,
-                error=error,
-                provider_id=provider_id,
-                details=details,
-                rendered=rendered,
-                **attempt,
-            )
+            record(error=error, provider_id=provider_id, details=details, rendered=rendered)
         )
     except Exception as failure:  # a boundary: left in sending, the message would go again
         logger.exception("message %s: %s outcome not storable as given", message.id, outcome)
         note = f"outcome stored without its rendered text and details: {failure}"[:500]
         return group_commit.run(
-            _recording(
-                message,
-                outcome,
+            record(
                 error=storable(f"{error}; {note}" if error else note),
                 provider_id=storable(provider_id),
                 details=None,
                 rendered=None,
-                **attempt,
             )
         )
 
@@ -266,7 +267,7 @@ def _recording(
 ) -> Callable[[], bool]:
     """The group-commit work that records an attempt (see :func:`finish_attempt`)."""
     now = utcnow()
-    changes = {
+    changes: dict[Field, object] = {
         Message.state: state,
         Message.failure_reason: failure_reason,
         Message.last_error: error,
@@ -329,12 +330,11 @@ def release_stuck(now: datetime, after_seconds: int, limit: int) -> list[tuple[s
 def requeue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]]:
     """Move up to ``limit`` messages matching ``where`` (oldest due first) to ``queued``, guarded
     by ``where`` again in the UPDATE; return their (id, channel) for enqueueing."""
-    rows = list(
+    rows = tuple_rows(
         Message.select(Message.id, Message.channel)
         .where(where)
         .order_by(Message.due_at)
         .limit(limit)
-        .tuples()
     )
     if not rows:
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
@@ -16,6 +18,7 @@ class Notification(BaseModel):
 
     id = UUIDField(primary_key=True, default=new_id)
     sender = ForeignKeyField(Sender, backref="notifications", on_delete="CASCADE", index=False)
+    sender_id: int  # peewee's accessor for the key's raw value
     service_name = CharField(max_length=100, null=True)
     event = CharField(max_length=100, null=True)
     target_id = CharField(max_length=100, null=True)
@@ -23,6 +26,7 @@ class Notification(BaseModel):
     reference = CharField(max_length=255, null=True)
     content = JSONField(help_text="the message as sent, when no template is used")
     template_version = ForeignKeyField(TemplateVersion, null=True, on_delete="RESTRICT")
+    template_version_id: UUID | None  # peewee's accessor for the key's raw value
     attributes = JSONField(null=True, help_text="template attributes shared by all recipients")
     channels = JSONField(null=True, help_text="channels IDNP recipients may use (null: all)")
     channel_policy = CharField(max_length=10, default="all", help_text="all or fallback")

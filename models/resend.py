@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from models.base import utcnow
-from models.db import write_transaction
+from models.db import tuple_rows, write_transaction
 from models.errors import ModelError
 from models.message import Message
 from models.notification import Notification
@@ -110,5 +110,5 @@ def requeue_failed(
         ).where(guard)
         if visible_to(sender, update, Message).execute() != len(ids):
             raise ResendRefused({"identifiers": ["Some messages changed meanwhile; retry."]})
-    rows = Message.select(Message.id, Message.channel).where(Message.id.in_(ids)).tuples()
+    rows = tuple_rows(Message.select(Message.id, Message.channel).where(Message.id.in_(ids)))
     return [(str(message_id), channel) for message_id, channel in rows]

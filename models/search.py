@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import reduce
 from operator import and_, or_
 
-from peewee import SQL, Case, Expression, Field
+from peewee import SQL, Case, ColumnBase, Expression, Field
 
 from channel_table import CHANNELS
 from models.base import utcnow
@@ -213,7 +213,7 @@ def compile_node(
     target=Message,
     now: datetime | None = None,
     visible: Expression | None = None,
-) -> Expression | None:
+) -> ColumnBase | None:
     """The SQL condition for ``node`` on rows of ``target`` (Message, joined to its
     Notification, or Notification); None when it holds for every row. A condition on a
     personal field (the destination) holds only where ``visible`` does (the messages whose
@@ -244,7 +244,7 @@ DEFAULT_ORDER = Order(FIELDS["CREATION_DATE"], descending=True)
 def _ordering(order: Order, tiebreak: Field, visible: Expression | None = None) -> list:
     """ORDER BY ``order`` then ``tiebreak``; a personal field sorts the rows it may not show
     as if empty, so their order says nothing of what they hold."""
-    column = order.field.column
+    column: ColumnBase = order.field.column
     if order.field.personal and visible is not None:
         column = Case(None, ((visible, column),), None)
     if order.descending:

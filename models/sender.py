@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from peewee import BooleanField, CharField, IntegrityError, TextField
+from peewee import AutoField, BooleanField, CharField, IntegrityError, TextField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.errors import ModelError
@@ -22,6 +22,7 @@ def hash_key(key: str) -> str:
 
 
 class Sender(BaseModel):
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
     name = CharField(max_length=100, unique=True)
     key_hash = CharField(max_length=64, unique=True)
     key_hint = CharField(max_length=16, help_text="first characters of the key, for listings")

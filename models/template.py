@@ -22,6 +22,7 @@ DEFAULT_CHANNEL = "default"
 class Template(BaseModel):
     id = UUIDField(primary_key=True, default=new_id)
     owner = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
+    owner_id: int  # peewee's accessor for the key's raw value
     code = CharField(max_length=100)
     name = CharField(max_length=200)
     description = TextField(null=True)
@@ -44,6 +45,7 @@ class TemplateVersion(BaseModel):
 
     id = UUIDField(primary_key=True, default=new_id)
     template = ForeignKeyField(Template, backref="versions", on_delete="CASCADE", index=False)
+    template_id: UUID  # peewee's accessor for the key's raw value
     version = IntegerField()
     contents = JSONField()
     attributes = JSONField(default=list)
@@ -74,7 +76,8 @@ def template_for(sender: Sender, id_or_code: str) -> Template | None:
         return query.where(Template.id == template_id).first()
     candidates = list(query.where(Template.code == id_or_code))
     own = [t for t in candidates if t.owner_id == sender.id]
-    return (own or candidates or [None])[0]
+    matches = own or candidates
+    return matches[0] if matches else None
 
 
 def may_change(sender: Sender, template: Template) -> bool:

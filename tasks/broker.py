@@ -112,6 +112,7 @@ def create_broker(url: str | None = None) -> dramatiq.Broker:
     url = url or settings.broker_url()
     if not url:
         raise BrokerNotConfigured(NOT_CONFIGURED)
+    broker: dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
         broker = _rabbitmq_broker(url)
     else:
@@ -213,8 +214,10 @@ def ping(broker: dramatiq.Broker) -> None:
     after, so that no thread keeps one for a ping)."""
     if isinstance(broker, RedisBroker):
         broker.client.ping()
-    else:
+    elif isinstance(broker, RabbitmqBroker):
         pika.BlockingConnection(broker.parameters).close()
+    else:
+        raise TypeError(f"a {type(broker).__name__} connects nowhere to ping")
 
 
 class CircuitBreaker:

@@ -89,6 +89,7 @@ def deliver_callback(callback_id: str) -> None:
 
 def _post(message: Message, callback: Callback) -> None:
     url, secret = message.sender.callback_url, message.sender.callback_secret
+    assert url, "deliver_callback drops the callbacks of senders without a URL"
     payload = callback_payload(message, callback.state, callback.failure_reason)
     body = json.dumps(payload, separators=(",", ":"))
     target = check_url(url)
@@ -169,9 +170,8 @@ def _iso(moment) -> str | None:
 
 #: The callbacks queue's actor; Dramatiq's retry middleware redelivers it for retries.
 callback_actor = dramatiq.actor(
-    deliver_callback,
     actor_name="deliver_callback",
     queue_name="callbacks",
     retry_when=retry_when,
     time_limit=int(LEASE_SECONDS * 1000),
-)
+)(deliver_callback)

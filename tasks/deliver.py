@@ -10,6 +10,7 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import timedelta
+from uuid import UUID
 
 import dramatiq
 from dramatiq.rate_limits import WindowRateLimiter
@@ -286,12 +287,11 @@ def retry_delay_ms(attempt: int, min_ms: int, max_ms: int, retry_after: float | 
 #: One actor per channel; Dramatiq's own retries are off because the database drives retries.
 ACTORS: dict[str, dramatiq.Actor] = {
     row.name: dramatiq.actor(
-        deliver,
         actor_name=f"deliver_{row.name}",
         queue_name=row.queue,
         max_retries=0,
         time_limit=settings.DELIVERY_LEASE_SECONDS * 1000,
-    )
+    )(deliver)
     for row in CHANNELS
 }
 
@@ -302,7 +302,7 @@ class UnknownChannel(TaskError, LookupError):
 
 
 def enqueue(
-    items: Iterable[tuple[str, str]],
+    items: Iterable[tuple[str | UUID, str]],
     delay_ms: int | None = None,
     quiet: bool = False,
     rejected: list[tuple[str, str, Exception]] | None = None,
@@ -344,7 +344,7 @@ def enqueue(
 
 
 def _deliver_jobs(
-    items: Iterable[tuple[str, str]], rejected: list[tuple[str, str, Exception]] | None
+    items: Iterable[tuple[str | UUID, str]], rejected: list[tuple[str, str, Exception]] | None
 ) -> list[dramatiq.Message]:
     jobs = []
     for message_id, channel in items:

@@ -17,7 +17,7 @@ from channel_table import INAPP
 from channels import RECIPIENT_TYPES, REGISTRY, configured_channels
 from models.base import new_id, utcnow
 from models.contact import Contact, ContactChannel, Subscription
-from models.db import bulk_insert, write_transaction
+from models.db import bulk_insert, tuple_rows, write_transaction
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason, FanoutState, MessageState
@@ -108,9 +108,8 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
             ContactChannel.contact.in_(ids) & ContactChannel.active & ContactChannel.type.in_(kinds)
         )
         .order_by(ContactChannel.priority, ContactChannel.id)
-        .tuples()
     )
-    for contact_id, kind, address in query:
+    for contact_id, kind, address in tuple_rows(query):
         channels[contact_id].append((RECIPIENT_TYPES[kind], address))
     rows: list[dict] = []
     for person in people:
@@ -176,7 +175,7 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
     return rows
 
 
-fanout_actor = dramatiq.actor(fanout, actor_name="fanout", queue_name="fanout", max_retries=0)
+fanout_actor = dramatiq.actor(actor_name="fanout", queue_name="fanout", max_retries=0)(fanout)
 
 
 def start_fanout(notification_id) -> None:

@@ -64,10 +64,12 @@ def _number(value: Any) -> int | float | Decimal:
         return Placeholder.SAMPLE_NUMBER
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return value
-    try:
-        return Decimal(value.strip()) if isinstance(value, str) else Decimal(None)
-    except (InvalidOperation, TypeError):
-        raise TemplateProblem(f"{_shown(value)} is not a number") from None
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            pass
+    raise TemplateProblem(f"{_shown(value)} is not a number")
 
 
 @pass_context
@@ -77,7 +79,10 @@ def _format_date(context, value, format: str = "long") -> str:
 
 @pass_context
 def _format_time(context, value, format: str = "short") -> str:
-    return babel_dates.format_time(_when(value), format=format, locale=context.get("language"))
+    when = _when(value)
+    if not isinstance(when, datetime):
+        raise TemplateProblem(f"{_shown(value)} is a date, without a time of day")
+    return babel_dates.format_time(when, format=format, locale=context.get("language"))
 
 
 @pass_context
@@ -133,12 +138,16 @@ def check_source(source: str, part: str) -> nodes.Template:
     except Exception as error:  # the lexer's own errors: a number too long to read, …
         raise TemplateProblem(f"Syntax error: {error}", part) from None
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        else:
+            assert isinstance(node, nodes.Getitem), "find_all yields only the types it is given"
+            name = getattr(node.arg, "value", "")
         if isinstance(name, str) and name.startswith("_"):
             raise TemplateProblem(f"Access to {name!r} is not allowed", part, node.lineno)
-    for node in tree.find_all(LOADING):
+    for loading in tree.find_all(LOADING):
         message = "A template stands alone: include, import and extends are not available"
-        raise TemplateProblem(message, part, node.lineno)
+        raise TemplateProblem(message, part, loading.lineno)
     return secure_html(tree, part, len(source)) if part == "html" else tree
 
 
@@ -185,16 +194,16 @@ def check_use(version, recipients: list[dict], shared: dict, language: str | Non
         channel, wanted = recipient["channel"], recipient.get("language") or language
         key = (channel, wanted)
         if channel is not None and key not in contents:  # an IDNP's channels come later
-            contents[key] = choose_content(
+            content = contents[key] = choose_content(
                 version.contents, channel, wanted, version.default_language
             )
             problem = None
-            if contents[key] is None:
+            if content is None:
                 wanted_language = wanted or version.default_language
                 problem = f"No content for channel {channel!r} in language {wanted_language!r}."
             else:
                 try:
-                    REGISTRY[channel].check_content(contents[key])
+                    REGISTRY[channel].check_content(content)
                 except InvalidContent as error:
                     problem = f"Content for {channel!r} is unusable: {error.field}: {error}"
             if problem:
@@ -246,8 +255,9 @@ def render_content(
     with rendering(budget):
         for part in PARTS:
             rendered[part] = _render_part(version_id, content, part, context)
-    if rendered.get("subject"):
-        rendered["subject"] = " ".join(rendered["subject"].split())
+    subject = rendered.get("subject")
+    if subject:
+        rendered["subject"] = " ".join(subject.split())
     return rendered
 
 

@@ -82,7 +82,7 @@ class BudgetedCodeGenerator(CodeGenerator):
         self.write(")")
 
 
-def _environment_call(name: str, argument: nodes.Expr, lineno: int) -> nodes.Call:
+def _environment_call(name: str, argument: nodes.Node, lineno: int) -> nodes.Call:
     function = nodes.EnvironmentAttribute(name, lineno=lineno)
     return nodes.Call(function, [argument], [], None, None, lineno=lineno)
 

@@ -87,7 +87,9 @@ class _States:
     (one, most of the time; several after an ``if`` whose branches end differently)."""
 
     def __init__(self) -> None:
-        self.live, self.others, self.steps = HtmlState(), [], 0
+        self.live = HtmlState()
+        self.others: list[HtmlState] = []
+        self.steps = 0
 
     def snapshots(self) -> frozenset:
         return frozenset(state.snapshot() for state in (self.live, *self.others))
@@ -164,7 +166,7 @@ class _Walker:
         return OPEN_URL in places
 
     def branches(self, bodies: list[list[nodes.Node]]) -> None:
-        start, ends = self.states.snapshots(), set()
+        start, ends = self.states.snapshots(), set[tuple]()
         for body in bodies:
             self.states.restore(start)
             self.walk(body)
@@ -220,7 +222,7 @@ class _Walker:
             raise self.problem(ONE_PIECE, node)
 
 
-def _checked_url(pieces: list[nodes.Node]) -> nodes.Call:
+def _checked_url(pieces: list[nodes.Expr]) -> nodes.Call:
     lineno = pieces[0].lineno
     parts = [
         nodes.MarkSafe(nodes.Const(piece.data), lineno=lineno)
@@ -249,7 +251,9 @@ def _apply(node: nodes.Output, checks: tuple) -> None:
             if end > start:
                 data = nodes.TemplateData(child.data[start:end], lineno=child.lineno)
                 pieces.append(((index, start), data))
-    written, stretch, current = [], [], None
+    written: list[nodes.Expr] = []
+    stretch: list[nodes.Expr] = []
+    current = None
     for position, piece in pieces:
         inside = next((check for check in checks if check[0] <= position < check[1]), None)
         if inside is not current and stretch:
