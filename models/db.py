@@ -18,9 +18,10 @@ from settings import settings
 
 database = DatabaseProxy()
 
-#: peewee's guard that re-raises driver errors as its own (IntegrityError, …). peewee-stubs does
-#: not declare this module attribute, so it is looked up by name.
-_driver_errors_as_peewee: peewee.ExceptionWrapper = vars(peewee)["__exception_wrapper__"]
+#: peewee's guard that re-raises driver errors as its own (IntegrityError, …).
+_driver_errors_as_peewee: peewee.ExceptionWrapper = (
+    peewee.__exception_wrapper__  # type: ignore[attr-defined]  # peewee-stubs omit this attribute
+)
 
 
 def open_database(url: str | None = None) -> Database:

@@ -175,7 +175,8 @@ def _set_broadcast_state(reader: Reader, notification_id, state: str, now: datet
         Value(BroadcastState.updated_at.db_value(now)),
     ).where((Notification.id == notification_id) & Notification.purged_at.is_null())
     if not is_sqlite():
-        unpurged = unpurged.for_update("FOR SHARE")
+        # peewee takes the lock clause as text too; its stubs type the argument as a bool only
+        unpurged = unpurged.for_update("FOR SHARE")  # type: ignore[arg-type]
     columns = [
         BroadcastState.notification,
         BroadcastState.recipient_key,
