@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +37,26 @@ class ScriptedMailServer(MailCatcher):
         if self.data_replies:
             return self.data_replies.pop(0)
         return await super().handle_DATA(server, session, envelope)
+
+
+def started_with_output(command, **popen) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    """Start ``command`` in a session of its own, its stdout and stderr read into a list of
+    lines (as they come, by the daemon thread returned: join it once the process ended to have
+    them all) that a test can poll."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **popen,
+    )
+    output: list[str] = []
+    reader = threading.Thread(
+        target=lambda: output.extend(line.decode(errors="replace") for line in process.stdout),
+        daemon=True,
+    )
+    reader.start()
+    return process, output, reader
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

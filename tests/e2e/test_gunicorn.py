@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from dev.embedded_redis import free_port
 from dev.run import procfile
-from tests.support import wait_until
+from tests.support import started_with_output, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 #: More connections than the web process has threads (WEB_CONCURRENCY 2 × 8 threads).
@@ -41,21 +40,9 @@ def web(tmp_path_factory, database, redis_url):
         PYTHONPATH=str(ROOT),
         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     )
-    process = subprocess.Popen(
-        procfile(str(ROOT / "Procfile"))["web"],
-        shell=True,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process, output, reader = started_with_output(
+        procfile(str(ROOT / "Procfile"))["web"], shell=True, cwd=ROOT, env=env
     )
-    output: list[str] = []
-    reader = threading.Thread(
-        target=lambda: output.extend(line.decode(errors="replace") for line in process.stdout),
-        daemon=True,
-    )
-    reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: health(base, timeout=2) == 200, timeout=60, interval=0.2)

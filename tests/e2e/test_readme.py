@@ -7,13 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from dev.embedded_redis import free_port
-from tests.support import wait_until
+from tests.support import started_with_output, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -57,20 +56,9 @@ def test_the_readme_examples_run_as_written(tmp_path):
         WORKER_THREADS="2",
         PYTHONPATH=str(ROOT),
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process, output, reader = started_with_output(
+        [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=env
     )
-    output: list[str] = []
-    reader = threading.Thread(
-        target=lambda: output.extend(line.decode(errors="replace") for line in process.stdout),
-        daemon=True,
-    )
-    reader.start()
     try:
         wait_until(lambda: any("Dev API key:" in line for line in output), timeout=90)
         key = (tmp_path / "var" / "dev-key").read_text().strip()
