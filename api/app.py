@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
@@ -26,6 +27,7 @@ from api import (
     webpush,
 )
 from api.auth import authenticate, authenticate_user
+from api.compat import DIALECTS
 from api.errors import HeraldApi, escaped, register_error_handlers, text_problems
 from models.db import database, is_sqlite, open_database
 from settings import settings
@@ -91,13 +93,19 @@ def build_app() -> Flask:
     for blueprint in V1_BLUEPRINTS:
         api.register_blueprint(blueprint)
     api.register_blueprint(inbox.blp)
+    for dialect in DIALECTS:
+        api.register_blueprint(dialect.blueprint)
+        if dialect.error_shape:
+            api.error_shapes[dialect.prefix] = dialect.error_shape
     app.register_blueprint(inbox_page.page)
     _markdown_literals(api.spec._paths)
 
-    v1_names = {blueprint.name for blueprint in V1_BLUEPRINTS}
+    guards = {blueprint.name: authenticate for blueprint in V1_BLUEPRINTS}
+    guards[inbox.blp.name] = authenticate_user
+    guards.update({dialect.blueprint.name: dialect.authenticate for dialect in DIALECTS})
     app.before_request(_limit_request_body)
     app.before_request(_connect_database)
-    app.before_request(lambda: _guard_v1(v1_names))
+    app.before_request(lambda: _guard(guards))
     app.before_request(_refuse_unstorable_text)
     app.teardown_request(_release_database)
     app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", _docs_asset)
@@ -119,13 +127,13 @@ def _markdown_literals(spec_part) -> None:
             _markdown_literals(value)
 
 
-def _guard_v1(v1_names: set[str]) -> None:
-    if request.blueprint == inbox.blp.name:
-        authenticate_user()
-    elif request.blueprint in v1_names:
-        authenticate()
-    else:
+def _guard(guards: dict[str, Callable[[], None]]) -> None:
+    """Authenticate the request as its blueprint says (API key, user token, a dialect's
+    rule); a body must then be JSON (or CSV where :data:`CSV_REQUESTS` allows)."""
+    guard = guards.get(request.blueprint or "")
+    if guard is None:
         return
+    guard()
     if request.method in BODY_METHODS and not request.is_json:
         if (request.method, request.endpoint) in CSV_REQUESTS and request.mimetype == "text/csv":
             return

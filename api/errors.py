@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Request
+from flask import Flask, Request, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -218,6 +219,13 @@ def flatten(messages: Any) -> Any:
 
 
 class HeraldApi(Api):
+    """flask-smorest's Api, answering every error in the JSON contract, or in the words of the
+    seed dialect whose path prefix the request is under (``error_shapes``: prefix → shape)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_shapes: dict[str, Callable[[dict[str, Any]], Any]] = {}
+
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         payload: dict[str, Any] = {
@@ -232,6 +240,10 @@ class HeraldApi(Api):
             payload["errors"] = flatten(errors)
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         headers.update(data.get("headers") or {})
+        if has_request_context():
+            for prefix, shape in self.error_shapes.items():
+                if request.path == prefix or request.path.startswith(prefix + "/"):
+                    return shape(payload), error.code, headers
         return payload, error.code, headers
 
 
