@@ -72,6 +72,7 @@ class Message(BaseModel):
             (("sender", "created_at"), False),
             (("recipient_key", "created_at"), False),
             (("recipient_key", "channel", "state"), False),
+            (("channel", "provider_id"), False),  # receipts find their message by it
         )
 
 

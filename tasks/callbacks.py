@@ -135,6 +135,7 @@ def callback_payload(message: Message, state: str, failure_reason: str | None) -
         "failureReason": failure_reason,
         "sentAt": _iso(message.sent_at),
         "deliveredAt": _iso(message.delivered_at),
+        "readAt": _iso(message.read_at),
     }
 
 

@@ -98,6 +98,7 @@ def test_one_signed_callback_per_message_sent_or_failed(
         "failureReason": None,
         "sentAt": sent.sent_at.isoformat(),
         "deliveredAt": None,
+        "readAt": None,
     }
     assert by_message[failed_id].json() == {
         "messageId": failed_id,
@@ -109,6 +110,7 @@ def test_one_signed_callback_per_message_sent_or_failed(
         "failureReason": "REJECTED_BY_PROVIDER",
         "sentAt": None,
         "deliveredAt": None,
+        "readAt": None,
     }
     assert failed.state == MessageState.FAILED
     for request in callbacks.verified:

@@ -1,0 +1,73 @@
+"""Receipts, from whichever process takes them in (the web process's provider endpoints, the
+bounce receiver): applied to the message (``models.receipts``), then what follows a change —
+the sender's callback enqueued, an undeliverable address switched off in the contact
+registry."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from channels import get_channel
+from models.contact import deactivate_channel
+from models.message import Message
+from models.receipts import (
+    ReceiptOutcome,
+    ReceiptStatus,
+    apply_receipt,
+    message_by_id,
+    message_for_provider_id,
+)
+from models.states import FailureReason
+from tasks.callbacks import enqueue_callbacks
+
+logger = logging.getLogger(__name__)
+
+
+def receipt_for_provider_id(
+    channel: str,
+    provider_id: str,
+    status: ReceiptStatus,
+    *,
+    at: datetime | None = None,
+    failure_reason: FailureReason | None = None,
+    error: str | None = None,
+) -> ReceiptOutcome | None:
+    """Apply a receipt for the message ``channel``'s provider knows as ``provider_id``; None
+    when no message is known by it (never sent by Herald, or purged after retention)."""
+    message = message_for_provider_id(channel, provider_id)
+    if message is None:
+        logger.info("%s receipt for unknown provider id: %s", channel, status)
+        return None
+    return _applied(message, status, at, failure_reason, error)
+
+
+def receipt_for_message(
+    message_id,
+    status: ReceiptStatus,
+    *,
+    at: datetime | None = None,
+    failure_reason: FailureReason | None = None,
+    error: str | None = None,
+) -> ReceiptOutcome | None:
+    """Apply a receipt for the message with this id (an email bounce names it by its return
+    path); None when there is no such message."""
+    message = message_by_id(message_id)
+    if message is None:
+        return None
+    return _applied(message, status, at, failure_reason, error)
+
+
+def _applied(message: Message, status, at, failure_reason, error) -> ReceiptOutcome:
+    outcome = apply_receipt(message, status, at=at, failure_reason=failure_reason, error=error)
+    if not outcome.changed:
+        return outcome
+    logger.info("message %s: %s receipt, now %s", message.id, status, outcome.state)
+    if outcome.callback_id:
+        enqueue_callbacks([outcome.callback_id])
+    if status == ReceiptStatus.FAILED and message.contact_id:
+        # DESIGN "Receipts": a hard bounce or an undelivered receipt switches the address off
+        recipient_type = get_channel(message.channel).recipient_type
+        reason = error or f"{message.channel} provider reported it undeliverable"
+        deactivate_channel(message.contact_id, recipient_type, message.destination, reason)
+    return outcome
