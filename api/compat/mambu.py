@@ -21,7 +21,7 @@ from api.compat.mambu_schemas import (
     MambuSearchSchema,
     NotificationMessageSchema,
 )
-from api.errors import Blueprint
+from api.errors import ApiError, Blueprint
 from api.pagination import count_rows
 from api.search_schemas import ResendSchema
 from models.resend import ResendRefused, requeue_failed
@@ -70,7 +70,7 @@ blp = MambuBlueprint(
 
 
 # --- search --------------------------------------------------------------------------------
-class Refused(ValueError):
+class Refused(ApiError, ValueError):
     """A constraint the dialect cannot run; ``field`` is its key at fault (Mambu's name)."""
 
     def __init__(self, field: str, message: str):
