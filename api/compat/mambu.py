@@ -298,16 +298,15 @@ def error_source(errors: Any, path: str = "") -> str:
 
 
 def error_body(payload: dict[str, Any]) -> dict[str, Any]:
-    """Herald's error payload in Mambu's shape."""
+    """Herald's error payload in Mambu's shape: ``returnCode``, ``returnStatus`` and the first
+    field at fault (``errorSource``), then Herald's own payload (``code``, ``status``,
+    ``message``, ``errors``) as the detail, so a client of either contract reads it."""
     errors = payload.get("errors")
     code, status = _return_code(payload["code"], errors)
     body: dict[str, Any] = {"returnCode": code, "returnStatus": status}
     if errors:
         body["errorSource"] = error_source(errors)
-    body["message"] = payload["message"]
-    if errors:
-        body["errors"] = errors
-    return body
+    return body | payload
 
 
 DIALECT = Dialect(blp, authenticate, error_body)

@@ -174,8 +174,10 @@ class MambuErrorSchema(MambuReturnSchema):
     """Mambu's error body: ``returnCode`` and ``returnStatus`` (Mambu's response codes: 2
     INVALID_CREDENTIALS, 3 INVALID_API_OPERATION, 4 INVALID_PARAMETERS, 5
     METHOD_NOT_IMPLEMENTED, 6 INTERNAL_ERROR, 11–14 pagination, 15 INVALID_PERMISSIONS), the
-    first field at fault (``errorSource``) and Herald's detail."""
+    first field at fault (``errorSource``), then Herald's error payload as the detail."""
 
     error_source = fields.String(metadata={"example": "filterConstraints[0].value"})
+    code = fields.Integer(metadata={"description": "The HTTP status", "example": 400})
+    status = fields.String(metadata={"example": "Bad Request"})
     message = fields.String()
     errors = fields.Dict(metadata={"description": "Each field at fault (in Mambu's names)"})

@@ -537,6 +537,25 @@ def test_errors_are_in_mambus_shape(client, sender):
     assert (wrong_method.status_code, wrong_method.get_json()["returnCode"]) == (405, 5)
     not_json = client.post(SEARCH, data="filterConstraints", headers=sender.headers)
     assert (not_json.status_code, not_json.get_json()["returnCode"]) == (415, 4)
+    bad = search(client, sender, {"filterConstraints": [constraint("STATE", "EQUALS", value="X")]})
+    assert bad.get_json() == {
+        "returnCode": 4,
+        "returnStatus": "INVALID_PARAMETERS",
+        "errorSource": "filterConstraints[0].value",
+        "code": 400,
+        "status": "Bad Request",
+        "message": "The request is not valid; see errors.",
+        "errors": {
+            "filterConstraints": {
+                "0": {
+                    "value": [
+                        "STATE must be one of: SENT, QUEUED, QUEUED_FOR_STREAM, WAITING, "
+                        "SENDING_ASYNC, FAILED."
+                    ]
+                }
+            }
+        },
+    }
     v1 = client.post("/v1/messages/search", json={"colour": 1}, headers=sender.headers)
     assert set(v1.get_json()) == {"code", "status", "message", "errors"}
 
