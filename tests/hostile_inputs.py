@@ -41,6 +41,8 @@ LATER = "2099-01-05T09:00:00+02:00"
 USER = "u-hostile"
 #: A failed message the resend example names (the test stores it).
 FAILED_MESSAGE = "01a205c0-2cad-77b8-9d6c-5d1f7133d763"
+#: Another, for the Mambu dialect's resend example (named as Mambu's 32 hex digits).
+FAILED_MAMBU_MESSAGE = "01a205c02cad77b89d6c5d1f7133d764"
 
 
 def _message() -> dict:
@@ -110,6 +112,24 @@ EXAMPLES: dict[tuple[str, str], list] = {
         }
     ],
     ("POST", "/v1/messages"): [{"action": "resend", "identifiers": [FAILED_MESSAGE]}],
+    ("POST", "/compat/mambu/api/notifications/messages/search"): [
+        {
+            "filterConstraints": [
+                {"filterSelection": "STATE", "filterElement": "IN", "values": ["FAILED", "SENT"]},
+                {
+                    "filterSelection": "CREATION_DATE",
+                    "filterElement": "BETWEEN",
+                    "value": "2024-01-01",
+                    "secondValue": "2099-01-01T00:00:00+0000",
+                    "dataFieldType": "NATIVE",
+                },
+                {"filterSelection": "TYPE", "filterElement": "EQUALS", "value": "EMAIL"},
+            ]
+        }
+    ],
+    ("POST", "/compat/mambu/api/notifications/messages"): [
+        {"action": "resend", "identifiers": [FAILED_MAMBU_MESSAGE]}
+    ],
     ("POST", "/v1/templates"): [visit_reminder(code="hostile-new")],
     ("PUT", "/v1/templates/{id_or_code}"): [_template_write()],
     ("PATCH", "/v1/templates/{id_or_code}"): [{"name": "Renamed", "description": "Altă"}],

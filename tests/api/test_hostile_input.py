@@ -78,7 +78,8 @@ def world(client, grants) -> dict[str, str]:
     )
     for response in (template, contact, sent, reminder):
         assert response.status_code in (201, 202), response.get_json()
-    stored_message(grants.sender, id=UUID(hostile.FAILED_MESSAGE), state="failed")
+    for failed in (hostile.FAILED_MESSAGE, hostile.FAILED_MAMBU_MESSAGE):
+        stored_message(grants.sender, id=UUID(failed), state="failed")
     return {
         "id_or_code": template.get_json()["code"],
         "number": "1",
