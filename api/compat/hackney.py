@@ -69,7 +69,7 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
-def dump_item(notification: Notification) -> dict:
+def dump_item(notification) -> dict:
     """The notification in Hackney's item shape (JSON-ready)."""
     return _ITEM.dump(notification_items([notification])[0])
 
@@ -121,7 +121,7 @@ class HackneyNotificationById(MethodView):
     @blp.alt_response(409, description="The notification was deleted")
     def patch(self, data, notification_id: UUID):
         """Record an action (``IsRead`` sets ``isReadStatus``); answers the notification."""
-        if data["id"] != notification_id:
+        if data["id"] is not None and data["id"] != notification_id:
             abort(400, errors={"id": ["Must be the notification id in the path."]})
         notification = _notification(notification_id)
         try:

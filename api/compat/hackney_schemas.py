@@ -165,9 +165,10 @@ class HackneyListArgs(PageArgs):
 
 
 class HackneyActionRequestSchema(CamelSchema):
-    """``PATCH /notifications/{id}``: ``id`` must be the path's."""
+    """``PATCH /notifications/{id}``: ``id``, when given (the seed always sends it), must be
+    the path's."""
 
-    id = fields.UUID(required=True)
+    id = fields.UUID(allow_none=True, load_default=None)
     action_type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
     action_note = fields.String(allow_none=True, validate=validate.Length(max=MAX_NOTE))
     performed_action_done_by = fields.String(
