@@ -39,7 +39,7 @@ from api.errors import Blueprint
 from api.idempotency import HEADER, idempotent, requested_idempotency
 from api.pagination import paginate
 from api.search import parsed_filter
-from channel_table import INAPP, ChannelRow
+from channel_table import EMAIL, INAPP, LETTER, SMS, ChannelRow
 from models.action import NotificationDeleted, record_action
 from models.lifecycle import DeleteOutcome, soft_delete
 from models.message import message_for
@@ -192,9 +192,9 @@ def herald_request(data: dict) -> tuple[dict, list[ChannelRow]]:
     channels = channels_of(data)
     addresses = {
         INAPP.name: data["user"] or data["target_id"],
-        "email": data["email"],
-        "sms": data["mobile_number"],
-        "letter": address_lines(data["personalisation_params"]),
+        EMAIL.name: data["email"],
+        SMS.name: data["mobile_number"],
+        LETTER.name: address_lines(data["personalisation_params"]),
     }
     body: dict = {
         "recipients": [
