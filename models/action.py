@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from peewee import AutoField, Case, CharField, ForeignKeyField, TextField
+from peewee import AutoField, Case, CharField, ForeignKeyField, TextField, fn
 
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.db import is_sqlite, write_transaction
@@ -120,3 +120,28 @@ def action_taken(notification_id, user: str | None) -> bool:
         )
         .exists()
     )
+
+
+def latest_actions(notification_ids: list) -> dict:
+    """The last action recorded on each of these notifications, by notification id (one
+    query, whatever their trails' length)."""
+    last = (
+        NotificationAction.select(fn.MAX(NotificationAction.id))
+        .where(NotificationAction.notification.in_(notification_ids))
+        .group_by(NotificationAction.notification)
+    )
+    query = NotificationAction.select().where(NotificationAction.id.in_(last))
+    return {action.notification_id: action for action in query}
+
+
+def marked_read(notification_ids: list) -> set:
+    """Which of these notifications have had an IsRead action recorded (one query)."""
+    query = (
+        NotificationAction.select(NotificationAction.notification)
+        .where(
+            NotificationAction.notification.in_(notification_ids)
+            & (NotificationAction.action_type == ActionType.IS_READ)
+        )
+        .distinct()
+    )
+    return {action.notification_id for action in query}

@@ -153,6 +153,24 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ],
     ("PATCH", "/v1/inbox/{item_id}"): [{"state": "read"}],
     ("POST", "/v1/inbox/{item_id}/actions"): [{"actionType": "IsRead", "actionNote": "Văzut"}],
+    ("POST", "/compat/hackney/notifications"): [
+        {
+            "targetId": "t-1",
+            "targetType": "Visits",
+            "notificationType": "Email",
+            "user": "officer@example.md",
+            "message": "Vizită",
+            "serviceKey": "housing",
+            "templateId": "visit-reminder",
+            "email": "ion@example.md",
+            "personalisationParams": {"visitDate": LATER, "officerName": "Ana"},
+            "requireAction": "true",
+            "requireEmailNotification": False,
+        }
+    ],
+    ("PATCH", "/compat/hackney/notifications/{notification_id}"): [
+        {"actionType": "Approved", "actionNote": "Aprobat", "performedActionDoneBy": "ana"}
+    ],
 }
 
 #: Valid query strings for GET operations with parameters beyond paging.
@@ -173,6 +191,7 @@ QUERY_EXAMPLES: dict[str, dict[str, str]] = {
     },
     "/v1/templates": {"channel": "email", "language": "ro", "text": "Visit"},
     "/v1/contacts": {"channelType": "email", "language": "ro", "text": "Persoana"},
+    "/compat/hackney/notifications": {"notificationType": "Email", "targetId": "t-1"},
 }
 
 #: Mambu filter constraints at the calendar's edges (every one a 400 naming ``value``).

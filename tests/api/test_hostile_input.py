@@ -90,6 +90,7 @@ def world(client, grants) -> dict[str, str]:
         "message_id": sent.get_json()["messages"][0]["id"],
         "reminder_id": reminder.get_json()["id"],
         "item_id": sent.get_json()["messages"][0]["id"],
+        "service": "housing",
     }
 
 
