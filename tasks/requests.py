@@ -117,7 +117,7 @@ class TypeName(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.isascii() or text.lower() not in self.names:  # K (Kelvin) lowers to k
+        if not text.isascii() or text.lower() not in self.names:  # U+212A lowers to ASCII k
             raise self.make_error("unknown", names=", ".join(sorted(self.names)))
         return text.lower()
 

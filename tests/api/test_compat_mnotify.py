@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from marshmallow import ValidationError
 
 from channels import RECIPIENT_TYPES
 from models.contact import CONTACT_CHANNEL_TYPES, IDNP
@@ -174,8 +175,15 @@ def test_nothing_else_is_a_recipient_type(text):
     if text.isascii() and text.lower() in names:
         assert field.deserialize(text) == text.lower()
     else:
-        with pytest.raises(Exception, match="Must be one of"):
+        with pytest.raises(ValidationError, match="Must be one of"):
             field.deserialize(text)
+
+
+@pytest.mark.parametrize("spelled", ["WEBHOO\u212a", "\u0130DNP", "idnp\n", " email", "e-mail"])
+def test_lookalikes_are_not_types(spelled):
+    """Not what the documented pattern admits: a Kelvin sign, a dotted I, a trailing newline."""
+    with pytest.raises(ValidationError, match="Must be one of"):
+        RecipientSchema().fields["type"].deserialize(spelled)
 
 
 def test_the_openapi_document_describes_the_type_as_accepted(client):
