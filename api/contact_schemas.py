@@ -9,7 +9,7 @@ from api.reminder_schemas import check_timezone
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidDestination
 from models.contact import CONTACT_CHANNEL_TYPES, idnp_problem
-from tasks.requests import CamelSchema, language, small_json
+from tasks.requests import CamelSchema, TypeName, language, small_json
 
 #: A time of day, 24-hour.
 CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -31,7 +31,12 @@ class QuietHoursSchema(CamelSchema):
 
 class ContactChannelSchema(CamelSchema):
     id = fields.Integer(dump_only=True)
-    type = fields.String(required=True, validate=validate.OneOf(CONTACT_CHANNEL_TYPES))
+    type = TypeName(
+        CONTACT_CHANNEL_TYPES,
+        required=True,
+        description="The channel, named as a direct recipient's `type`",
+        metadata={"example": "email"},
+    )
     address = fields.Raw(
         required=True,
         validate=small_json,
@@ -102,7 +107,7 @@ class SubscriptionSchema(CamelSchema):
 
 
 class ContactListArgs(PageArgs):
-    channel_type = fields.String(validate=validate.OneOf(CONTACT_CHANNEL_TYPES))
+    channel_type = TypeName(CONTACT_CHANNEL_TYPES, description="Has an active channel of this type")
     language = fields.String(validate=validate.Length(max=16))
     text = fields.String(validate=validate.Length(min=1, max=100))
 

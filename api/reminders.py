@@ -14,6 +14,7 @@ from api.pagination import PageArgs, paginate
 from api.reminder_schemas import SCHEDULE_KEYS, ReminderCreateSchema, ReminderSchema
 from models.base import utcnow
 from models.reminder import cancel_reminder, create_reminder, reminder_for, reminders_of
+from tasks.requests import canonical_recipients
 from tasks.submit import InvalidSubmission, template_version
 
 blp = Blueprint(
@@ -38,6 +39,7 @@ class Reminders(MethodView):
             except InvalidSubmission as invalid:
                 abort(400, errors=invalid.errors)
         body = {k: v for k, v in request.get_json().items() if k not in SCHEDULE_KEYS}
+        body = canonical_recipients(body)
         return create_reminder(sender, body, data["schedule"], template_id, utcnow())
 
     @blp.arguments(PageArgs, location="query")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
@@ -93,14 +94,52 @@ def language(value: str) -> None:
         raise ValidationError(str(problem)) from None
 
 
+def _any_case(name: str) -> str:
+    """A regular expression matching ``name`` (ASCII) in any mix of upper and lower case."""
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in name)
+
+
+class TypeName(fields.String):
+    """One of ``names`` (Herald's lower-case type names) in any case: ``Idnp``, ``IDNP`` and
+    ``idnp`` load as ``idnp``. MNotify writes ``"type": "Idnp"``; the OpenAPI document gets a
+    pattern of the accepted names (an enum of the lower-case ones would not be true)."""
+
+    default_error_messages = {"unknown": "Must be one of: {names} (in any case)."}
+
+    def __init__(self, names, *, description: str, **kwargs) -> None:
+        self.names = frozenset(names)
+        listed = ", ".join(sorted(self.names))
+        metadata = {
+            "description": f"{description}: {listed}; case does not matter",
+            "pattern": "^(" + "|".join(_any_case(name) for name in sorted(self.names)) + ")$",
+        }
+        super().__init__(metadata={**metadata, **kwargs.pop("metadata", {})}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isascii() or text.lower() not in self.names:  # U+212A lowers to ASCII k
+            raise self.make_error("unknown", names=", ".join(sorted(self.names)))
+        return text.lower()
+
+
+def canonical_recipients(body: dict) -> dict:
+    """A validated request ``body`` (as sent) with each recipient's ``type`` spelled as Herald
+    names it (``Idnp`` → ``idnp``), for storing a request to load again (reminders)."""
+    recipients = body.get("recipients")
+    if not isinstance(recipients, list):
+        return body
+    return {**body, "recipients": [{**r, "type": r["type"].lower()} for r in recipients]}
+
+
 class RecipientSchema(CamelSchema):
     """A recipient: a person by ``idnp`` (resolved through the contact registry), or an address
     whose ``type`` picks the channel, which validates ``value``."""
 
-    type = fields.String(
+    type = TypeName(
+        [*RECIPIENT_TYPES, IDNP],
         required=True,
-        validate=validate.OneOf(sorted([*RECIPIENT_TYPES, IDNP])),
-        metadata={"description": "How `value` addresses the recipient", "example": "email"},
+        description="How `value` addresses the recipient",
+        metadata={"example": "email"},
     )
     value = fields.Raw(
         required=True,
