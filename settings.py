@@ -27,7 +27,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from setting_kinds import Choice, Flag, Kind, Number, Pattern, Rate, Secret, Setting, Text, Url
+from setting_kinds import (
+    Choice,
+    Flag,
+    Kind,
+    Networks,
+    Number,
+    Pattern,
+    Rate,
+    Secret,
+    Setting,
+    Text,
+    Url,
+)
 from setting_kinds import InvalidSetting as InvalidSetting
 from setting_kinds import rate_window as rate_window
 
@@ -340,6 +352,11 @@ class Settings(BaseSettings):
     )
     INBOX_POLL_SECONDS: Annotated[int, Number(1, 3600)] = Field(
         default=30, description="How often the /inbox page refreshes its unread badge"
+    )
+    TRUSTED_PROXIES: Annotated[str, Networks()] = Field(
+        default="",
+        description="Peers (IP addresses, CIDRs, comma-separated) whose SiteMinder `SM_USER` "
+        "header /compat/notifybc takes as the user; empty: never",
     )
 
     # --- the scheduler's jobs --------------------------------------------------------------
