@@ -527,3 +527,69 @@ def test_expired_and_not_yet_valid_are_hidden_from_users_only(client, sender):
     )
     admin = {i["id"] for i in listing(client, sender.headers).get_json()}
     assert admin == {later["id"], gone["id"]}
+
+
+def test_an_admin_marks_an_inapp_unicast_read(client, sender, worker):
+    made = create(
+        client, sender, {"serviceName": "s", "userChannelId": "bar"} | {"message": {"body": "b"}}
+    )
+    message_id = Message.get(Message.notification == made["id"]).id
+    wait_until(settled(message_id, "unread"))
+    path = f"{BASE}/{made['id']}"
+    assert client.patch(path, json={"state": "read"}, headers=sender.headers).status_code == 204
+    assert Message.get_by_id(message_id).state == MessageState.READ
+    assert as_sm(client, "GET", path).get_json()["state"] == "read"
+
+
+def test_sm_user_may_come_as_sm_hyphen_user(client, sender):
+    create(client, sender, INAPP_BROADCAST)
+    answer = client.get(BASE, headers={"SM-User": "bar"}, environ_base=PROXY)
+    assert answer.status_code == 200 and len(answer.get_json()) == 1
+
+
+def test_include_is_accepted_and_ignored(client, sender):
+    made = create(client, sender, INAPP_BROADCAST)
+    spec = {"include": ["subscriptions"], "fields": {"message": False, "data": False}}
+    shown = listing(client, sender.headers, spec).get_json()
+    assert [item["id"] for item in shown] == [made["id"]]
+    assert "message" not in shown[0] and "serviceName" in shown[0]
+
+
+def test_an_email_past_valid_till_is_never_sent(client, sender, worker, smtp):
+    saved = create(
+        client,
+        sender,
+        {
+            "serviceName": "s",
+            "channel": "email",
+            "userChannelId": "bar@foo.com",
+            "validTill": "2000-01-01",
+            "message": {"subject": "s", "textBody": "t"},
+        },
+    )
+    wait_until(settled(Message.get(Message.notification == saved["id"]).id, "failed"))
+    assert (
+        client.get(f"{BASE}/{saved['id']}", headers=sender.headers).get_json()["state"] == "error"
+    )
+    assert smtp.received == []
+
+
+def test_an_inapp_message_past_four_kilobytes_is_a_400_naming_message(client, sender):
+    body = INAPP_BROADCAST | {"message": {"title": "t", "body": "x" * 5000}}
+    answer = client.post(BASE, json=body, headers=sender.headers)
+    assert answer.status_code == 400 and "message" in answer.get_json()["errors"]
+
+
+def test_an_html_only_email_gets_a_text_part(client, sender, worker, smtp):
+    saved = create(
+        client,
+        sender,
+        {
+            "serviceName": "s",
+            "channel": "email",
+            "userChannelId": "bar@foo.com",
+            "message": {"subject": "hello", "htmlBody": "<p>hello &amp; welcome</p>"},
+        },
+    )
+    wait_until(settled(Message.get(Message.notification == saved["id"]).id, "sent"))
+    assert b"hello & welcome" in smtp.received[-1].raw
