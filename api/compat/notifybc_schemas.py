@@ -113,6 +113,9 @@ class NotificationUpdateSchema(NotificationBodySchema):
     class Meta(NotificationBodySchema.Meta):
         pass
 
+    serviceName = _text(100, allow_none=True)
+    channel = fields.String(allow_none=True, validate=validate.Length(max=20))
+    message = fields.Dict(allow_none=True)
     id = fields.String(validate=validate.Length(max=100))
     created = NotifyBCDate()
     updated = NotifyBCDate()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from models.base import utcnow
 from models.inbox import BroadcastState
+from models.message import Message
 from scheduler.jobs import purge
 from setting_kinds import InvalidSetting
 from settings import SETTINGS, settings
@@ -132,8 +133,6 @@ def test_after_retention_content_is_null_and_a_broadcast_leaves(
             "message": {"from": "no_reply@bar.com", "subject": "s", "textBody": "t"},
         },
     )
-    from models.message import Message
-
     wait_until(settled(Message.get(Message.notification == email["id"]).id, "sent"))
     monkeypatch.setattr(settings, "MESSAGE_RETENTION_DAYS", 0)
     assert purge()["notifications"] == 2
@@ -221,3 +220,15 @@ def test_any_reads_and_deletes_match_the_model(client, sender, operations):
         for state, key in (("read", "readBy"), ("deleted", "deletedBy")):
             wanted = {f"{run}-{u}" for u in USERS if model.get((u, index)) == state}
             assert set(record[key]) == wanted
+
+
+def test_an_admin_may_put_back_a_purged_record_as_read(client, sender, monkeypatch):
+    made = create(client, sender, BROADCAST)
+    monkeypatch.setattr(settings, "MESSAGE_RETENTION_DAYS", 0)
+    purge()
+    path = f"{BASE}/{made['id']}"
+    whole = client.get(path, headers=sender.headers).get_json()
+    assert whole["message"] is None
+    assert client.put(path, json=whole, headers=sender.headers).status_code == 204
+    changed = client.put(path, json=whole | {"channel": "sms"}, headers=sender.headers)
+    assert changed.status_code == 400 and "channel" in changed.get_json()["errors"]
