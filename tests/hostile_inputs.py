@@ -133,6 +133,17 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ],
     ("PATCH", "/v1/inbox/{item_id}"): [{"state": "read"}],
     ("POST", "/v1/inbox/{item_id}/actions"): [{"actionType": "IsRead", "actionNote": "Văzut"}],
+    ("POST", "/compat/notifybc/api/notifications"): [
+        {"serviceName": "permits", "isBroadcast": True, "message": {"title": "T", "body": "B"}},
+        {
+            "serviceName": "permits",
+            "channel": "email",
+            "userChannelId": "ion@example.md",
+            "message": {"subject": "S", "textBody": "T", "htmlBody": "<p>T</p>"},
+        },
+    ],
+    ("PATCH", "/compat/notifybc/api/notifications/{notification_id}"): [{"state": "deleted"}],
+    ("PUT", "/compat/notifybc/api/notifications/{notification_id}"): [{"state": "deleted"}],
 }
 
 #: Valid query strings for GET operations with parameters beyond paging.
@@ -153,6 +164,9 @@ QUERY_EXAMPLES: dict[str, dict[str, str]] = {
     },
     "/v1/templates": {"channel": "email", "language": "ro", "text": "Visit"},
     "/v1/contacts": {"channelType": "email", "language": "ro", "text": "Persoana"},
+    "/compat/notifybc/api/notifications": {
+        "filter": '{"where": {"serviceName": "permits"}, "order": "created DESC", "limit": 10}'
+    },
 }
 
 #: Mambu filter constraints at the calendar's edges (every one a 400 naming ``value``).
