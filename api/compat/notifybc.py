@@ -25,14 +25,13 @@ from api.compat import notifybc_filter as nf
 from api.compat.dialect import Dialect
 from api.compat.notifybc_schemas import (
     CREATABLE,
-    ENVELOPE,
     MAX_READERS_SHOWN,
     STATE_OF,
     FilterArgs,
     NotificationBodySchema,
     NotificationUpdateSchema,
     RecordSchema,
-    html_text,
+    herald_request,
     record,
 )
 from api.errors import Blueprint
@@ -47,7 +46,6 @@ from models.search_syntax import ForbiddenFilter, InvalidFilter, notifybc_where,
 from models.states import FanoutState, MessageState
 from setting_kinds import networks
 from settings import settings
-from tasks.requests import NotificationCreateSchema
 from tasks.submit import InvalidSubmission, submit_notification
 
 blp = Blueprint(
@@ -58,6 +56,14 @@ blp = Blueprint(
     "SiteMinder's SM_USER from a trusted proxy) requests",
 )
 SM_USER = "SM_USER"
+#: SM_USER as the OpenAPI document states it, on every operation.
+SM_USER_PARAMETER = {
+    "in": "header",
+    "name": SM_USER,
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "The user, from a SiteMinder proxy in TRUSTED_PROXIES (ignored otherwise)",
+}
 #: A user's listing filters their newest items, at most this many.
 USER_SCAN = 1000
 
@@ -244,7 +250,7 @@ def user_listing(user: Reader, spec: dict) -> list[dict]:
     return projected(page, spec["fields"])
 
 
-@blp.route("/api/notifications")
+@blp.route("/api/notifications", parameters=[SM_USER_PARAMETER])
 class Notifications(MethodView):
     @blp.arguments(FilterArgs, location="query")
     @blp.response(200, RecordSchema(many=True))
@@ -269,95 +275,8 @@ class Notifications(MethodView):
         return admin_records([notification])[0]
 
 
-# --- POST: NotifyBC → Herald ---------------------------------------------------------------
-def herald_request(data: dict) -> dict:
-    """A NotifyBC notification as Herald's validated request (``NotificationCreateSchema``),
-    with ``invalidBefore`` as ``sendAt``; ValidationError names NotifyBC's fields."""
-    channel = data["channel"]
-    herald_channel, recipient_type = CREATABLE[channel]
-    herald: dict = {"serviceName": data["serviceName"], "message": _content(data)}
-    if data["isBroadcast"]:
-        if data.get("userChannelId"):
-            raise ValidationError({"userChannelId": ["A broadcast has no userChannelId."]})
-        herald.update(isBroadcast=True, channels=[herald_channel])
-    else:
-        address = data.get("userChannelId") or (data.get("userId") if channel == "inApp" else None)
-        if not address:
-            abort(403, message="invalid user", errors={"userChannelId": ["Required."]})
-        herald["recipients"] = [{"type": recipient_type, "value": address}]
-    try:
-        loaded = NotificationCreateSchema().load(herald)
-    except ValidationError as invalid:
-        raise ValidationError(_notifybc_errors(invalid.normalized_messages(), channel)) from None
-    valid_till, invalid_before = data.get("validTill"), data.get("invalidBefore")
-    if valid_till and invalid_before and valid_till <= invalid_before:
-        raise ValidationError({"validTill": ["Must be later than invalidBefore."]})
-    return loaded | {"send_at": invalid_before, "valid_till": valid_till}
-
-
-EMAIL_FIELDS = {"from", "subject", "textBody", "htmlBody"}
-
-
-def _content(data: dict) -> dict:
-    """Herald's content for the NotifyBC ``message``; what Herald has no field for (the inApp
-    object as given, ``from``, ``data``, ``userId``) is kept in ``data.notifybc``."""
-    message, channel = data["message"], data["channel"]
-    envelope = {"data": data.get("data"), "userId": data.get("userId")}
-    if channel == "inApp":
-        subject = message.get("title", message.get("subject"))
-        body = message.get("body", subject)
-        envelope["message"] = message
-        content = {"subject": subject, "body": body}
-    else:
-        allowed = (
-            {"from", "subject", "textBody", "htmlBody"} if channel == "email" else {"textBody"}
-        )
-        if unknown := sorted(set(message) - allowed):
-            raise ValidationError({"message": {unknown[0]: [f"Unknown for {channel}."]}})
-        html = message.get("htmlBody")
-        body = message.get("textBody")
-        if body is None and isinstance(html, str):
-            body = html_text(html)
-        content = {"subject": message.get("subject"), "body": body, "html": html}
-        envelope["from"] = message.get("from")
-    content = {key: value for key, value in content.items() if value is not None}
-    kept = {key: value for key, value in envelope.items() if value is not None}
-    if kept:
-        content["data"] = {ENVELOPE: kept}
-    return content
-
-
-#: Herald's field → NotifyBC's, in the errors of a POST.
-TOP_NAMES = {"recipients": "userChannelId", "sendAt": "invalidBefore", "channels": "channel"}
-MESSAGE_NAMES = {
-    "inApp": {"subject": "title", "body": "body", "data": "message"},
-    "email": {"body": "textBody", "html": "htmlBody", "subject": "subject"},
-    "sms": {"body": "textBody"},
-}
-
-
-def _notifybc_errors(errors: dict, channel: str) -> dict:
-    renamed: dict = {}
-    for key, value in errors.items():
-        if key == "message" and isinstance(value, dict):
-            names = MESSAGE_NAMES[channel]
-            for inner, messages in value.items():
-                if inner == "data" and channel != "inApp":
-                    renamed.setdefault("data", messages)
-                else:
-                    renamed.setdefault("message", {})[names.get(inner, inner)] = messages
-        elif key == "recipients" and isinstance(value, dict):
-            for problems in value.values():
-                for inner, messages in problems.items() if isinstance(problems, dict) else ():
-                    target = "channel" if inner == "type" else "userChannelId"
-                    renamed.setdefault(target, []).extend(messages)
-        else:
-            renamed[TOP_NAMES.get(key, key)] = value
-    return renamed
-
-
 # --- one notification ----------------------------------------------------------------------
-@blp.route("/api/notifications/<uuid:notification_id>")
+@blp.route("/api/notifications/<uuid:notification_id>", parameters=[SM_USER_PARAMETER])
 class NotificationById(MethodView):
     @blp.arguments(FilterArgs, location="query")
     @blp.response(200, RecordSchema)

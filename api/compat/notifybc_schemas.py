@@ -1,6 +1,6 @@
 """NotifyBC's wire formats for ``api.compat.notifybc``: the notification record as NotifyBC
 shows it (built from Herald's notification, its messages and its readers), the create and
-update bodies, and the ``filter`` query parameter."""
+update bodies, and a created one as Herald's request (``herald_request``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import re
 from datetime import UTC, date, datetime, time
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from flask_smorest import abort
+from marshmallow import ValidationError, fields, validate
 
 from api.notification_schemas import retained_destination
 from channel_table import CHANNELS, INAPP
 from models.base import OUT_OF_CALENDAR, in_calendar
 from models.states import MessageState, notification_state
+from tasks.requests import NotificationCreateSchema
 
 #: Herald's channel name → NotifyBC's (``inApp``); channels NotifyBC lacks keep Herald's name.
 CHANNEL_NAMES = {row.name: row.notifybc or row.name for row in CHANNELS}
@@ -254,3 +256,90 @@ def _state(notification, facts: dict) -> str:
     if facts.get("fanning_out") or not states:
         return "new"
     return AGGREGATE[notification_state(list(states), fanning_out=False)]
+
+
+# --- POST: NotifyBC → Herald ---------------------------------------------------------------
+def herald_request(data: dict) -> dict:
+    """A NotifyBC notification as Herald's validated request (``NotificationCreateSchema``),
+    with ``invalidBefore`` as ``sendAt``; ValidationError names NotifyBC's fields."""
+    channel = data["channel"]
+    herald_channel, recipient_type = CREATABLE[channel]
+    herald: dict = {"serviceName": data["serviceName"], "message": _content(data)}
+    if data["isBroadcast"]:
+        if data.get("userChannelId"):
+            raise ValidationError({"userChannelId": ["A broadcast has no userChannelId."]})
+        herald.update(isBroadcast=True, channels=[herald_channel])
+    else:
+        address = data.get("userChannelId") or (data.get("userId") if channel == "inApp" else None)
+        if not address:
+            abort(403, message="invalid user", errors={"userChannelId": ["Required."]})
+        herald["recipients"] = [{"type": recipient_type, "value": address}]
+    try:
+        loaded = NotificationCreateSchema().load(herald)
+    except ValidationError as invalid:
+        raise ValidationError(_notifybc_errors(invalid.normalized_messages(), channel)) from None
+    valid_till, invalid_before = data.get("validTill"), data.get("invalidBefore")
+    if valid_till and invalid_before and valid_till <= invalid_before:
+        raise ValidationError({"validTill": ["Must be later than invalidBefore."]})
+    return loaded | {"send_at": invalid_before, "valid_till": valid_till}
+
+
+EMAIL_FIELDS = {"from", "subject", "textBody", "htmlBody"}
+
+
+def _content(data: dict) -> dict:
+    """Herald's content for the NotifyBC ``message``; what Herald has no field for (the inApp
+    object as given, ``from``, ``data``, ``userId``) is kept in ``data.notifybc``."""
+    message, channel = data["message"], data["channel"]
+    envelope = {"data": data.get("data"), "userId": data.get("userId")}
+    if channel == "inApp":
+        subject = message.get("title", message.get("subject"))
+        body = message.get("body", subject)
+        envelope["message"] = message
+        content = {"subject": subject, "body": body}
+    else:
+        allowed = (
+            {"from", "subject", "textBody", "htmlBody"} if channel == "email" else {"textBody"}
+        )
+        if unknown := sorted(set(message) - allowed):
+            raise ValidationError({"message": {unknown[0]: [f"Unknown for {channel}."]}})
+        html = message.get("htmlBody")
+        body = message.get("textBody")
+        if body is None and isinstance(html, str):
+            body = html_text(html)
+        content = {"subject": message.get("subject"), "body": body, "html": html}
+        envelope["from"] = message.get("from")
+    content = {key: value for key, value in content.items() if value is not None}
+    kept = {key: value for key, value in envelope.items() if value is not None}
+    if kept:
+        content["data"] = {ENVELOPE: kept}
+    return content
+
+
+#: Herald's field → NotifyBC's, in the errors of a POST.
+TOP_NAMES = {"recipients": "userChannelId", "sendAt": "invalidBefore", "channels": "channel"}
+MESSAGE_NAMES = {
+    "inApp": {"subject": "title", "body": "body", "data": "message"},
+    "email": {"body": "textBody", "html": "htmlBody", "subject": "subject"},
+    "sms": {"body": "textBody"},
+}
+
+
+def _notifybc_errors(errors: dict, channel: str) -> dict:
+    renamed: dict = {}
+    for key, value in errors.items():
+        if key == "message" and isinstance(value, dict):
+            names = MESSAGE_NAMES[channel]
+            for inner, messages in value.items():
+                if inner == "data" and channel != "inApp":
+                    renamed.setdefault("data", messages)
+                else:
+                    renamed.setdefault("message", {})[names.get(inner, inner)] = messages
+        elif key == "recipients" and isinstance(value, dict):
+            for problems in value.values():
+                for inner, messages in problems.items() if isinstance(problems, dict) else ():
+                    target = "channel" if inner == "type" else "userChannelId"
+                    renamed.setdefault(target, []).extend(messages)
+        else:
+            renamed[TOP_NAMES.get(key, key)] = value
+    return renamed
