@@ -8,6 +8,7 @@ each kind is defined here only, and the error texts are these.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -220,6 +221,35 @@ class Url(Kind):
     def show(self, value: Any) -> str:
         password = urlsplit(value).password
         return value.replace(f":{password}@", ":***@", 1) if password else value
+
+
+def networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a comma-separated list of IP addresses and CIDRs (ValueError if one is
+    not)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+@dataclass(frozen=True)
+class Networks(Kind):
+    """Comma-separated IP addresses and CIDR networks (``10.0.0.0/8, 192.0.2.7``), or empty."""
+
+    optional = True
+
+    @property
+    def allowed(self) -> str:
+        return "empty or comma-separated IP addresses and CIDRs"
+
+    def parse(self, raw: str) -> str:
+        networks(raw)
+        return raw.strip()
+
+    def valid(self, value: Any) -> bool:
+        try:
+            networks(value)
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return True
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from setting_kinds import Choice, Flag, Kind, Number, Pattern, Rate, Secret, Setting, Text, Url
+from setting_kinds import (
+    Choice,
+    Flag,
+    Kind,
+    Networks,
+    Number,
+    Pattern,
+    Rate,
+    Secret,
+    Setting,
+    Text,
+    Url,
+)
 from setting_kinds import InvalidSetting as InvalidSetting
 from setting_kinds import rate_window as rate_window
 
@@ -340,6 +352,11 @@ class Settings(BaseSettings):
     )
     INBOX_POLL_SECONDS: Annotated[int, Number(1, 3600)] = Field(
         default=30, description="How often the /inbox page refreshes its unread badge"
+    )
+    TRUSTED_PROXY_ADDRESSES: Annotated[str, Networks()] = Field(
+        default="",
+        description="Proxies (IP addresses, CIDRs, comma-separated) whose identity headers are "
+        "trusted (SiteMinder `SM_USER` on /compat/notifybc); empty: never",
     )
 
     # --- the scheduler's jobs --------------------------------------------------------------

@@ -47,10 +47,12 @@ class Reader:
 
 
 def _live(reader: Reader, now: datetime, deleted_too: bool = False):
-    """Notifications still shown: not purged, not soft-deleted, not expired, within the
-    reader's scope."""
-    live = Notification.purged_at.is_null() & (
-        Notification.valid_till.is_null() | (Notification.valid_till > now)
+    """Notifications still shown: not purged, not soft-deleted, due (``send_at`` reached: an
+    in-app broadcast sent later is hidden until then), not expired, within the reader's scope."""
+    live = (
+        Notification.purged_at.is_null()
+        & (Notification.valid_till.is_null() | (Notification.valid_till > now))
+        & (Notification.send_at.is_null() | (Notification.send_at <= now))
     )
     if not deleted_too:
         live &= Notification.deleted_at.is_null()
@@ -140,6 +142,48 @@ def inbox_item(
         if row:
             return row
     return None
+
+
+def notification_item(reader: Reader, notification_id, now: datetime | None = None) -> dict | None:
+    """The reader's item of a notification — their in-app message of it, or the broadcast —
+    as :func:`inbox_item` gives it, one they deleted included (``state`` says); None when the
+    reader has none (not addressed to them, out of their scope, expired, not yet due)."""
+    now = now or utcnow()
+    message = (
+        Message.select(
+            Message.id.alias("item_id"),
+            Message.notification.alias("notification_id"),
+            Message.state.alias("state"),
+        )
+        .join(Notification)
+        .where(
+            (Message.notification == notification_id)
+            & (Message.recipient_key == reader.user)
+            & (Message.channel == INAPP.name)
+            & Message.state.in_((*SHOWN, MessageState.DELETED))
+            & _live(reader, now)
+        )
+        .dicts()
+        .first()
+    )
+    if message:
+        return message
+    own = (BroadcastState.notification == Notification.id) & (
+        BroadcastState.recipient_key == reader.user
+    )
+    return (
+        Notification.select(
+            Notification.id.alias("item_id"),
+            Notification.id.alias("notification_id"),
+            fn.COALESCE(BroadcastState.state, Value(MessageState.UNREAD.value)).alias("state"),
+        )
+        .join(BroadcastState, JOIN.LEFT_OUTER, on=own)
+        .where(
+            (Notification.id == notification_id) & Notification.inbox_broadcast & _live(reader, now)
+        )
+        .dicts()
+        .first()
+    )
 
 
 def set_item_state(reader: Reader, item: dict, state: str, now: datetime | None = None) -> None:

@@ -171,6 +171,17 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ("PATCH", "/compat/hackney/notifications/{notification_id}"): [
         {"actionType": "Approved", "actionNote": "Aprobat", "performedActionDoneBy": "ana"}
     ],
+    ("POST", "/compat/notifybc/api/notifications"): [
+        {"serviceName": "permits", "isBroadcast": True, "message": {"title": "T", "body": "B"}},
+        {
+            "serviceName": "permits",
+            "channel": "email",
+            "userChannelId": "ion@example.md",
+            "message": {"subject": "S", "textBody": "T", "htmlBody": "<p>T</p>"},
+        },
+    ],
+    ("PATCH", "/compat/notifybc/api/notifications/{notification_id}"): [{"state": "deleted"}],
+    ("PUT", "/compat/notifybc/api/notifications/{notification_id}"): [{"state": "deleted"}],
 }
 
 #: Valid query strings for GET operations with parameters beyond paging.
@@ -192,6 +203,9 @@ QUERY_EXAMPLES: dict[str, dict[str, str]] = {
     "/v1/templates": {"channel": "email", "language": "ro", "text": "Visit"},
     "/v1/contacts": {"channelType": "email", "language": "ro", "text": "Persoana"},
     "/compat/hackney/notifications": {"notificationType": "Email", "targetId": "t-1"},
+    "/compat/notifybc/api/notifications": {
+        "filter": '{"where": {"serviceName": "permits"}, "order": "created DESC", "limit": 10}'
+    },
 }
 
 #: Mambu filter constraints at the calendar's edges (every one a 400 naming ``value``).
