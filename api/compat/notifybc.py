@@ -62,7 +62,7 @@ SM_USER_PARAMETER = {
     "name": SM_USER,
     "required": False,
     "schema": {"type": "string", "maxLength": 200},
-    "description": "The user, from a SiteMinder proxy in TRUSTED_PROXY_ADDRESSES (ignored otherwise)",
+    "description": "The user, from a SiteMinder proxy in TRUSTED_PROXY_ADDRESSES (else ignored)",
 }
 #: A user's listing filters their newest items, at most this many.
 USER_SCAN = 1000
