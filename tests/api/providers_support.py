@@ -64,15 +64,18 @@ def listen_for_callbacks(sender, monkeypatch) -> SignedReceiver:
     return receiver
 
 
-def callback_for(receiver: SignedReceiver, message_id: str, state: str) -> dict:
-    """The callback the sender received for the message reaching ``state`` (waited for)."""
+def callback_for(receiver: SignedReceiver, message_id: str, state: str, read=False) -> dict:
+    """The callback the sender received for the message reaching ``state`` (with ``read``:
+    the one that says it was read), waited for."""
 
     def received():
         return next(
             (
                 payload
                 for payload in (request.json() for request in receiver.verified)
-                if payload["messageId"] == message_id and payload["state"] == state
+                if payload["messageId"] == message_id
+                and payload["state"] == state
+                and (payload["readAt"] is not None or not read)
             ),
             None,
         )

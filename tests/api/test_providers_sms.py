@@ -7,7 +7,8 @@ import hashlib
 import hmac
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from channels.sms import STATUS_CALLBACK_PATH, twilio_signature, twilio_signature_valid

@@ -42,6 +42,7 @@ class FakeWhatsApp(FakeProvider):
         self.token = token
         self.failures: list[Response] = []
         self.arrivals: list[float] = []
+        self.wamids: list[str] = []  # the message ids answered, in order
 
     @property
     def api_url(self) -> str:
@@ -62,7 +63,9 @@ class FakeWhatsApp(FakeProvider):
             return graph_error(400, 100, f"(#100) Invalid parameter: {problem}")
         if self.failures:
             return self.failures.pop(0)
-        return Response(200, self.accepted(request.json()))
+        answer = self.accepted(request.json())
+        self.wamids.append(answer["messages"][0]["id"])
+        return Response(200, answer)
 
     @staticmethod
     def invalid(request: Request) -> str | None:
