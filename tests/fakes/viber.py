@@ -33,6 +33,7 @@ class ViberFake(FakeProvider):
         self.unregistered: set[str] = set()
         self.unsubscribed: set[str] = set()
         self._tokens = itertools.count(5_491_000_000_000_000_001)
+        self.message_tokens: list[int] = []  # the message_token of each message sent
 
     def respond(self, request: Request) -> Response:
         if request.method != "POST" or request.path not in ("/send_message", "/set_webhook"):
@@ -50,12 +51,13 @@ class ViberFake(FakeProvider):
             return status(5, "receiverNotRegistered")
         if body["receiver"] in self.unsubscribed:
             return status(6, "receiverNotSubscribed")
+        self.message_tokens.append(next(self._tokens))
         return Response(
             200,
             {
                 "status": 0,
                 "status_message": "ok",
-                "message_token": next(self._tokens),
+                "message_token": self.message_tokens[-1],
                 "chat_hostname": "SN-CHAT-05_",
                 "billing_status": 1,
             },
