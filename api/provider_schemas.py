@@ -144,8 +144,8 @@ class ViberEventSchema(ProviderSchema):
 # --- answers --------------------------------------------------------------------------------
 class ReceiptsTakenSchema(CamelSchema):
     """What a provider's post did: how many receipts ``matched`` a message Herald sent (applied,
-    or already applied before), how many named an ``unknown`` one (not sent by Herald, or
-    purged after retention)."""
+    or already applied before), how many were ``unmatched``: for a message Herald does not
+    know (not sent by it, or purged after retention)."""
 
     matched = fields.Integer()
-    unknown = fields.Integer()
+    unmatched = fields.Integer()

@@ -91,17 +91,17 @@ class Tally:
     """Receipts applied by one post: how many matched a message, how many did not."""
 
     def __init__(self) -> None:
-        self.matched = self.unknown = 0
+        self.matched = self.unmatched = 0
 
     def receipt(self, channel: str, provider_id: str, status: ReceiptStatus, **details) -> None:
         outcome = receipt_for_provider_id(channel, provider_id, status, **details)
         if outcome is None:
-            self.unknown += 1
+            self.unmatched += 1
         else:
             self.matched += 1
 
     def answer(self) -> dict[str, int]:
-        return {"matched": self.matched, "unknown": self.unknown}
+        return {"matched": self.matched, "unmatched": self.unmatched}
 
 
 # --- Twilio ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def deliver(client, token: int, kind: str = "delivered") -> None:
     body = event(kind, message_token=token, user_id="01234567890A=")
     headers = {"X-Viber-Content-Signature": content_signature(TOKEN, body)}
     response = client.post(EVENTS_PATH, data=body, headers=headers, content_type="application/json")
-    assert response.get_json() == {"matched": 1, "unknown": 0}
+    assert response.get_json() == {"matched": 1, "unmatched": 0}
 
 
 def search_state(client, sender, state: str) -> list[str]:

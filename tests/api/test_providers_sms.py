@@ -83,7 +83,7 @@ def test_delivered_moves_the_message_and_calls_the_sender_back(
         for status in ("queued", "sent", "delivered"):  # as Twilio reports them, in turn
             response = post_callback(client, status_callback(resource, status))
             assert response.status_code == 200, response.get_json()
-            assert response.get_json() == {"matched": 1, "unknown": 0}
+            assert response.get_json() == {"matched": 1, "unmatched": 0}
 
         shown = history(client, sender, message_id)
         assert shown["state"] == "delivered"
@@ -187,13 +187,13 @@ def test_unknown_and_purged_messages_are_answered_without_change(client, sender,
     stranger = {**status_callback(resource, "delivered"), "MessageSid": "SM" + "f" * 32}
     response = post_callback(client, stranger)
     assert response.status_code == 200
-    assert response.get_json() == {"matched": 0, "unknown": 1}
+    assert response.get_json() == {"matched": 0, "unmatched": 1}
     assert Message.get_by_id(message_id).state == "sent"
 
     purge_past_retention()
     purged = footprint(message_id)
     response = post_callback(client, status_callback(resource, "undelivered", 30003))
-    assert response.get_json() == {"matched": 0, "unknown": 1}
+    assert response.get_json() == {"matched": 0, "unmatched": 1}
     assert footprint(message_id) == purged
 
 

@@ -76,7 +76,7 @@ def test_delivered_then_seen_moves_the_message_and_calls_the_sender_back(
             body = event(kind, at, message_token=token, user_id=USER)
             response = post_event(client, body)
             assert response.status_code == 200, response.get_json()
-            assert response.get_json() == {"matched": 1, "unknown": 0}
+            assert response.get_json() == {"matched": 1, "unmatched": 0}
 
         row = Message.get_by_id(message_id)
         assert row.state == "delivered"
@@ -145,7 +145,7 @@ def test_the_webhook_check_and_other_events_are_answered(client, viber):
     ):
         response = post_event(client, body)
         assert response.status_code == 200
-        assert response.get_json() == {"matched": 0, "unknown": 0}
+        assert response.get_json() == {"matched": 0, "unmatched": 0}
 
 
 def test_forged_unsigned_and_miskeyed_events_are_refused(client, sender, viber, worker):
@@ -171,11 +171,11 @@ def test_forged_unsigned_and_miskeyed_events_are_refused(client, sender, viber, 
 def test_unknown_and_purged_messages_are_answered_without_change(client, sender, viber, worker):
     message_id, token = sent_viber(client, sender, viber)
     stranger = post_event(client, event("delivered", message_token=token + 1000, user_id=USER))
-    assert stranger.get_json() == {"matched": 0, "unknown": 1}
+    assert stranger.get_json() == {"matched": 0, "unmatched": 1}
     purge_past_retention()
     purged = footprint(message_id)
     response = post_event(client, event("delivered", message_token=token, user_id=USER))
-    assert response.get_json() == {"matched": 0, "unknown": 1}
+    assert response.get_json() == {"matched": 0, "unmatched": 1}
     assert footprint(message_id) == purged
 
 

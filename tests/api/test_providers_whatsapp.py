@@ -120,7 +120,7 @@ def test_delivered_then_read_moves_the_message_and_calls_the_sender_back(
             body = status_webhook(message_status(wamid, status, RECIPIENT, at))
             response = post_webhook(client, body)
             assert response.status_code == 200, response.get_json()
-            assert response.get_json() == {"matched": 1, "unknown": 0}
+            assert response.get_json() == {"matched": 1, "unmatched": 0}
 
         row = Message.get_by_id(message_id)
         assert row.state == "delivered"
@@ -193,7 +193,7 @@ def test_one_webhook_may_carry_statuses_of_many_messages(client, sender, whatsap
         message_status(first_wamid, "warning", RECIPIENT, now()),  # not about delivery
     )
     response = post_webhook(client, body)
-    assert response.get_json() == {"matched": 1, "unknown": 1}
+    assert response.get_json() == {"matched": 1, "unmatched": 1}
     assert Message.get_by_id(first).state == "delivered"
 
 
@@ -229,7 +229,7 @@ def test_a_purged_message_is_not_found(client, sender, whatsapp, worker):
     response = post_webhook(
         client, status_webhook(message_status(wamid, "delivered", RECIPIENT, now()))
     )
-    assert response.get_json() == {"matched": 0, "unknown": 1}
+    assert response.get_json() == {"matched": 0, "unmatched": 1}
     assert footprint(message_id) == purged
 
 
