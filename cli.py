@@ -1,4 +1,5 @@
-"""The ``herald`` command: senders, database migrations, settings, and the development runner."""
+"""The ``herald`` command: senders, database migrations, settings, provider set-up, and the
+development runner."""
 
 from __future__ import annotations
 
@@ -167,6 +168,32 @@ def vapid_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def viber_set_webhook(args: argparse.Namespace) -> int:
+    """Point the Viber bot's webhook at Herald's events endpoint on PUBLIC_BASE_URL, so that
+    Viber reports deliveries, reads, failures and unsubscriptions; prints the URL and the
+    event types Viber confirmed."""
+    from channels import http
+    from channels.base import DeliveryError
+    from channels.viber import EVENTS_PATH, set_webhook
+
+    if not settings.PUBLIC_BASE_URL:
+        raise CommandError(
+            "PUBLIC_BASE_URL is not set: it is the https:// address Viber reaches Herald at",
+            code=2,
+        )
+    if not settings.VIBER_AUTH_TOKEN:
+        raise CommandError("Viber is not configured: VIBER_AUTH_TOKEN is not set", code=2)
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + EVENTS_PATH
+    try:
+        events = set_webhook(url)
+    except DeliveryError as error:
+        raise CommandError(f"Viber did not set the webhook to {url}: {error}") from None
+    finally:
+        http.close_session()
+    print(f"Viber webhook: {url} ({', '.join(events) or 'all events'})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from dev.run import main as run_main
 
@@ -223,6 +250,14 @@ def parser() -> argparse.ArgumentParser:
     vapid.add_parser(
         "generate", help="print a new VAPID key pair as VAPID_PRIVATE_KEY=… and VAPID_PUBLIC_KEY=…"
     ).set_defaults(func=vapid_generate)
+
+    viber = commands.add_parser("viber", help="Viber bot set-up").add_subparsers(
+        dest="action", required=True
+    )
+    viber.add_parser(
+        "set-webhook",
+        help="point the bot's webhook at Herald (PUBLIC_BASE_URL) for delivery receipts",
+    ).set_defaults(func=viber_set_webhook)
 
     shown = commands.add_parser(
         "settings", help="print every setting's effective value (after checking them all)"

@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     )
 
     # --- API -------------------------------------------------------------------------------
+    PUBLIC_BASE_URL: Annotated[str, Url(("http", "https"), optional=True)] = Field(
+        default="",
+        description="The address providers reach Herald at (https://herald.example.md), named "
+        "in the receipt URLs given to them; empty: SMS sends ask for no receipts, and Twilio "
+        "receipts are refused",
+    )
     MAX_REQUEST_BYTES: Bytes = Field(
         default=1024 * 1024, description="Largest request body (413 above)"
     )
@@ -268,6 +274,15 @@ class Settings(BaseSettings):
     WHATSAPP_TOKEN: SecretText = Field(default="", description="WhatsApp Cloud API bearer token")
     WHATSAPP_PHONE_NUMBER_ID: AnyText = Field(
         default="", description="WhatsApp sender phone number id"
+    )
+    WHATSAPP_VERIFY_TOKEN: SecretText = Field(
+        default="",
+        description="The verify token set on the Meta app's webhook (its verification request "
+        "is answered only with it)",
+    )
+    WHATSAPP_APP_SECRET: SecretText = Field(
+        default="",
+        description="The Meta app secret that signs status webhooks; empty: they are refused",
     )
     WHATSAPP: ChannelSettings = _channel("WhatsApp", max_retries=6, min_backoff_ms=5000)
     SMS_PROVIDER: Annotated[str, Choice(("twilio",))] = Field(

@@ -21,6 +21,7 @@ from api import (
     inbox_page,
     messages,
     notifications,
+    providers,
     reminders,
     search,
     templates,
@@ -90,6 +91,7 @@ def build_app() -> Flask:
     app.register_error_handler(InterfaceError, lambda error: _database_unavailable(api, error))
     api.register_blueprint(health.blp)
     api.register_blueprint(webpush.blp)
+    api.register_blueprint(providers.blp)  # no API key: each provider signs its posts
     for blueprint in V1_BLUEPRINTS:
         api.register_blueprint(blueprint)
     api.register_blueprint(inbox.blp)

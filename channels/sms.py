@@ -3,13 +3,22 @@
 A gateway is one :class:`SmsProvider` subclass listed in ``PROVIDERS``: it sends a text to an
 E.164 number and classifies the gateway's answers. The channel around it validates numbers,
 counts segments and records them on the message.
+
+Twilio's delivery receipts (status callbacks) come to ``STATUS_CALLBACK_PATH`` on
+``PUBLIC_BASE_URL``: each send names that URL, and :func:`twilio_signature`,
+:data:`TWILIO_STATUSES` and :func:`twilio_failure_reason` are how the web process checks and
+reads what Twilio posts there.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -29,6 +38,7 @@ from channels.base import (
 from channels.errors import ChannelError
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
+from models.receipts import ReceiptStatus
 from models.states import FailureReason
 from settings import settings
 
@@ -109,12 +119,10 @@ class TwilioProvider(SmsProvider):
             f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/"
             f"{quote(account, safe='')}/Messages.json"
         )
-        response = http.call(
-            "POST",
-            url,
-            data={"To": to, "From": settings.SMS_FROM, "Body": text},
-            auth=(account, settings.SMS_AUTH_TOKEN),
-        )
+        form = {"To": to, "From": settings.SMS_FROM, "Body": text}
+        if callback := status_callback_url():
+            form["StatusCallback"] = callback
+        response = http.call("POST", url, data=form, auth=(account, settings.SMS_AUTH_TOKEN))
         if not 200 <= response.status_code < 300:
             raise self.classify(response)
         answer = json_object(response)
@@ -139,6 +147,79 @@ class TwilioProvider(SmsProvider):
         if code in self.INVALID_DESTINATION_CODES:
             return PermanentError(FailureReason.INVALID_DESTINATION, message)
         return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
+
+
+# --- Twilio's status callbacks ------------------------------------------------------------
+#: Where on Herald Twilio posts a message's status changes.
+STATUS_CALLBACK_PATH = "/v1/providers/twilio/status"
+#: Twilio's message statuses, as receipts. Those before delivery (and ``canceled``, which
+#: only a scheduled Twilio message reaches) tell Herald nothing new.
+TWILIO_STATUSES = {
+    **dict.fromkeys(
+        ("accepted", "scheduled", "queued", "sending", "sent", "canceled", "partially_delivered"),
+        ReceiptStatus.SENT,
+    ),
+    "delivered": ReceiptStatus.DELIVERED,
+    "read": ReceiptStatus.READ,
+    "undelivered": ReceiptStatus.FAILED,
+    "failed": ReceiptStatus.FAILED,
+}
+#: Twilio ErrorCodes of an undelivered message that say the number itself cannot be reached:
+#: unreachable handset (30003), unknown handset (30005), landline or unreachable carrier
+#: (30006), and the recipient having replied STOP (21610).
+TWILIO_DEAD_ADDRESS_CODES = frozenset({30003, 30005, 30006, 21610})
+
+
+def status_callback_url() -> str | None:
+    """The StatusCallback each send names: STATUS_CALLBACK_PATH on PUBLIC_BASE_URL; None
+    when PUBLIC_BASE_URL is empty (then Twilio sends no receipts)."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}{STATUS_CALLBACK_PATH}" if base else None
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """The ``X-Twilio-Signature`` of a request to ``url`` with these POST parameters: base64
+    HMAC-SHA1, keyed with the auth token, of the URL followed by each parameter's name and
+    value, sorted by name (a repeated name's values sorted too)."""
+    signed = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def twilio_signature_valid(
+    auth_token: str, url: str, params: list[tuple[str, str]], signature: str | None
+) -> bool:
+    """Whether ``signature`` is Twilio's for this request, compared in constant time. As
+    Twilio's own validators do, an https URL is also tried with its default port (443) written
+    out or left out."""
+    if not auth_token or not signature:
+        return False
+    given = signature.encode()
+    return any(
+        hmac.compare_digest(twilio_signature(auth_token, candidate, params).encode(), given)
+        for candidate in _port_variants(url)
+    )
+
+
+def _port_variants(url: str) -> list[str]:
+    """``url``, and for https the same with the default port written out or left out."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return [url]
+    if parts.port is None:
+        return [url, parts._replace(netloc=f"{parts.netloc}:443").geturl()]
+    if parts.port == 443:
+        return [url, parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()]
+    return [url]
+
+
+def twilio_failure_reason(error_code: int | None) -> FailureReason:
+    """Herald's reason for an undelivered message with this Twilio ErrorCode."""
+    if error_code in TWILIO_DEAD_ADDRESS_CODES:
+        return FailureReason.DEAD_ADDRESS
+    if error_code in TwilioProvider.INVALID_DESTINATION_CODES:
+        return FailureReason.INVALID_DESTINATION
+    return FailureReason.REJECTED_BY_PROVIDER
 
 
 #: The gateways ``SMS_PROVIDER`` may name.

@@ -4,14 +4,22 @@ viberbot builds the text message; the call itself goes through
 :mod:`channels.http`, because viberbot's own sender has a fixed base URL in ``Api``, no timeout,
 puts the token in the body, logs the whole payload (token included) on errors, and reports a
 non-zero status only as a formatted ``Exception`` that would have to be string-matched.
+
+Viber posts delivery events (delivered, seen, failed) and unsubscriptions to the bot's
+webhook, which ``herald viber set-webhook`` points at Herald (:func:`set_webhook`), signed with
+the auth token (:func:`event_signature_valid`); :data:`EVENT_STATUSES` reads them. An event
+names a message by the ``message_token`` its send answered, Herald's provider id.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 import requests
 from viberbot.api.consts import BOT_API_ENDPOINT
+from viberbot.api.event_type import EventType
 from viberbot.api.messages.text_message import TextMessage
 
 from channel_table import VIBER
@@ -26,6 +34,7 @@ from channels.base import (
     TransientError,
     check_text_length,
 )
+from models.receipts import ReceiptStatus
 from models.states import FailureReason
 from settings import settings
 
@@ -41,6 +50,17 @@ INVALID_AUTH_TOKEN = 2
 DEAD_STATUSES = frozenset({5, 6})  # receiverNotRegistered, receiverNotSubscribed
 INVALID_DESTINATION_STATUSES = frozenset({11})  # receiverNoSuitableDevice
 TRANSIENT_STATUSES = frozenset({12})  # tooManyRequests
+
+#: Where on Herald Viber posts the bot's events.
+EVENTS_PATH = "/v1/providers/viber/events"
+#: Viber's delivery events, as receipts.
+EVENT_STATUSES = {
+    EventType.DELIVERED: ReceiptStatus.DELIVERED,
+    EventType.SEEN: ReceiptStatus.READ,
+    EventType.FAILED: ReceiptStatus.FAILED,
+}
+#: The events the webhook asks Viber for (``webhook``, its check, always comes).
+WEBHOOK_EVENT_TYPES = [*EVENT_STATUSES, EventType.UNSUBSCRIBED]
 
 
 class ViberChannel(Channel):
@@ -128,6 +148,38 @@ def classify(answer: dict[str, Any]) -> Exception:
     if status in TRANSIENT_STATUSES or status == INVALID_AUTH_TOKEN:
         return TransientError(message)
     return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
+
+
+def event_signature(auth_token: str, body: bytes) -> str:
+    """The ``X-Viber-Content-Signature`` Viber sends with ``body``: the hex HMAC-SHA256 of the
+    raw body, keyed with the bot's auth token."""
+    return hmac.new(auth_token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def event_signature_valid(auth_token: str, body: bytes, signature: str | None) -> bool:
+    """Whether ``signature`` is Viber's for ``body``, compared in constant time."""
+    if not auth_token or not signature:
+        return False
+    return hmac.compare_digest(event_signature(auth_token, body).encode(), signature.encode())
+
+
+def set_webhook(url: str) -> list[str]:
+    """Point the bot's webhook at ``url`` for :data:`WEBHOOK_EVENT_TYPES` (Viber first posts a
+    signed ``webhook`` event there and needs it answered 200); the event types Viber confirms.
+    Raises a :class:`DeliveryError` as a send would: TransientError for an unreachable API,
+    PermanentError for a refusal (status 1: the URL is invalid or did not answer)."""
+    response = http.call(
+        "POST",
+        f"{settings.VIBER_API_URL.rstrip('/')}/{BOT_API_ENDPOINT.SET_WEBHOOK}",
+        json={"url": url, "event_types": WEBHOOK_EVENT_TYPES, "send_name": False},
+        headers={"X-Viber-Auth-Token": settings.VIBER_AUTH_TOKEN},
+    )
+    http.raise_for_status(response)
+    answer = _json(response)
+    if answer.get("status") != OK:
+        raise classify(answer)
+    confirmed = answer.get("event_types")
+    return [str(kind) for kind in confirmed] if isinstance(confirmed, list) else []
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -1,8 +1,14 @@
 """WhatsApp through Meta's Cloud API: a text message, or a provider template when the
-notification carries ``whatsappTemplate`` (required outside the 24-hour customer-care window)."""
+notification carries ``whatsappTemplate`` (required outside the 24-hour customer-care window).
+
+The Cloud API reports each message's status (sent, delivered, read, failed) to the Meta app's
+webhook, signed with the app secret: :func:`webhook_signature_valid`, :data:`WEBHOOK_STATUSES`
+and :func:`webhook_failure_reason` are how the web process checks and reads them."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +27,7 @@ from channels.base import (
 )
 from channels.http import json_object
 from channels.phone import parse_phone, plain_text
+from models.receipts import ReceiptStatus
 from models.states import FailureReason
 from settings import settings
 
@@ -31,6 +38,18 @@ RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})
 TOKEN_EXPIRED = 190
 UNDELIVERABLE = 131026
 REENGAGEMENT_REQUIRED = 131047
+#: The user stopped marketing messages from this business.
+MARKETING_STOPPED = 131050
+#: A status webhook's ``status`` values, as receipts (others, such as ``warning``, are not
+#: about delivery).
+WEBHOOK_STATUSES = {
+    "sent": ReceiptStatus.SENT,
+    "delivered": ReceiptStatus.DELIVERED,
+    "read": ReceiptStatus.READ,
+    "failed": ReceiptStatus.FAILED,
+}
+#: The prefix of the ``X-Hub-Signature-256`` header's value.
+SIGNATURE_PREFIX = "sha256="
 
 
 class WhatsAppChannel(Channel):
@@ -115,6 +134,30 @@ def classify(response: requests.Response) -> DeliveryError:
             f"{message} (over 24 hours since the user last wrote: send a whatsappTemplate)",
         )
     return PermanentError(FailureReason.REJECTED_BY_PROVIDER, message)
+
+
+def webhook_signature(app_secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature-256`` value Meta sends with ``body``: ``sha256=`` and the hex
+    HMAC-SHA256 of the raw body, keyed with the app secret."""
+    return SIGNATURE_PREFIX + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_valid(app_secret: str, body: bytes, signature: str | None) -> bool:
+    """Whether ``signature`` is Meta's for ``body``, compared in constant time."""
+    if not app_secret or not signature:
+        return False
+    return hmac.compare_digest(webhook_signature(app_secret, body).encode(), signature.encode())
+
+
+def webhook_failure_reason(error_codes: list[int]) -> FailureReason:
+    """Herald's reason for a failed status with these ``errors[].code``: undeliverable
+    (131026) is a dead address, marketing messages stopped by the user (131050) unsubscribed,
+    anything else rejected by the provider."""
+    if UNDELIVERABLE in error_codes:
+        return FailureReason.DEAD_ADDRESS
+    if MARKETING_STOPPED in error_codes:
+        return FailureReason.UNSUBSCRIBED
+    return FailureReason.REJECTED_BY_PROVIDER
 
 
 def _describe(error: dict[str, Any], response: requests.Response) -> str:

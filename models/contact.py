@@ -110,6 +110,21 @@ def deactivate_channel(contact_id: int, kind: str, address: str, reason: str) ->
     )
 
 
+def deactivate_address(kind: str, address: str, reason: str) -> int:
+    """Switch off the channel of type ``kind`` at ``address`` in every contact that has it
+    (the provider says the address itself is gone: a Viber user unsubscribed from the bot);
+    how many were active."""
+    return (
+        ContactChannel.update(active=False, deactivated_reason=reason[:500], updated_at=utcnow())
+        .where(
+            (ContactChannel.type == kind)
+            & (ContactChannel.address == address)
+            & ContactChannel.active
+        )
+        .execute()
+    )
+
+
 #: The contact's own fields a row may carry, and what a new contact has for one it does not.
 FIELD_DEFAULTS = {"name": None, "preferred_language": None, "attributes": dict, "quiet_hours": None}
 #: An upsert row changes only those of these fields it carries.

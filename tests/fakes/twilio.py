@@ -4,6 +4,8 @@ does, and answers in Twilio's shapes (a Message resource, or ``{"code", "message
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 import time
 
@@ -43,6 +45,7 @@ class FakeTwilio(FakeProvider):
         self.failures: list[Response] = []
         self.num_segments: str | None = "1"
         self.arrivals: list[float] = []
+        self.resources: list[dict] = []  # the Message resources answered, in order
 
     @property
     def messages_path(self) -> str:
@@ -63,7 +66,9 @@ class FakeTwilio(FakeProvider):
                 return twilio_error(400, code, f"A '{field}' parameter is required.")
         if self.failures:
             return self.failures.pop(0)
-        return Response(201, self.message_resource(form))
+        resource = self.message_resource(form)
+        self.resources.append(resource)
+        return Response(201, resource)
 
     def message_resource(self, form: dict[str, str]) -> dict:
         """The Message resource Twilio answers with when it queues a message."""
@@ -87,3 +92,34 @@ class FakeTwilio(FakeProvider):
         if self.num_segments is not None:
             resource["num_segments"] = self.num_segments
         return resource
+
+
+# --- status callbacks, as Twilio posts them ----------------------------------------------------
+def twilio_signature(auth_token: str, url: str, form: dict[str, str]) -> str:
+    """X-Twilio-Signature as Twilio computes it (written here from Twilio's "Webhooks security"
+    page, not taken from Herald): base64 HMAC-SHA1 of the URL followed by every POST
+    parameter's name and value, in parameter-name order, keyed with the auth token."""
+    data = url + "".join(f"{name}{form[name]}" for name in sorted(form))
+    return base64.b64encode(
+        hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    ).decode()
+
+
+def status_callback(resource: dict, status: str, error_code: int | None = None) -> dict[str, str]:
+    """The form Twilio posts to a message's StatusCallback when the message whose resource it
+    answered the send with reaches ``status``."""
+    form = {
+        "AccountSid": resource["account_sid"],
+        "ApiVersion": "2010-04-01",
+        "From": resource["from"],
+        "MessageSid": resource["sid"],
+        "MessageStatus": status,
+        "SmsSid": resource["sid"],
+        "SmsStatus": status,
+        "To": resource["to"],
+    }
+    if status == "delivered":
+        form["RawDlrDoneDate"] = "2504240901"
+    if error_code is not None:
+        form["ErrorCode"] = str(error_code)
+    return form

@@ -4,6 +4,8 @@ the Graph API does, and answers in its shapes (``messages[].id``, or ``{"error":
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -40,6 +42,7 @@ class FakeWhatsApp(FakeProvider):
         self.token = token
         self.failures: list[Response] = []
         self.arrivals: list[float] = []
+        self.wamids: list[str] = []  # the message ids answered, in order
 
     @property
     def api_url(self) -> str:
@@ -60,7 +63,9 @@ class FakeWhatsApp(FakeProvider):
             return graph_error(400, 100, f"(#100) Invalid parameter: {problem}")
         if self.failures:
             return self.failures.pop(0)
-        return Response(200, self.accepted(request.json()))
+        answer = self.accepted(request.json())
+        self.wamids.append(answer["messages"][0]["id"])
+        return Response(200, answer)
 
     @staticmethod
     def invalid(request: Request) -> str | None:
@@ -94,3 +99,73 @@ class FakeWhatsApp(FakeProvider):
         if message["type"] == "template":
             answer["messages"][0]["message_status"] = "accepted"
         return answer
+
+
+# --- status webhooks, as Meta posts them -------------------------------------------------------
+APP_SECRET = "whatsapp-app-secret"
+VERIFY_TOKEN = "whatsapp-verify-token"
+BUSINESS_ACCOUNT_ID = "102290129340398"
+
+
+def hub_signature(app_secret: str, body: bytes) -> str:
+    """X-Hub-Signature-256 as Meta sends it: ``sha256=`` and the hex HMAC-SHA256 of the raw
+    body, keyed with the app secret."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def message_status(
+    wamid: str, status: str, recipient: str, timestamp: int, errors: list[dict] | None = None
+) -> dict:
+    """One ``statuses[]`` item of a Cloud API webhook."""
+    item: dict = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(timestamp),
+        "recipient_id": recipient,
+    }
+    if status in ("sent", "delivered"):
+        item["conversation"] = {
+            "id": "CONVERSATION_" + secrets.token_hex(8),
+            "origin": {"type": "utility"},
+        }
+        item["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "utility"}
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+def undeliverable() -> dict:
+    """The ``errors[]`` item of a message Meta could not deliver (131026)."""
+    return {
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "error_data": {"details": "Message Undeliverable."},
+        "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+    }
+
+
+def status_webhook(*statuses: dict, phone_number_id: str = PHONE_NUMBER_ID) -> bytes:
+    """The body Meta posts to the app's webhook with these statuses."""
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": BUSINESS_ACCOUNT_ID,
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "37360000000",
+                                "phone_number_id": phone_number_id,
+                            },
+                            "statuses": list(statuses),
+                        },
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(payload).encode()
