@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from bounces.metrics import serve_metrics
 from bounces.receiver import BounceReceiver
@@ -26,6 +27,9 @@ def main() -> None:
     logging.basicConfig(
         level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.LOG_LEVEL != "DEBUG":
+        # aiosmtpd logs every SMTP command, addresses included; the receiver logs each report.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     if not settings.BOUNCE_DOMAIN:
         logger.info("BOUNCE_DOMAIN is empty: emails carry no return path; receiving nothing")
         _wait_for_signal()
@@ -37,12 +41,14 @@ def main() -> None:
     metrics = None
     try:
         receiver.start()
-        if settings.BOUNCES_METRICS_PORT:
-            metrics = serve_metrics(host, settings.BOUNCES_METRICS_PORT)
     except OSError as error:
-        logger.error("cannot listen on %s (%s)", host, error)
-        receiver.stop(no_assert=True)
-        sys.exit(1)
+        _cannot_listen(host, port, error)
+    if settings.BOUNCES_METRICS_PORT:
+        try:
+            metrics = serve_metrics(host, settings.BOUNCES_METRICS_PORT)
+        except OSError as error:
+            receiver.stop()
+            _cannot_listen(host, settings.BOUNCES_METRICS_PORT, error)
     logger.info(
         "receiving delivery reports for bounces+…@%s on %s:%d (SMTP)%s",
         settings.BOUNCE_DOMAIN,
@@ -57,6 +63,11 @@ def main() -> None:
         if metrics:
             metrics.shutdown()
         logger.info("bounce receiver stopped")
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:
+    logger.error("cannot listen on %s:%d (%s)", host, port, error.strerror or error)
+    sys.exit(1)
 
 
 def _wait_for_signal() -> None:

@@ -1,13 +1,14 @@
 """The bounce receiver's Prometheus metrics, served on BOUNCES_METRICS_PORT.
 
 ``herald_bounces_total{outcome}`` counts the delivery reports taken (after DATA), by what came
-of each: ``failed`` (a message failed by it), ``transient`` (a delay recorded as the message's
-last error), ``delivered`` (a success report moved it to delivered), ``unchanged`` (a report
-for a known message that changed nothing: a repeat, or one after the message failed),
-``ignored`` (a DSN that says nothing to apply: relayed, expanded), ``dropped_not_dsn`` (not a
-delivery status report) and ``dropped_unknown_token`` (a forged or altered token, or a message
-gone: purged after retention). ``herald_bounces_refused_total{reason}`` counts what was refused
-in the SMTP dialogue (``recipient``: not a return path at BOUNCE_DOMAIN; ``too_many_recipients``).
+of each: ``failed`` (a message failed by it), ``transient`` (a delay report for a known
+message: its last error, while it is still sent or delivered), ``delivered`` (a success report
+moved it to delivered), ``unchanged`` (a report for a known message that changed nothing: a
+repeat, or one after the message failed), ``ignored`` (a DSN that says nothing to apply:
+relayed, expanded), ``dropped_not_dsn`` (not a delivery status report) and
+``dropped_unknown_token`` (a forged or altered token, or a message gone: purged after
+retention). ``herald_bounces_refused_total{reason}`` counts what the SMTP dialogue refused:
+``recipient`` (not a return path at BOUNCE_DOMAIN) and ``too_many_recipients``.
 """
 
 from __future__ import annotations
