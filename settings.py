@@ -230,7 +230,7 @@ class Settings(BaseSettings):
         ),
     ] = Field(
         default="",
-        description="Emails go out with the return path bounces+<token>@BOUNCE_DOMAIN, where "
+        description="Emails go out with the return path `bounces+<token>@BOUNCE_DOMAIN`, where "
         "`herald bounces` receives their delivery reports; empty: no return path of Herald's",
     )
     BOUNCE_SECRET: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
