@@ -16,6 +16,7 @@ from channels.return_path import return_path
 from dev.embedded_redis import free_port
 from dev.run import procfile
 from models.states import FailureReason, MessageState
+from settings import EXIT_INVALID
 from tests.bounces.conftest import DOMAIN, SECRET, dsn
 from tests.factories import message, stored_message
 from tests.support import settled, started_with_output, wait_until
@@ -123,3 +124,20 @@ def test_a_port_in_use_stops_it_with_a_line_saying_so(db, redis_url):
             reader.join(5)
     assert exit_code == 1
     assert any(f"cannot listen on 127.0.0.1:{port}" in line for line in output), output
+
+
+def test_an_invalid_bounce_setting_stops_it_before_it_listens(db, redis_url):
+    env = process_env(db, redis_url, BOUNCE_DOMAIN="not a domain", BOUNCE_SMTP_PORT="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "bounces"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == EXIT_INVALID
+    assert result.stderr.splitlines() == [
+        "settings: BOUNCE_DOMAIN='not a domain' is not empty or a domain name",
+        "settings: BOUNCE_SMTP_PORT='0' is not an integer from 1 to 65,535",
+    ]
