@@ -1,5 +1,5 @@
-"""The ``herald`` command: senders, database migrations, settings, provider set-up, and the
-development runner."""
+"""The ``herald`` command: senders, database migrations, settings, provider set-up, the bounce
+receiver, and the development runner."""
 
 from __future__ import annotations
 
@@ -200,6 +200,13 @@ def run(args: argparse.Namespace) -> int:
     return run_main(stop_with_parent=args.stop_with_parent)
 
 
+def bounces(args: argparse.Namespace) -> int:
+    from bounces import main as bounces_main
+
+    bounces_main()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="herald", description="Herald notification service")
     commands = root.add_subparsers(dest="command", required=True)
@@ -266,7 +273,12 @@ def parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the README's table: defaults, allowed values"
     )
     shown.set_defaults(func=show_settings)
-    dev = commands.add_parser("run", help="run web, worker and scheduler for development")
+    commands.add_parser(
+        "bounces", help="receive emails' delivery reports (SMTP on BOUNCE_SMTP_HOST:_PORT)"
+    ).set_defaults(func=bounces)
+    dev = commands.add_parser(
+        "run", help="run web, worker, scheduler and bounce receiver for development"
+    )
     dev.add_argument(
         "--stop-with-parent",
         action="store_true",

@@ -238,6 +238,37 @@ class Settings(BaseSettings):
         description="Comma-separated content types allowed as email attachments (empty: none)",
     )
 
+    # --- email bounces ---------------------------------------------------------------------
+    BOUNCE_DOMAIN: Annotated[
+        str,
+        Pattern(
+            r"(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            "a domain name",
+            optional=True,
+        ),
+    ] = Field(
+        default="",
+        description="Emails go out with the return path `bounces+<token>@BOUNCE_DOMAIN`, where "
+        "`herald bounces` receives their delivery reports; empty: no return path of Herald's",
+    )
+    BOUNCE_SECRET: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
+        default="",
+        description="Signs return-path tokens; empty: a random one kept in the database, shared "
+        "by processes",
+    )
+    BOUNCE_SMTP_HOST: NonEmptyText = Field(
+        default="127.0.0.1", description="Address the bounce receiver (`herald bounces`) binds"
+    )
+    BOUNCE_SMTP_PORT: Port = Field(default=2525, description="Port the bounce receiver binds")
+    BOUNCE_MAX_MESSAGE_BYTES: Bytes = Field(
+        default=1024 * 1024, description="Largest report the bounce receiver takes (552 above)"
+    )
+    BOUNCES_METRICS_PORT: Annotated[int, Number(0, 65535)] = Field(
+        default=0,
+        description="Port of the bounce receiver's Prometheus metrics, on BOUNCE_SMTP_HOST "
+        "(0: none)",
+    )
+
     # --- web push --------------------------------------------------------------------------
     VAPID_PRIVATE_KEY: SecretText = Field(
         default="", description="VAPID private key (base64url, from `herald vapid generate`)"

@@ -1,5 +1,6 @@
 """Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings,
-and the notification's attachments from the document store."""
+the notification's attachments from the document store, and with BOUNCE_DOMAIN a VERP return
+path per message (``channels.return_path``) as the envelope sender."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from channels.base import (
     Rendered,
     TransientError,
 )
+from channels.return_path import return_path
 from models.states import FailureReason
 from settings import settings
 
@@ -53,8 +55,9 @@ class EmailChannel(Channel):
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         self.require_configured()
         email = compose(rendered, destination, self._attachments(rendered))
+        envelope_sender = return_path(rendered.metadata.get("messageId"))
         try:
-            self._send(email)
+            self._send(email, envelope_sender)
         except smtplib.SMTPRecipientsRefused as error:
             self.close()
             code, reply = next(iter(error.recipients.values()))
@@ -97,17 +100,18 @@ class EmailChannel(Channel):
         self._local.attachments = loaded
         return [loaded[reference["document_id"]] for reference in references]
 
-    def _send(self, email: EmailMessage) -> None:
-        """Send on this thread's connection; a stale one (closed by the server) is replaced once."""
+    def _send(self, email: EmailMessage, envelope_sender: str | None) -> None:
+        """Send on this thread's connection, from ``envelope_sender`` (MAIL FROM; None: the From
+        address); a stale connection (closed by the server) is replaced once."""
         connection = getattr(self._local, "smtp", None)
         if connection is not None:
             try:
-                connection.send_message(email)
+                connection.send_message(email, from_addr=envelope_sender)
                 return
             except smtplib.SMTPServerDisconnected:
                 self._local.smtp = None
         self._local.smtp = connect()
-        self._local.smtp.send_message(email)
+        self._local.smtp.send_message(email, from_addr=envelope_sender)
 
 
 def connect() -> smtplib.SMTP:

@@ -17,8 +17,8 @@ from models.message import Attempt, Message
 from models.notification import Notification
 from models.reminder import Reminder
 from models.sender import Sender
+from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
-from models.user_token import ServerSecret
 
 ALL_MODELS = [
     Sender,

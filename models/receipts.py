@@ -59,8 +59,14 @@ def message_for_provider_id(channel: str, provider_id: str) -> Message | None:
 
 
 def message_by_id(message_id) -> Message | None:
-    """The message with this id, with its sender's callback settings loaded."""
-    return _with_sender().where(Message.id == message_id).first()
+    """The message with this id that a provider took and retention has not purged (a purged
+    message has no provider id left, as for :func:`message_for_provider_id`), with its
+    sender's callback settings loaded."""
+    return (
+        _with_sender()
+        .where((Message.id == message_id) & Message.provider_id.is_null(False))
+        .first()
+    )
 
 
 def _with_sender():

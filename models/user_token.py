@@ -4,35 +4,26 @@ that person's inbox, and nothing else.
 A token carries the user id, the sender it was minted by (None when an admin minted it: the
 user sees every sender's notifications) and its expiry, signed with ``USER_TOKEN_SECRET``.
 When that setting is empty, a random secret is created once in the database and shared by
-every process using it, so tokens verify across web processes and restarts.
+every process using it (``models.server_secret``), so tokens verify across web processes and
+restarts.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from peewee import CharField, TextField
 
-from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.base import utcnow
 from models.errors import ModelError
+from models.server_secret import server_secret
 from settings import settings
 
 #: User tokens start with this, API keys with ``hk_``.
 TOKEN_PREFIX = "hu_"
 SALT = "herald.user-token"
 SECRET_NAME = "user_token"
-_derived: dict[str, str] = {}
-
-
-class ServerSecret(BaseModel):
-    """A secret generated once and shared by every process on this database."""
-
-    name = CharField(max_length=50, primary_key=True)
-    value = TextField()
-    created_at = UTCDateTimeField(default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -46,19 +37,8 @@ class InvalidToken(ModelError):
     """Forged, malformed or expired."""
 
 
-def _secret() -> str:
-    if settings.USER_TOKEN_SECRET:
-        return settings.USER_TOKEN_SECRET
-    if SECRET_NAME not in _derived:
-        ServerSecret.insert(
-            name=SECRET_NAME, value=secrets.token_urlsafe(48)
-        ).on_conflict_ignore().execute()
-        _derived[SECRET_NAME] = ServerSecret.get_by_id(SECRET_NAME).value
-    return _derived[SECRET_NAME]
-
-
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(_secret(), salt=SALT)
+    return URLSafeSerializer(server_secret(SECRET_NAME, settings.USER_TOKEN_SECRET), salt=SALT)
 
 
 def mint_user_token(

@@ -1,7 +1,7 @@
-"""DESIGN.md "Layering": imports flow one way, ``api/``, ``scheduler/``, ``cli.py``, ``dev/`` →
-``tasks/`` → ``templating/``, ``channels/``, ``models/`` → ``channel_table.py``, ``settings.py``;
-nothing but ``api/`` imports ``api/``; no module imports another's private names; and importing
-any module opens nothing (the process entry points do)."""
+"""DESIGN.md "Layering": imports flow one way, ``api/``, ``scheduler/``, ``bounces/``, ``cli.py``,
+``dev/`` → ``tasks/`` → ``templating/``, ``channels/``, ``models/`` → ``channel_table.py``,
+``settings.py``; nothing but ``api/`` imports ``api/``; no module imports another's private
+names; and importing any module opens nothing (the process entry points do)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ LAYERS = {
     "tasks": 2,
     "api": 3,
     "scheduler": 3,
+    "bounces": 3,
     "cli": 3,
     "dev": 3,
 }
 #: The processes' own packages (the top layer) import none of each other, but for ``herald run``.
-TOP_LAYER_IMPORTS = {("cli", "dev")}
+TOP_LAYER_IMPORTS = {("cli", "dev"), ("cli", "bounces")}
 #: Entry modules: a process starts with them, nothing imports them.
-ENTRY_MODULES = {"tasks.worker", "scheduler.__main__"}
+ENTRY_MODULES = {"tasks.worker", "scheduler.__main__", "bounces.__main__"}
 
 
 def production_modules() -> dict[str, Path]:

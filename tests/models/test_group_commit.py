@@ -5,7 +5,7 @@ import threading
 
 from models.base import utcnow
 from models.db import GroupCommit, GroupCommitInterrupted, database, run_sql
-from models.user_token import ServerSecret
+from models.server_secret import ServerSecret
 from tests.support import wait_until
 
 THREADS = 5

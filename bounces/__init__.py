@@ -1,0 +1,79 @@
+"""The bounce receiver process (``python -m bounces``, ``herald bounces``): an inbound SMTP
+server for the delivery reports that come back to emails' return paths
+(``bounces+<token>@BOUNCE_DOMAIN``), applied to their messages as receipts.
+
+With BOUNCE_DOMAIN empty, emails carry no return path of Herald's and nothing can come back:
+the process then says so and waits until it is stopped, so that a Procfile (``herald run``)
+may start it everywhere."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from typing import NoReturn
+
+from bounces.metrics import serve_metrics
+from bounces.receiver import BounceReceiver
+from models.db import open_database
+from settings import settings
+from tasks import bind_broker
+
+logger = logging.getLogger(__name__)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.LOG_LEVEL != "DEBUG":
+        # aiosmtpd logs every SMTP command, addresses included; the receiver logs each report.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+    if not settings.BOUNCE_DOMAIN:
+        logger.info("BOUNCE_DOMAIN is empty: emails carry no return path; receiving nothing")
+        _wait_for_signal()
+        return
+    open_database()
+    bind_broker()  # the sender's callbacks a bounce owes are enqueued
+    host, port = settings.BOUNCE_SMTP_HOST, settings.BOUNCE_SMTP_PORT
+    receiver = BounceReceiver(host, port)
+    metrics = None
+    try:
+        receiver.start()
+    except OSError as error:
+        _cannot_listen(host, port, error)
+    if settings.BOUNCES_METRICS_PORT:
+        try:
+            metrics = serve_metrics(host, settings.BOUNCES_METRICS_PORT)
+        except OSError as error:
+            receiver.stop()
+            _cannot_listen(host, settings.BOUNCES_METRICS_PORT, error)
+    logger.info(
+        "receiving delivery reports for bounces+…@%s on %s:%d (SMTP)%s",
+        settings.BOUNCE_DOMAIN,
+        host,
+        port,
+        f", metrics on {host}:{settings.BOUNCES_METRICS_PORT}" if metrics else "",
+    )
+    try:
+        _wait_for_signal()
+    finally:
+        receiver.stop()
+        if metrics:
+            metrics.shutdown()
+        logger.info("bounce receiver stopped")
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:
+    logger.error("cannot listen on %s:%d (%s)", host, port, error.strerror or error)
+    sys.exit(1)
+
+
+def _wait_for_signal() -> None:
+    """Return once SIGTERM or SIGINT arrives."""
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    while not stopping:
+        time.sleep(0.2)

@@ -1,0 +1,3 @@
+from bounces import main
+
+main()

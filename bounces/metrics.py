@@ -1,0 +1,46 @@
+"""The bounce receiver's Prometheus metrics, served on BOUNCES_METRICS_PORT.
+
+``herald_bounces_total{outcome}`` counts the delivery reports taken (after DATA), by what came
+of each: ``failed`` (a message failed by it), ``transient`` (a delay report for a known
+message: its last error, while it is still sent or delivered), ``delivered`` (a success report
+moved it to delivered), ``unchanged`` (a report for a known message that changed nothing: a
+repeat, or one after the message failed), ``ignored`` (a DSN that says nothing to apply:
+relayed, expanded), ``dropped_not_dsn`` (not a delivery status report) and
+``dropped_unknown_token`` (a forged or altered token, or a message gone: purged after
+retention). ``herald_bounces_refused_total{reason}`` counts what the SMTP dialogue refused:
+``recipient`` (not a return path at BOUNCE_DOMAIN) and ``too_many_recipients``.
+"""
+
+from __future__ import annotations
+
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, start_http_server
+
+OUTCOMES = (
+    "failed",
+    "transient",
+    "delivered",
+    "unchanged",
+    "ignored",
+    "dropped_not_dsn",
+    "dropped_unknown_token",
+)
+REFUSALS = ("recipient", "too_many_recipients")
+
+BOUNCES = Counter(
+    "herald_bounces", "Delivery reports the bounce receiver took, by outcome", ["outcome"]
+)
+REFUSED = Counter(
+    "herald_bounces_refused", "SMTP commands the bounce receiver refused, by reason", ["reason"]
+)
+for _outcome in OUTCOMES:
+    BOUNCES.labels(_outcome)
+for _reason in REFUSALS:
+    REFUSED.labels(_reason)
+
+
+def serve_metrics(host: str, port: int) -> WSGIServer:
+    """Serve the metrics on ``host:port`` in a background thread; ``.shutdown()`` stops it."""
+    server, _thread = start_http_server(port, addr=host)
+    return server
