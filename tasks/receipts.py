@@ -34,12 +34,16 @@ def receipt_for_provider_id(
     error: str | None = None,
 ) -> ReceiptOutcome | None:
     """Apply a receipt for the message ``channel``'s provider knows as ``provider_id``; None
-    when no message is known by it (never sent by Herald, or purged after retention)."""
+    when no message is known by it (never sent by Herald, or purged after retention). A
+    failure switches the contact's address off when its reason is DEAD_ADDRESS only: a
+    provider's other failures (carrier filtering, the account's own limits) say nothing
+    against the address."""
     message = message_for_provider_id(channel, provider_id)
     if message is None:
         logger.info("%s receipt for unknown provider id: %s", channel, status)
         return None
-    return _applied(message, status, at, failure_reason, error)
+    switch_off = failure_reason == FailureReason.DEAD_ADDRESS
+    return _applied(message, status, at, failure_reason, error, switch_off)
 
 
 def receipt_for_message(
@@ -49,24 +53,27 @@ def receipt_for_message(
     at: datetime | None = None,
     failure_reason: FailureReason | None = None,
     error: str | None = None,
+    switch_off: bool = True,
 ) -> ReceiptOutcome | None:
     """Apply a receipt for the message with this id (an email bounce names it by its return
-    path); None when there is no such message."""
+    path); None when there is no such message. A failure switches the contact's address off
+    unless ``switch_off`` is False (DESIGN "Receipts": a hard bounce does)."""
     message = message_by_id(message_id)
     if message is None:
         return None
-    return _applied(message, status, at, failure_reason, error)
+    return _applied(message, status, at, failure_reason, error, switch_off)
 
 
-def _applied(message: Message, status, at, failure_reason, error) -> ReceiptOutcome:
+def _applied(
+    message: Message, status, at, failure_reason, error, switch_off: bool
+) -> ReceiptOutcome:
     outcome = apply_receipt(message, status, at=at, failure_reason=failure_reason, error=error)
     if not outcome.changed:
         return outcome
     logger.info("message %s: %s receipt, now %s", message.id, status, outcome.state)
     if outcome.callback_id:
         enqueue_callbacks([outcome.callback_id])
-    if status == ReceiptStatus.FAILED and message.contact_id:
-        # DESIGN "Receipts": a hard bounce or an undelivered receipt switches the address off
+    if status == ReceiptStatus.FAILED and switch_off and message.contact_id:
         recipient_type = get_channel(message.channel).recipient_type
         reason = error or f"{message.channel} provider reported it undeliverable"
         deactivate_channel(message.contact_id, recipient_type, message.destination, reason)
