@@ -2,7 +2,7 @@
 
 Applies migrations, starts an embedded Redis (when REDIS_URL/BROKER_URL are unset) and a mail
 catcher writing ``.eml`` files to ``<VAR_DIR>/outbox``, keeps a development API key (an admin's) in
-``<VAR_DIR>/dev-key``, then runs the Procfile's processes (web, worker, scheduler) until
+``<VAR_DIR>/dev-key``, then runs the Procfile's processes (web, worker, scheduler, bounces) until
 interrupted, printing its banner once ``/healthz`` answers.
 """
 
