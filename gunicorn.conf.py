@@ -5,6 +5,11 @@ options given on the command line win.
 Threaded workers (``api.gunicorn_worker.HeraldWorker``, gunicorn's gthread made to face clients
 directly): idle or half-sent connections wait in the worker's poller instead of holding a
 thread, so slow clients do not stall the API, without a proxy in front.
+
+Metrics: the workers write them to ``PROMETHEUS_MULTIPROC_DIR`` (``<VAR_DIR>/metrics/web``
+unless the environment names one; set here, before any worker imports ``prometheus_client``),
+emptied when the server starts, a dead worker's live gauges removed when it exits; any worker's
+``/metrics`` reads them all. One server per directory.
 """
 
 import os
@@ -22,5 +27,29 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 30
 accesslog = "-"
+#: gunicorn's own lines in LOG_FORMAT (JSON objects with LOG_FORMAT=json).
+logger_class = "api.gunicorn_worker.HeraldLogger"
 #: No control socket under ~/.gunicorn/ (gunicorn 25+ opens one by default).
 control_socket_disable = True
+
+if settings.METRICS:
+    os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR",
+        os.path.join(os.path.abspath(settings.VAR_DIR), "metrics", "web"),
+    )
+
+
+def on_starting(server) -> None:
+    """Before the workers start: an empty metrics directory (no counts of an earlier run)."""
+    if settings.METRICS:
+        from tasks.metrics import empty_directory
+
+        empty_directory(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server, worker) -> None:
+    """A worker exited: its live gauges leave the scrapes (its counters stay in the sums)."""
+    if settings.METRICS:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -265,8 +265,7 @@ class Settings(BaseSettings):
     )
     BOUNCES_METRICS_PORT: Annotated[int, Number(0, 65535)] = Field(
         default=0,
-        description="Port of the bounce receiver's Prometheus metrics, on BOUNCE_SMTP_HOST "
-        "(0: none)",
+        description="Port of the bounce receiver's Prometheus metrics, on METRICS_HOST (0: none)",
     )
 
     # --- web push --------------------------------------------------------------------------
@@ -446,6 +445,41 @@ class Settings(BaseSettings):
     )
     MAILCATCHER: Switch = Field(
         default=True, description="`herald run` starts a mail catcher on SMTP_HOST:SMTP_PORT"
+    )
+
+    # --- metrics and logs ------------------------------------------------------------------
+    LOG_FORMAT: Annotated[str, Choice(("text", "json"))] = Field(
+        default="text",
+        description="Log lines as text, or one JSON object per line (with message_id, "
+        "notification_id, channel, attempt, sender where they apply)",
+    )
+    METRICS: Switch = Field(
+        default=True,
+        description="Collect Prometheus metrics and serve them (web `/metrics`, the worker's "
+        "and scheduler's ports); false: none",
+    )
+    METRICS_TOKEN: SecretText = Field(
+        default="",
+        description="Bearer token every metrics scrape must send; empty: open (keep the "
+        "metrics ports on a private network)",
+    )
+    METRICS_HOST: AnyText = Field(
+        default="",
+        description="Address the worker's and scheduler's metrics ports bind; empty: HOST",
+    )
+    WORKER_METRICS_PORT: Annotated[int, Number(0, 65535)] = Field(
+        default=9191, description="Port of the worker's metrics (all its processes); 0: none"
+    )
+    SCHEDULER_METRICS_PORT: Annotated[int, Number(0, 65535)] = Field(
+        default=9192, description="Port of the scheduler's metrics; 0: none"
+    )
+    METRICS_SAMPLE_SECONDS: Annotated[int, Number(1, 3600)] = Field(
+        default=30, description="How often the leading scheduler samples messages by state"
+    )
+    METRICS_COUNT_CAP: Annotated[int, Number(1, 10**9)] = Field(
+        default=100000,
+        description="Largest count of a state's messages a sample reads (a larger backlog "
+        "shows as this figure)",
     )
 
     @field_validator("*", mode="before")

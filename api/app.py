@@ -21,6 +21,7 @@ from api import (
     inbox_page,
     messages,
     notifications,
+    observability,
     providers,
     reminders,
     search,
@@ -34,6 +35,8 @@ from models.db import database, is_sqlite, open_database
 from settings import settings
 from tasks import bind_broker
 from tasks.broker import broker_bound
+from tasks.logs import setup_logging
+from tasks.metrics import setup_metrics
 
 #: Blueprints under /v1, all behind API-key authentication.
 V1_BLUEPRINTS = (
@@ -56,8 +59,10 @@ CSV_REQUESTS = {("POST", "contacts.ContactImport")}
 
 def create_app() -> Flask:
     """The application gunicorn serves: opens the database and binds the broker the API
-    enqueues to (unless this process has already), then :func:`build_app`."""
-    logging.basicConfig(level=settings.LOG_LEVEL)
+    enqueues to (unless this process has already), sets up logging and metrics, then
+    :func:`build_app`."""
+    setup_logging()
+    setup_metrics()
     if database.obj is None:
         open_database()
     if not broker_bound():
@@ -108,8 +113,11 @@ def build_app() -> Flask:
     app.before_request(_limit_request_body)
     app.before_request(_connect_database)
     app.before_request(lambda: _guard(guards))
+    app.before_request(observability.log_sender)
     app.before_request(_refuse_unstorable_text)
     app.teardown_request(_release_database)
+    app.teardown_request(observability.end_log_fields)
+    observability.init_app(app)
     app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", _docs_asset)
     return app
 
@@ -186,7 +194,8 @@ def _limit_request_body() -> None:
 
 
 def _connect_database() -> None:
-    if request.blueprint != health.blp.name:  # the health check reports the database itself
+    # the health check reports the database itself; metrics need none
+    if request.blueprint != health.blp.name and request.endpoint != observability.METRICS_ENDPOINT:
         database.connect(reuse_if_open=True)
 
 

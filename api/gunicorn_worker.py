@@ -35,11 +35,12 @@ from collections import deque
 from functools import partial
 from time import monotonic
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
 from api.errors import DEFAULT_MESSAGES, ApiError
+from tasks.logs import setup_logging
 
 #: Longest a client may take to send a request (its head, and its body when buffered).
 REQUEST_SECONDS = 10.0
@@ -219,3 +220,14 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class HeraldLogger(glogging.Logger):
+    """gunicorn's logger (its error and access logs), its lines in ``LOG_FORMAT`` (JSON objects
+    with ``LOG_FORMAT=json``), set up again whenever gunicorn sets up its logging."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if log.handlers:
+                setup_logging(log)

@@ -2,12 +2,14 @@
 ``smtplib`` sending to the same sink over the same number of connections, in the same run.
 
     python -m bench.email --messages 5000
+    python -m bench.email --messages 3000 --metrics-cost   # metrics off vs on, same run
 """
 
 from __future__ import annotations
 
 import argparse
 import smtplib
+import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,11 +73,48 @@ def herald(stack: Stack, count: int, per_request: int = 100) -> float:
     return total / (time.perf_counter() - started)
 
 
+def metrics_cost(messages: int, threads: int, rounds: int) -> None:
+    """Herald end to end with ``METRICS=false`` and ``METRICS=true`` in turn (``rounds``
+    pairs, each on a fresh stack): the throughput ratio and the metrics' cost per message."""
+    runs: dict[str, list[float]] = {"false": [], "true": []}
+    for _ in range(rounds):
+        for metrics in runs:
+            env = {"METRICS": metrics}
+            with Stack(worker_processes=2, worker_threads=threads // 2, env=env) as stack:
+                runs[metrics].append(herald(stack, messages))
+    off, on = statistics.median(runs["false"]), statistics.median(runs["true"])
+    cost_us = (1 / on - 1 / off) * 1e6
+    print(f"\nEmail, {messages:,} messages, metrics off vs on, {rounds} pairs (median)")
+    print(
+        f"{'metrics off':<26}{off:>10,.0f} msg/s   {', '.join(f'{r:,.0f}' for r in runs['false'])}"
+    )
+    print(f"{'metrics on':<26}{on:>10,.0f} msg/s   {', '.join(f'{r:,.0f}' for r in runs['true'])}")
+    print(f"ratio on/off {on / off:.3f}; cost {cost_us:+.1f} µs of wall time per message")
+    save(
+        "email_metrics",
+        {
+            "messages": messages,
+            "pairs": rounds,
+            "off_per_s": off,
+            "on_per_s": on,
+            "ratio": on / off,
+            "cost_us_per_message": cost_us,
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Email throughput vs raw smtplib")
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=8, help="worker threads = SMTP connections")
+    parser.add_argument(
+        "--metrics-cost", action="store_true", help="instead: Herald with metrics off vs on"
+    )
+    parser.add_argument("--pairs", type=int, default=2, help="off/on pairs for --metrics-cost")
     args = parser.parse_args()
+    if args.metrics_cost:
+        metrics_cost(args.messages, args.threads, args.pairs)
+        return
     # Both cores, and as many SMTP connections in all as the baseline has.
     with Stack(worker_processes=2, worker_threads=args.threads // 2) as stack:
         baseline = raw_smtplib(stack.smtp_port, args.threads, args.messages)

@@ -34,7 +34,14 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "con
 class Stack:
     """A throwaway Herald: ``with Stack() as stack:`` gives ``base_url``, ``key``, ``env``."""
 
-    def __init__(self, web_workers: int = 2, worker_processes: int = 1, worker_threads: int = 8):
+    def __init__(
+        self,
+        web_workers: int = 2,
+        worker_processes: int = 1,
+        worker_threads: int = 8,
+        env: dict[str, str] | None = None,
+    ):
+        self.extra_env = env or {}
         self.dir = tempfile.mkdtemp(prefix="herald-bench-")
         self.web_workers, self.worker_processes = web_workers, worker_processes
         self.worker_threads = worker_threads
@@ -59,6 +66,9 @@ class Stack:
             ALLOW_PRIVATE_URLS="true",
             LOG_LEVEL="WARNING",
             PYTHONPATH=str(ROOT),
+            WORKER_METRICS_PORT=str(free_port()),
+            SCHEDULER_METRICS_PORT=str(free_port()),
+            **self.extra_env,
         )
         self._reset_database()
         self.key = self._run("senders", "create", f"bench-{os.getpid()}", "--admin").strip()

@@ -19,14 +19,13 @@ from bounces.receiver import BounceReceiver
 from models.db import open_database
 from settings import settings
 from tasks import bind_broker
+from tasks.logs import setup_logging
 
 logger = logging.getLogger(__name__)
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging()
     if settings.LOG_LEVEL != "DEBUG":
         # aiosmtpd logs every SMTP command, addresses included; the receiver logs each report.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -45,16 +44,18 @@ def main() -> None:
         _cannot_listen(host, port, error)
     if settings.BOUNCES_METRICS_PORT:
         try:
-            metrics = serve_metrics(host, settings.BOUNCES_METRICS_PORT)
+            metrics = serve_metrics(settings.BOUNCES_METRICS_PORT)
         except OSError as error:
             receiver.stop()
-            _cannot_listen(host, settings.BOUNCES_METRICS_PORT, error)
+            _cannot_listen(
+                settings.METRICS_HOST or settings.HOST, settings.BOUNCES_METRICS_PORT, error
+            )
     logger.info(
         "receiving delivery reports for bounces+…@%s on %s:%d (SMTP)%s",
         settings.BOUNCE_DOMAIN,
         host,
         port,
-        f", metrics on {host}:{settings.BOUNCES_METRICS_PORT}" if metrics else "",
+        f", metrics on {_metrics_host()}:{settings.BOUNCES_METRICS_PORT}" if metrics else "",
     )
     try:
         _wait_for_signal()
@@ -63,6 +64,10 @@ def main() -> None:
         if metrics:
             metrics.shutdown()
         logger.info("bounce receiver stopped")
+
+
+def _metrics_host() -> str:
+    return settings.METRICS_HOST or settings.HOST
 
 
 def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:

@@ -1,4 +1,5 @@
-"""The bounce receiver's Prometheus metrics, served on BOUNCES_METRICS_PORT.
+"""The bounce receiver's Prometheus metrics, served on BOUNCES_METRICS_PORT (as the other
+processes serve theirs: ``METRICS_HOST``, ``METRICS_TOKEN``; see ``tasks.metrics``).
 
 ``herald_bounces_total{outcome}`` counts the delivery reports taken (after DATA), by what came
 of each: ``failed`` (a message failed by it), ``transient`` (a delay report for a known
@@ -13,9 +14,13 @@ retention). ``herald_bounces_refused_total{reason}`` counts what the SMTP dialog
 
 from __future__ import annotations
 
+import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, start_http_server
+import prometheus_client
+from prometheus_client import Counter
+
+from tasks.metrics import metrics_server
 
 OUTCOMES = (
     "failed",
@@ -40,7 +45,8 @@ for _reason in REFUSALS:
     REFUSED.labels(_reason)
 
 
-def serve_metrics(host: str, port: int) -> WSGIServer:
-    """Serve the metrics on ``host:port`` in a background thread; ``.shutdown()`` stops it."""
-    server, _thread = start_http_server(port, addr=host)
+def serve_metrics(port: int) -> WSGIServer:
+    """Serve the metrics on ``port`` in a background thread; ``.shutdown()`` stops it."""
+    server = metrics_server(port, lambda: prometheus_client.REGISTRY)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

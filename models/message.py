@@ -39,6 +39,7 @@ class Message(BaseModel):
     notification = ForeignKeyField(Notification, backref="messages", on_delete="CASCADE")
     notification_id: UUID  # peewee's accessor for the key's raw value
     sender = ForeignKeyField(Sender, on_delete="CASCADE", index=False)
+    sender_id: int  # peewee's accessor for the key's raw value
     channel = CharField(max_length=20)
     destination = TextField()
     language = CharField(max_length=16, null=True)

@@ -17,9 +17,11 @@ from models.db import open_database
 from models.runs import record_run
 from scheduler import jobs
 from scheduler.leader import LeaderLock
+from scheduler.metrics import sample_message_states, start_metrics_server
 from settings import settings
-from tasks import bind_broker
+from tasks import bind_broker, metrics
 from tasks.broker import redis_client
+from tasks.logs import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ def as_leader(
             logger.exception("job %s failed", job.__name__)
             error = repr(failure)
         duration = time.monotonic() - started
+        metrics.job_ran(job.__name__, error is not None, duration, result)
         logger.debug("job %s: %r in %.3fs", job.__name__, result, duration)
         if runs is not None:
             following = started_at + timedelta(seconds=interval) if interval else None
@@ -76,16 +79,20 @@ def build_scheduler(lock: LeaderLock, runs: redis.Redis | None = None) -> Blocki
         scheduler.add_job(
             as_leader(lock, job, interval, runs), "interval", seconds=interval, id=job.__name__
         )
+    if metrics.collecting():  # the sample of messages by state, for herald_messages
+        job, interval = sample_message_states, settings.METRICS_SAMPLE_SECONDS
+        scheduler.add_job(
+            as_leader(lock, job, interval, runs), "interval", seconds=interval, id=job.__name__
+        )
     return scheduler
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging()
     if settings.LOG_LEVEL != "DEBUG":
         # APScheduler logs every run of every job; the jobs log what they did themselves.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    metrics_server = start_metrics_server()
     open_database()
     bind_broker()  # the broker the jobs enqueue to
     lock = LeaderLock(redis_client(), settings.LEADER_LOCK_TTL_SECONDS)
@@ -102,4 +109,6 @@ def main() -> None:
         scheduler.start()
     finally:
         lock.release()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         logger.info("scheduler stopped")

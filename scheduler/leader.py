@@ -12,6 +12,8 @@ import uuid
 
 import redis
 
+from tasks import metrics
+
 logger = logging.getLogger(__name__)
 
 _ACQUIRE_OR_RENEW = """
@@ -55,6 +57,7 @@ class LeaderLock:
         if held != self.is_leader:
             logger.info("scheduler %s: %s", self.token[:8], "leader" if held else "standby")
         self.is_leader = held
+        metrics.leadership(held)
         return held
 
     def release(self) -> None:
@@ -62,3 +65,4 @@ class LeaderLock:
         with contextlib.suppress(redis.RedisError):
             self._release(keys=[self.key], args=[self.token])
         self.is_leader = False
+        metrics.leadership(False)

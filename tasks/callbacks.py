@@ -34,7 +34,9 @@ from models.notification import Notification
 from models.privacy import destination_as_shown
 from models.sender import Sender
 from settings import settings
+from tasks import metrics
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many
+from tasks.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +71,22 @@ def deliver_callback(callback_id: str) -> None:
     if callback is None:
         logger.debug("callback %s: delivered, given up or held by another job", callback_id)
         return
-    message = _message_with_sender(callback.message_id)
-    if message is None or not message.sender.callback_url:
-        logger.info("callback %s: no callback URL (any more); dropped", callback_id)
-        forget_callback(callback)
-        return
+    with log_context(message_id=callback.message_id, attempt=callback.attempts):
+        message = _message_with_sender(callback.message_id)
+        if message is None or not message.sender.callback_url:
+            logger.info("callback %s: no callback URL (any more); dropped", callback_id)
+            forget_callback(callback)
+            metrics.callback("dropped")
+            return
+        with log_context(
+            notification_id=message.notification_id,
+            channel=message.channel,
+            sender=message.sender_id,
+        ):
+            _deliver(message, callback)
+
+
+def _deliver(message: Message, callback: Callback) -> None:
     if callback.attempts > 1 + settings.CALLBACK.MAX_RETRIES:  # its jobs died or were lost
         _give_up(callback, "no attempts left")
         return
@@ -85,6 +98,7 @@ def deliver_callback(callback_id: str) -> None:
         _give_up(callback, error)
     else:
         forget_callback(callback)
+        metrics.callback("delivered")
 
 
 def _post(message: Message, callback: Callback) -> None:
@@ -112,6 +126,7 @@ def _retry_or_give_up(callback: Callback, error: TransientError) -> None:
             max_backoff=settings.CALLBACK.MAX_BACKOFF_MS,
         )
     postpone_callback(callback, utcnow() + timedelta(milliseconds=delay_ms))
+    metrics.callback("retried")
     logger.info("message %s: %s callback to retry: %s", callback.message_id, callback.state, error)
     raise dramatiq.Retry(str(error), delay=delay_ms) from None
 
@@ -119,6 +134,7 @@ def _retry_or_give_up(callback: Callback, error: TransientError) -> None:
 def _give_up(callback: Callback, why) -> None:
     logger.warning("message %s: %s callback given up: %s", callback.message_id, callback.state, why)
     forget_callback(callback)
+    metrics.callback("given_up")
 
 
 def callback_payload(message: Message, state: str, failure_reason: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import timedelta
+from time import perf_counter
 from uuid import UUID
 
 import dramatiq
@@ -41,9 +42,11 @@ from models.message import (
 from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
 from settings import settings
+from tasks import metrics
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
 from tasks.errors import TaskError
+from tasks.logs import log_context
 from templating.render import render
 
 logger = logging.getLogger(__name__)
@@ -60,20 +63,31 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
     time limit), an attempt is recorded and the message leaves ``sending``; an interrupt is
     raised again once it is recorded.
     """
-    if channel_name and not rate_allows(get_channel(channel_name)):
-        enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
-        return
-    message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
-    if message is None:
-        logger.debug("message %s: nothing to claim", message_id)
-        return
-    if not still_wanted(message):
-        return
+    with log_context(message_id=message_id, channel=channel_name):
+        if channel_name and not rate_allows(get_channel(channel_name)):
+            enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
+            return
+        message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
+        if message is None:
+            logger.debug("message %s: nothing to claim", message_id)
+            return
+        with log_context(
+            notification_id=message.notification_id,
+            channel=message.channel,
+            attempt=message.attempts,
+            sender=message.sender_id,
+        ):
+            if still_wanted(message):
+                _send(message)
+
+
+def _send(message: Message) -> None:
+    """Render and send a claimed message, and record how it went (see :func:`deliver`)."""
     channel = get_channel(message.channel)
     started_at = utcnow()
     try:
         rendered = render(message)
-        receipt = channel.send(rendered, message.destination)
+        receipt = _provider_call(channel, rendered, message.destination)
     except Exception as error:  # the job's boundary: any failure is recorded (send_failed)
         _until_recorded(send_failed, channel, message, started_at, error)
     except BaseException as interrupt:
@@ -81,6 +95,15 @@ def deliver(message_id: str, channel_name: str | None = None) -> None:
         raise
     else:
         _until_recorded(sent, message, started_at, rendered, receipt)
+
+
+def _provider_call(channel: Channel, rendered: Rendered, destination) -> Receipt:
+    """``channel.send``, timed (``herald_send_duration_seconds``) however it ends."""
+    started = perf_counter()
+    try:
+        return channel.send(rendered, destination)
+    finally:
+        metrics.send_took(channel.name, perf_counter() - started)
 
 
 def _until_recorded(record, *args) -> None:
@@ -108,6 +131,8 @@ def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> 
         details=receipt.details,
         rendered=(rendered.subject, rendered.body),
     ):
+        logger.info("message %s: %s", message.id, state)
+        metrics.sent_after_accept(message.channel, message.created_at)
         settled(message, state)
 
 
@@ -196,6 +221,8 @@ def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **at
     recorded = finish_attempt(
         message, outcome, state=state, also=owed.store if owed else None, **attempt
     )
+    if recorded:
+        metrics.delivery(message.channel, outcome, attempt.get("failure_reason"))
     if recorded and owed:
         enqueue_callbacks([owed.id])
     return recorded

@@ -24,6 +24,7 @@ from models.states import FailureReason, FanoutState, MessageState
 from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
+from tasks.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ def fanout(notification_id: str) -> None:
     notification = Notification.get_or_none(Notification.id == notification_id)
     if notification is None or notification.fanout_state != FanoutState.PENDING:
         return
+    with log_context(notification_id=notification.id, sender=notification.sender_id):
+        _fan_out_chunk(notification)
+
+
+def _fan_out_chunk(notification: Notification) -> None:
+    notification_id = notification.id
     size, cursor = settings.FANOUT_CHUNK_SIZE, notification.fanout_cursor
     take = _subscribers if notification.is_broadcast else _listed
     people, next_cursor, done = take(notification, cursor, size)

@@ -19,7 +19,9 @@ from models.receipts import (
     message_for_provider_id,
 )
 from models.states import FailureReason
+from tasks import metrics
 from tasks.callbacks import enqueue_callbacks
+from tasks.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ def receipt_for_provider_id(
     message = message_for_provider_id(channel, provider_id)
     if message is None:
         logger.info("%s receipt for unknown provider id: %s", channel, status)
+        metrics.receipt(channel, status, "unknown_message")
         return None
     switch_off = failure_reason == FailureReason.DEAD_ADDRESS
     return _applied(message, status, at, failure_reason, error, switch_off)
@@ -67,6 +70,19 @@ def receipt_for_message(
 def _applied(
     message: Message, status, at, failure_reason, error, switch_off: bool
 ) -> ReceiptOutcome:
+    fields = {
+        "message_id": message.id,
+        "notification_id": message.notification_id,
+        "channel": message.channel,
+        "sender": message.sender_id,
+    }
+    with log_context(**fields):
+        outcome = _apply(message, status, at, failure_reason, error, switch_off)
+    metrics.receipt(message.channel, status, "applied" if outcome.changed else "unchanged")
+    return outcome
+
+
+def _apply(message: Message, status, at, failure_reason, error, switch_off: bool) -> ReceiptOutcome:
     outcome = apply_receipt(message, status, at=at, failure_reason=failure_reason, error=error)
     if not outcome.changed:
         return outcome

@@ -33,6 +33,7 @@ def process_env(database, redis_url, **settings) -> dict:
         BOUNCE_DOMAIN=DOMAIN,
         BOUNCE_SECRET=SECRET,
         BOUNCE_SMTP_HOST="127.0.0.1",
+        METRICS_HOST="127.0.0.1",
         BOUNCE_SMTP_PORT=str(free_port()),
         LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
