@@ -58,6 +58,19 @@ def _bounded_body() -> None:
     request.max_content_length = MAX_PROVIDER_BODY_BYTES
 
 
+def signed_receipts(schema: type[Schema], content_type: str = "application/json"):
+    """Document a receipts operation: no API key (the provider's signature), its body read
+    as ``schema`` once the signature is checked, the tally answered, 403 when refused."""
+
+    def documented(view):
+        body = {"required": True, "content": {content_type: {"schema": schema}}}
+        view = blp.alt_response(403, schema="Error", description=REFUSED)(view)
+        view = blp.response(200, ReceiptsTaken)(view)
+        return blp.doc(security=[], requestBody=body)(view)
+
+    return documented
+
+
 def _refuse(message: str):
     abort(403, message=message)
 
@@ -107,12 +120,7 @@ class Tally:
 # --- Twilio ---------------------------------------------------------------------------------
 @blp.route(sms.STATUS_CALLBACK_PATH.removeprefix("/v1/providers"))
 class TwilioStatusCallback(MethodView):
-    @blp.doc(
-        security=[],
-        requestBody={"required": True, "content": {FORM: {"schema": TwilioStatusSchema}}},
-    )
-    @blp.response(200, ReceiptsTaken)
-    @blp.alt_response(403, schema="Error", description=REFUSED)
+    @signed_receipts(TwilioStatusSchema, FORM)
     @blp.alt_response(415, schema="Error", description=f"Not {FORM}")
     def post(self):
         """A Twilio message status callback (the StatusCallback each SMS send names), signed
@@ -165,15 +173,7 @@ class WhatsAppWebhook(MethodView):
             _refuse("hub.mode must be subscribe and hub.verify_token WHATSAPP_VERIFY_TOKEN.")
         return Response(query["challenge"], mimetype="text/plain")
 
-    @blp.doc(
-        security=[],
-        requestBody={
-            "required": True,
-            "content": {"application/json": {"schema": WhatsAppWebhookSchema}},
-        },
-    )
-    @blp.response(200, ReceiptsTaken)
-    @blp.alt_response(403, schema="Error", description=REFUSED)
+    @signed_receipts(WhatsAppWebhookSchema)
     def post(self):
         """Cloud API status webhooks (``entry[].changes[].value.statuses[]``), signed with
         ``X-Hub-Signature-256``: ``sha256=`` and the hex HMAC-SHA256 of the body, keyed with
@@ -213,15 +213,7 @@ def _whatsapp_receipt(tally: Tally, status: dict[str, Any]) -> None:
 # --- Viber ----------------------------------------------------------------------------------
 @blp.route(viber.EVENTS_PATH.removeprefix("/v1/providers"))
 class ViberEvents(MethodView):
-    @blp.doc(
-        security=[],
-        requestBody={
-            "required": True,
-            "content": {"application/json": {"schema": ViberEventSchema}},
-        },
-    )
-    @blp.response(200, ReceiptsTaken)
-    @blp.alt_response(403, schema="Error", description=REFUSED)
+    @signed_receipts(ViberEventSchema)
     def post(self):
         """A Viber bot event (the webhook ``herald viber set-webhook`` sets), signed with
         ``X-Viber-Content-Signature``: the hex HMAC-SHA256 of the body, keyed with
