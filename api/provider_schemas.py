@@ -136,7 +136,7 @@ class ViberEventSchema(ProviderSchema):
 
     event = _text(64, required=True)
     timestamp = fields.Integer(strict=True, validate=validate.Range(0, MAX_UNIX_SECONDS * 1000))
-    message_token = fields.Integer(strict=True, validate=validate.Range(0, 2**64 - 1))
+    message_token = fields.Integer(strict=True, validate=validate.Range(0, 2**63 - 1))  # a long
     user_id = _text(100)
     desc = fields.String(validate=validate.Length(max=MAX_ERROR_TEXT))
 

@@ -171,6 +171,35 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ("PATCH", "/compat/hackney/notifications/{notification_id}"): [
         {"actionType": "Approved", "actionNote": "Aprobat", "performedActionDoneBy": "ana"}
     ],
+    ("POST", "/v1/providers/whatsapp/webhook"): [
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "statuses": [
+                                    {
+                                        "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDNEQ=",
+                                        "status": "delivered",
+                                        "timestamp": "1767225600",
+                                        "recipient_id": "37369123456",
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+    ("POST", "/v1/providers/viber/events"): [
+        {"event": "delivered", "timestamp": 1767225600000, "message_token": 4912661846655238145}
+    ],
     ("POST", "/compat/notifybc/api/notifications"): [
         {"serviceName": "permits", "isBroadcast": True, "message": {"title": "T", "body": "B"}},
         {

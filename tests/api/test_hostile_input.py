@@ -34,6 +34,8 @@ from tests.factories import (
     stored_message,
     visit_reminder,
 )
+from tests.fakes.viber import content_signature
+from tests.fakes.whatsapp import hub_signature
 from tests.hostile_inputs import (
     Path,
     errors_at,
@@ -102,10 +104,39 @@ def headers_for(path: str, grants) -> dict[str, str]:
     return grants.headers
 
 
+#: Receipts endpoints authenticate the provider by its signature over the raw body, read
+#: nothing before it and refuse what is unsigned (403): the corpus signs each body as the
+#: provider would, with the secrets the ``signing_providers`` fixture sets, so what is tested
+#: is how the body itself is taken.
+SIGNERS = {
+    "/v1/providers/whatsapp/webhook": lambda body: {
+        "X-Hub-Signature-256": hub_signature(WHATSAPP_SECRET, body)
+    },
+    "/v1/providers/viber/events": lambda body: {
+        "X-Viber-Content-Signature": content_signature(VIBER_TOKEN, body)
+    },
+}
+WHATSAPP_SECRET, VIBER_TOKEN = "hostile-whatsapp-secret", "hostile-viber-token"
+
+
+@pytest.fixture(autouse=True)
+def signing_providers(monkeypatch):
+    monkeypatch.setattr(settings, "WHATSAPP_APP_SECRET", WHATSAPP_SECRET)
+    monkeypatch.setattr(settings, "VIBER_AUTH_TOKEN", VIBER_TOKEN)
+
+
 def call(client, grants, method: str, path: str, url: str, **kwargs):
     if method in ("POST", "PUT", "PATCH") and "data" not in kwargs:
         kwargs.setdefault("json", {})
-    return client.open(url, method=method, headers=headers_for(path, grants), **kwargs)
+    headers = headers_for(path, grants)
+    if path in SIGNERS:
+        if "json" in kwargs:
+            kwargs["data"] = json.dumps(kwargs.pop("json")).encode()
+            kwargs["content_type"] = "application/json"
+        body = kwargs.get("data", b"")
+        body = body.encode() if isinstance(body, str) else body
+        headers = {**headers, **SIGNERS[path](body)}
+    return client.open(url, method=method, headers=headers, **kwargs)
 
 
 def in_contract(response) -> dict | None:
