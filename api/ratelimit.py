@@ -16,7 +16,8 @@ error contract with ``Retry-After`` (the seconds until the window resets) and th
 from __future__ import annotations
 
 from flask import Flask, Response, g
-from werkzeug.exceptions import TooManyRequests
+from flask_smorest import abort
+from werkzeug.exceptions import HTTPException
 
 from api.errors import HeraldApi
 from tasks.limits import DailyLimitExceeded, Window, count_request
@@ -30,9 +31,7 @@ def init_app(app: Flask, api: HeraldApi) -> None:
     hook), add the RateLimit fields to its response, answer DailyLimitExceeded with a 429."""
     app.before_request(check)
     app.after_request(add_headers)
-    app.register_error_handler(
-        DailyLimitExceeded, lambda error: api.handle_http_exception(daily_refusal(error))
-    )
+    app.register_error_handler(DailyLimitExceeded, lambda error: _daily_refusal(api, error))
 
 
 def check() -> None:
@@ -42,13 +41,12 @@ def check() -> None:
         return
     window = g.rate_window = count_request(sender)
     if window is not None and window.exceeded:
-        error = TooManyRequests(retry_after=window.reset)
-        error.data = {
-            "message": f"Rate limit exceeded: at most {window.limit} requests per minute for "
+        abort(
+            429,
+            message=f"Rate limit exceeded: at most {window.limit} requests per minute for "
             f"this sender; retry after {window.reset} s.",
-            "headers": headers(window),
-        }
-        raise error
+            headers={"Retry-After": str(window.reset), **headers(window)},
+        )
 
 
 def headers(window: Window) -> dict[str, str]:
@@ -65,13 +63,16 @@ def add_headers(response: Response) -> Response:
     return response
 
 
-def daily_refusal(refused: DailyLimitExceeded) -> TooManyRequests:
+def _daily_refusal(api: HeraldApi, refused: DailyLimitExceeded):
     """The 429 for a request whose messages do not fit in the sender's daily limit."""
-    error = TooManyRequests(retry_after=refused.reset)
-    error.data = {
-        "message": f"Daily message limit exceeded: this request makes {refused.wanted} "
-        f"messages and {refused.remaining} of the sender's {refused.limit} for today (UTC) are "
-        "left; nothing was stored.",
-        "errors": {"recipients": [f"Over the daily message limit ({refused.limit})."]},
-    }
-    return error
+    try:
+        abort(
+            429,
+            message=f"Daily message limit exceeded: this request makes {refused.wanted} "
+            f"messages and {refused.remaining} of the sender's {refused.limit} for today (UTC) "
+            "are left; nothing was stored.",
+            errors={"recipients": [f"Over the daily message limit ({refused.limit})."]},
+            headers={"Retry-After": str(refused.reset)},
+        )
+    except HTTPException as error:
+        return api.handle_http_exception(error)

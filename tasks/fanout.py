@@ -88,7 +88,7 @@ def _within_daily_limit(notification: Notification, rows: list[dict]) -> tuple[T
     taken = take_messages(sender, len(countable))
     if taken.granted >= len(countable):
         return taken, len(countable)
-    budget, throttled = taken.granted, set()
+    budget, throttled = taken.granted, set[int]()
     for person, group in _by_person(countable):
         if throttled or len(group) > budget:
             throttled.add(person)
