@@ -212,3 +212,24 @@ def test_remaining_is_never_negative(limit, used):
     assert window.remaining >= 0
     assert window.remaining == max(0, limit - used)
     assert not window.exceeded or window.remaining == 0
+
+
+def test_a_hung_redis_costs_a_request_only_the_short_timeout(
+    client, sender, limit, monkeypatch, caplog
+):
+    """A server that accepts connections and never answers: the limiter gives up after
+    RATE_LIMIT_TIMEOUT_SECONDS (without it this request would wait forever) and lets it by."""
+    import socket
+
+    limit(1)
+    hung = socket.create_server(("127.0.0.1", 0))
+    try:
+        monkeypatch.setattr(settings, "REDIS_URL", f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        monkeypatch.setattr(settings, "RATE_LIMIT_TIMEOUT_SECONDS", 0.05)
+        with caplog.at_level(logging.WARNING, logger="tasks.limits"):
+            answers = [client.get("/v1/notifications", headers=sender.headers) for _ in "ab"]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert "RateLimit" not in answers[0].headers
+        assert any("Timeout" in r.getMessage() for r in caplog.records if r.name == "tasks.limits")
+    finally:
+        hung.close()
