@@ -125,13 +125,66 @@ def senders_list(args: argparse.Namespace) -> int:
     from models.sender import Sender
 
     _open_database()
-    print(f"{'ID':>4}  {'NAME':<24} {'ADMIN':<5} {'KEY':<12} PERMISSIONS")
+    print(
+        f"{'ID':>4}  {'NAME':<24} {'ADMIN':<5} {'KEY':<12} {'PER-MINUTE':<12} {'PER-DAY':<12} "
+        "PERMISSIONS"
+    )
     for sender in Sender.select().order_by(Sender.id):
         permissions = ",".join(sender.permissions or []) or "-"
         admin = "yes" if sender.is_admin else "no"
         hint = sender.key_hint + "…"
-        print(f"{sender.id:>4}  {sender.name:<24} {admin:<5} {hint:<12} {permissions}")
+        minute = _limit_shown(sender.rate_limit_per_minute, settings.API_RATE_LIMIT_PER_MINUTE)
+        day = _limit_shown(sender.daily_message_limit, settings.DAILY_MESSAGE_LIMIT)
+        print(
+            f"{sender.id:>4}  {sender.name:<24} {admin:<5} {hint:<12} {minute:<12} {day:<12} "
+            f"{permissions}"
+        )
     return 0
+
+
+def _limit_shown(override: int | None, default: int) -> str:
+    """A limit as listed: the sender's own (``500``), else the setting's (``3000*``); 0 is
+    ``off`` (``off*`` when it is the setting's)."""
+    value = default if override is None else override
+    return (str(value) if value else "off") + ("*" if override is None else "")
+
+
+#: What ``set-limits`` takes for "no override: the setting's value".
+DEFAULT_LIMIT = "default"
+
+
+def _limit_argument(text: str) -> int | None:
+    """A ``set-limits`` value: a whole number (0: no limit) or ``default`` (None)."""
+    if text == DEFAULT_LIMIT:
+        return None
+    if not text.isdigit() or len(text) > 12:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number from 0 (no limit) or 'default'"
+        )
+    return int(text)
+
+
+def senders_set_limits(args: argparse.Namespace) -> int:
+    """Set (or with ``default`` clear) a sender's own request and daily message limits; web
+    processes apply them within SENDER_CACHE_SECONDS. Prints the limits now in force."""
+    if args.per_minute is _UNCHANGED and args.per_day is _UNCHANGED:
+        raise CommandError("give --per-minute and/or --per-day (a number, 0: none, or default)", 2)
+    sender = _named_sender(args.name)
+    model = type(sender)
+    if args.per_minute is not _UNCHANGED:
+        if args.per_minute is not None and args.per_minute > 10**9:
+            raise CommandError("--per-minute is at most 1,000,000,000", code=2)
+        sender.rate_limit_per_minute = args.per_minute
+    if args.per_day is not _UNCHANGED:
+        sender.daily_message_limit = args.per_day
+    sender.save(only=[model.rate_limit_per_minute, model.daily_message_limit])
+    minute = _limit_shown(sender.rate_limit_per_minute, settings.API_RATE_LIMIT_PER_MINUTE)
+    day = _limit_shown(sender.daily_message_limit, settings.DAILY_MESSAGE_LIMIT)
+    print(f"{sender.name}: per minute {minute}, per day {day} (* the setting's)")
+    return 0
+
+
+_UNCHANGED = object()
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
@@ -242,6 +295,19 @@ def parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("name")
     rotate.set_defaults(func=senders_rotate_secret)
+    limits = senders.add_parser(
+        "set-limits",
+        help="set a sender's own rate limits (a number, 0: none, default: the setting's)",
+    )
+    limits.add_argument("name")
+    for option, what in (
+        ("--per-minute", "requests per minute (default: API_RATE_LIMIT_PER_MINUTE's)"),
+        ("--per-day", "messages per UTC day (default: DAILY_MESSAGE_LIMIT's)"),
+    ):
+        limits.add_argument(
+            option, type=_limit_argument, default=_UNCHANGED, metavar="N|default", help=what
+        )
+    limits.set_defaults(func=senders_set_limits)
     show = senders.add_parser("show-secret", help="print the signing secret of a sender")
     show.add_argument("name")
     show.set_defaults(func=senders_show_secret)

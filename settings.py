@@ -177,6 +177,22 @@ class Settings(BaseSettings):
     MAX_IMPORT_ROWS: Annotated[int, Number(1, 1000000)] = Field(
         default=10000, description="Most contacts in one import"
     )
+    API_RATE_LIMIT_PER_MINUTE: Annotated[int, Number(0, 10**9)] = Field(
+        default=3000,
+        description="Requests per minute one sender's API keys may make, all web processes "
+        "together (429 above; counted in Redis); `herald senders set-limits` overrides it per "
+        "sender (0: no limit)",
+    )
+    DAILY_MESSAGE_LIMIT: Annotated[int, Number(0, 10**12)] = Field(
+        default=0,
+        description="Messages (recipients × channels, fan-out included) one sender may create "
+        "per UTC day; `herald senders set-limits` overrides it per sender (0: no limit)",
+    )
+    RATE_LIMIT_TIMEOUT_SECONDS: Annotated[float, Number(0.01, 10, float)] = Field(
+        default=0.2,
+        description="Connect/read timeout of the rate limiter's Redis calls; a Redis that does "
+        "not answer in time lets the request through (logged)",
+    )
     IDEMPOTENCY_KEY_MAX_LENGTH: Annotated[int, Number(1, 255)] = Field(
         default=255,
         description="Longest accepted Idempotency-Key header (the stored key holds 255)",

@@ -23,6 +23,7 @@ from api import (
     notifications,
     observability,
     providers,
+    ratelimit,
     reminders,
     search,
     templates,
@@ -113,6 +114,7 @@ def build_app() -> Flask:
     app.before_request(_limit_request_body)
     app.before_request(_connect_database)
     app.before_request(lambda: _guard(guards))
+    ratelimit.init_app(app, api)  # after authentication, before the handler
     app.before_request(observability.log_sender)
     app.before_request(_refuse_unstorable_text)
     app.teardown_request(_release_database)

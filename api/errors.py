@@ -196,6 +196,7 @@ DEFAULT_MESSAGES = {
     405: "Method not allowed.",
     413: "The request body is too large.",
     415: "Content-Type must be application/json.",
+    429: "Too many requests; retry after Retry-After seconds.",
     500: "Internal error; it has been logged.",
     503: "The service cannot answer for a moment; retry after Retry-After seconds.",
 }

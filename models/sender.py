@@ -5,7 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from peewee import AutoField, BooleanField, CharField, IntegrityError, TextField
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    IntegerField,
+    IntegrityError,
+    TextField,
+)
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.errors import ModelError
@@ -31,6 +39,9 @@ class Sender(BaseModel):
     callback_url = TextField(null=True)
     callback_secret = TextField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
+    # rate limits (api/ratelimit.py, tasks/limits.py); NULL: the setting's, 0: none
+    rate_limit_per_minute = IntegerField(null=True)
+    daily_message_limit = BigIntegerField(null=True)
 
     def can(self, permission: str) -> bool:
         return self.is_admin or permission in (self.permissions or [])

@@ -20,10 +20,12 @@ from models.contact import Contact, ContactChannel, Subscription
 from models.db import bulk_insert, tuple_rows, write_transaction
 from models.message import Message
 from models.notification import Notification
+from models.sender import Sender
 from models.states import FailureReason, FanoutState, MessageState
 from settings import settings
 from tasks.broker import BROKER_ERRORS, breaker
 from tasks.deliver import enqueue
+from tasks.limits import Taken, give_back, take_messages
 from tasks.logs import log_context
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def _fan_out_chunk(notification: Notification) -> None:
     take = _subscribers if notification.is_broadcast else _listed
     people, next_cursor, done = take(notification, cursor, size)
     rows = resolve(notification, people)
+    taken, counted = _within_daily_limit(notification, rows)
     with write_transaction():
         moved = (
             Notification.update(
@@ -64,12 +67,61 @@ def _fan_out_chunk(notification: Notification) -> None:
         if moved:
             bulk_insert(Message, rows)
     if not moved:
+        give_back(taken, counted)
         return  # another job resolved this chunk
     queued = [(row["id"], row["channel"]) for row in rows if row["state"] == MessageState.QUEUED]
     enqueue(queued, quiet=True)
     logger.info("fan-out %s: %d people, %d messages", notification_id, len(people), len(rows))
     if not done:
         start_fanout(notification.id)
+
+
+def _within_daily_limit(notification: Notification, rows: list[dict]) -> tuple[Taken, int]:
+    """Count the chunk's messages (all but those that failed already) against the sender's
+    daily message limit. What does not fit is capped, in place: from the first person whose
+    messages do not all fit, every person's messages are ``failed`` with THROTTLED (visible
+    and searchable). Returns what was taken and how many of it the rows use."""
+    countable = [row for row in rows if row["state"] != MessageState.FAILED]
+    if not countable:
+        return Taken(0), 0
+    sender = Sender.get_by_id(notification.sender_id)
+    taken = take_messages(sender, len(countable))
+    if taken.granted >= len(countable):
+        return taken, len(countable)
+    budget, throttled = taken.granted, set[int]()
+    for person, group in _by_person(countable):
+        if throttled or len(group) > budget:
+            throttled.add(person)
+            for row in group:
+                row.update(
+                    state=MessageState.FAILED,
+                    failure_reason=FailureReason.THROTTLED,
+                    due_at=None,
+                )
+        else:
+            budget -= len(group)
+    give_back(taken, budget)
+    logger.warning(
+        "fan-out %s: daily message limit %d reached; %d people throttled",
+        notification.id,
+        taken.limit,
+        len(throttled),
+    )
+    return taken, taken.granted - budget
+
+
+def _by_person(rows: list[dict]) -> list[tuple[int, list[dict]]]:
+    """Rows grouped by the person they were made for, in order (``resolve`` makes each
+    person's rows one after another)."""
+    groups: list[tuple[int, list[dict]]] = []
+    last = None
+    for row in rows:
+        key = row["recipient_key"]
+        if not groups or key != last:
+            groups.append((len(groups), []))
+            last = key
+        groups[-1][1].append(row)
+    return groups
 
 
 def _listed(notification: Notification, cursor: int, size: int):

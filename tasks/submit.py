@@ -27,6 +27,7 @@ from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
 from tasks.errors import TaskError
 from tasks.fanout import start_fanout
+from tasks.limits import give_back, take_all_messages
 from templating.engine import check_use
 
 
@@ -45,7 +46,9 @@ def submit_notification(
 
     ``data`` is the validated request (snake_case keys). Raises :class:`IdempotencyReplay` when
     the idempotency key was already used by this sender, :class:`InvalidSubmission` when the
-    template cannot serve the request.
+    template cannot serve the request, :class:`~tasks.limits.DailyLimitExceeded` when its
+    direct messages do not all fit in the sender's daily message limit (nothing is stored;
+    IDNP recipients and broadcasts are counted as their fan-out makes their messages).
     """
     if idempotency and (record := find_idempotency_record(sender, idempotency.key)):
         raise IdempotencyReplay(record)
@@ -106,9 +109,13 @@ def submit_notification(
         for recipient in recipients
         if recipient["channel"] is not None
     ]
+    taken = None
     try:
+        taken = take_all_messages(sender, len(messages))
         _insert(sender, notification, messages, idempotency)
     except BaseException:
+        if taken:
+            give_back(taken, len(messages))
         for document_id in stored:
             documents.delete(document_id)
         raise

@@ -91,11 +91,14 @@ def test_grants_are_added_to_and_taken_from_an_existing_sender(herald):
     again = herald("senders", "grant", "crm", "contacts:read")
     assert again.returncode == 0 and "already has contacts:read" in again.stderr
     assert re.search(
-        r"\bcrm\s+no\s+hk_\S+\s+contacts:read,contacts:write", herald("senders", "list").stdout
+        r"\bcrm\s+no\s+hk_\S+\s+3000\*\s+off\*\s+contacts:read,contacts:write",
+        herald("senders", "list").stdout,
     )
 
     assert herald("senders", "revoke-grant", "crm", "contacts:write").returncode == 0
-    assert re.search(r"\bcrm\s+no\s+hk_\S+\s+contacts:read\n", herald("senders", "list").stdout)
+    assert re.search(
+        r"\bcrm\s+no\s+hk_\S+\s+3000\*\s+off\*\s+contacts:read\n", herald("senders", "list").stdout
+    )
 
     unknown = herald("senders", "grant", "crm", "everything")
     assert unknown.returncode == 2 and "unknown permission everything" in unknown.stderr
