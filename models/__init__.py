@@ -8,6 +8,7 @@ from peewee import Database
 from playhouse.migrations import Runner
 
 from models.action import NotificationAction
+from models.api_key import ApiKey
 from models.callback import Callback
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
@@ -19,9 +20,12 @@ from models.reminder import Reminder
 from models.sender import Sender
 from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
+from models.user_token import TokenRevocation
 
 ALL_MODELS = [
     Sender,
+    ApiKey,
+    TokenRevocation,
     Contact,
     ContactChannel,
     Subscription,

@@ -1,8 +1,8 @@
-"""Senders: the information systems that call the API, each with a hashed API key."""
+"""Senders: the information systems that call the API, each with its API keys
+(``models.api_key``)."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from peewee import AutoField, BooleanField, CharField, IntegrityError, TextField
@@ -10,22 +10,13 @@ from peewee import AutoField, BooleanField, CharField, IntegrityError, TextField
 from models.base import BaseModel, JSONField, UTCDateTimeField, utcnow
 from models.errors import ModelError
 
-KEY_PREFIX = "hk_"
-
 #: What a non-admin sender may be granted (admins have everything).
 PERMISSIONS = ("contacts:read", "contacts:write", "resend_failed")
-
-
-def hash_key(key: str) -> str:
-    """SHA-256 of an API key. Keys are 256 random bits, so a fast hash is enough to store them."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class Sender(BaseModel):
     id = AutoField()  # the key peewee adds implicitly, declared to be typed
     name = CharField(max_length=100, unique=True)
-    key_hash = CharField(max_length=64, unique=True)
-    key_hint = CharField(max_length=16, help_text="first characters of the key, for listings")
     is_admin = BooleanField(default=False)
     permissions = JSONField(default=list)
     callback_url = TextField(null=True)
@@ -43,27 +34,31 @@ class SenderExists(ModelError):
 def create_sender(
     name: str, *, admin: bool = False, permissions: list[str] | None = None
 ) -> tuple[Sender, str]:
-    """Create a sender and return it with its API key, which is shown this once and never stored."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    try:
-        sender = Sender.create(
-            name=name,
-            key_hash=hash_key(key),
-            key_hint=key[:10],
-            is_admin=admin,
-            permissions=sorted(set(permissions or [])),
-            callback_secret=secrets.token_hex(32),
-        )
-    except IntegrityError:
-        raise SenderExists(name) from None
+    """Create a sender and return it with its first API key, which is shown this once and never
+    stored."""
+    from models.api_key import add_key  # models.api_key refers to Sender
+
+    with Sender._meta.database.atomic():
+        try:
+            sender = Sender.create(
+                name=name,
+                is_admin=admin,
+                permissions=sorted(set(permissions or [])),
+                callback_secret=secrets.token_hex(32),
+            )
+        except IntegrityError:
+            raise SenderExists(name) from None
+        _, key = add_key(sender)
     return sender, key
 
 
 def rotate_key(sender: Sender) -> str:
-    """Give ``sender`` a new API key (the old one stops working) and return it."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    sender.key_hash, sender.key_hint = hash_key(key), key[:10]
-    sender.save(only=[Sender.key_hash, Sender.key_hint])
+    """Give ``sender`` a new API key, revoking every other one, and return it."""
+    from models.api_key import add_key, revoke_all_keys
+
+    with Sender._meta.database.atomic():
+        revoke_all_keys(sender)
+        _, key = add_key(sender)
     return key
 
 
@@ -86,5 +81,8 @@ def visible_to(sender: Sender, query, model):
 
 
 def sender_for_key(key: str) -> Sender | None:
-    """The sender owning ``key``, or None."""
-    return Sender.get_or_none(Sender.key_hash == hash_key(key))
+    """The sender owning ``key`` if the key is usable (not revoked, not expired), or None."""
+    from models.api_key import usable_key
+
+    row = usable_key(key)
+    return row.sender if row is not None else None
