@@ -122,8 +122,7 @@ def senders_grant(args: argparse.Namespace) -> int:
 
 
 def senders_list(args: argparse.Namespace) -> int:
-    from models.api_key import newest_prefixes
-    from models.sender import Sender
+    from models.sender import Sender, newest_prefixes
 
     _open_database()
     prefixes = newest_prefixes()
@@ -138,7 +137,7 @@ def senders_list(args: argparse.Namespace) -> int:
 
 def keys_add(args: argparse.Namespace) -> int:
     """Give a sender another API key and print only it (once: only its hash is kept)."""
-    from models.api_key import add_key
+    from models.sender import add_key
 
     expires_at = _expiry(args.expires) if args.expires else None
 
@@ -150,7 +149,7 @@ def keys_add(args: argparse.Namespace) -> int:
 def keys_list(args: argparse.Namespace) -> int:
     """A header line, then one line per key of the sender: id, prefix, created, last used,
     expiry, revoked (UTC, to the second; ``-`` for none)."""
-    from models.api_key import keys_of
+    from models.sender import keys_of
 
     rows = keys_of(_named_sender(args.sender))
     print(f"{'ID':>6}  {'PREFIX':<12} {'CREATED':<20} {'LAST USED':<20} {'EXPIRES':<20} REVOKED")
@@ -170,7 +169,7 @@ def _utc(moment) -> str:
 
 def keys_revoke(args: argparse.Namespace) -> int:
     """Revoke a key: every web process refuses it within SENDER_CACHE_SECONDS."""
-    from models.api_key import revoke_key
+    from models.sender import revoke_key
 
     _open_database()
     row = revoke_key(args.key_id)

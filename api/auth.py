@@ -2,18 +2,17 @@
 
 Each web process trusts a key it checked for ``SENDER_CACHE_SECONDS`` (a revoked key is refused
 within that time; an expired one at once, its expiry being cached with it) and records the
-key's use at most once per ``API_KEY_LAST_USED_SECONDS`` (``models.api_key.note_use``)."""
+key's use at most once per ``API_KEY_LAST_USED_SECONDS`` (``models.sender.note_use``)."""
 
 from __future__ import annotations
 
 from flask import g, request
 from flask_smorest import abort
 
-from models.api_key import forget_uses, hash_key, note_use, usable_key
 from models.base import utcnow
 from models.cache import ExpiringCache
 from models.inbox import Reader
-from models.sender import Sender
+from models.sender import Sender, forget_uses, hash_key, note_use, usable_key
 from models.user_token import TOKEN_PREFIX, InvalidToken, forget_revocations, verify_user_token
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}

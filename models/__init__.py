@@ -8,7 +8,6 @@ from peewee import Database
 from playhouse.migrations import Runner
 
 from models.action import NotificationAction
-from models.api_key import ApiKey
 from models.callback import Callback
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
@@ -17,7 +16,7 @@ from models.inbox import BroadcastState
 from models.message import Attempt, Message
 from models.notification import Notification
 from models.reminder import Reminder
-from models.sender import Sender
+from models.sender import ApiKey, Sender
 from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
 from models.user_token import TokenRevocation

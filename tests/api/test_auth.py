@@ -2,8 +2,7 @@
 
 import pytest
 
-from models.api_key import ApiKey
-from models.sender import Sender
+from models.sender import ApiKey, Sender
 from tests.factories import email_notification
 
 
