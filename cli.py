@@ -1,5 +1,5 @@
-"""The ``herald`` command: senders, database migrations, settings, provider set-up, the bounce
-receiver, and the development runner."""
+"""The ``herald`` command: senders and their API keys, user-token revocation, database
+migrations, settings, provider set-up, the bounce receiver, and the development runner."""
 
 from __future__ import annotations
 
@@ -122,17 +122,18 @@ def senders_grant(args: argparse.Namespace) -> int:
 
 
 def senders_list(args: argparse.Namespace) -> int:
-    from models.sender import Sender
+    from models.sender import Sender, newest_prefixes
 
     _open_database()
     print(
         f"{'ID':>4}  {'NAME':<24} {'ADMIN':<5} {'KEY':<12} {'PER-MINUTE':<12} {'PER-DAY':<12} "
         "PERMISSIONS"
     )
+    prefixes = newest_prefixes()
     for sender in Sender.select().order_by(Sender.id):
         permissions = ",".join(sender.permissions or []) or "-"
         admin = "yes" if sender.is_admin else "no"
-        hint = sender.key_hint + "…"
+        hint = prefixes[sender.id] + "…" if sender.id in prefixes else "-"
         minute = _limit_shown(sender.rate_limit_per_minute, settings.API_RATE_LIMIT_PER_MINUTE)
         day = _limit_shown(sender.daily_message_limit, settings.DAILY_MESSAGE_LIMIT)
         print(
@@ -187,13 +188,111 @@ def senders_set_limits(args: argparse.Namespace) -> int:
 _UNCHANGED = object()
 
 
+def keys_add(args: argparse.Namespace) -> int:
+    """Give a sender another API key and print only it (once: only its hash is kept)."""
+    from models.sender import add_key
+
+    expires_at = _expiry(args.expires) if args.expires else None
+
+    _, key = add_key(_named_sender(args.sender), expires_at=expires_at)
+    print(key)
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    """A header line, then one line per key of the sender: id, prefix, created, last used,
+    expiry, revoked (UTC, to the second; ``-`` for none)."""
+    from models.sender import keys_of
+
+    rows = keys_of(_named_sender(args.sender))
+    print(f"{'ID':>6}  {'PREFIX':<12} {'CREATED':<20} {'LAST USED':<20} {'EXPIRES':<20} REVOKED")
+    for row in rows:
+        times = [row.created_at, row.last_used_at, row.expires_at, row.revoked_at]
+        shown = [_utc(moment) for moment in times]
+        print(
+            f"{row.id:>6}  {row.prefix + '…':<12} {shown[0]:<20} {shown[1]:<20} "
+            f"{shown[2]:<20} {shown[3]}"
+        )
+    return 0
+
+
+def _utc(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else "-"
+
+
+def keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key: every web process refuses it within SENDER_CACHE_SECONDS."""
+    from models.sender import revoke_key
+
+    _open_database()
+    row = revoke_key(args.key_id)
+    if row is None:
+        raise CommandError(f"no API key with id {args.key_id}")
+    return 0
+
+
+def tokens_revoke(args: argparse.Namespace) -> int:
+    """Refuse user tokens minted before a time (default now): one user's, or everyone's with
+    ``--before``; those of one sender with ``--sender``."""
+    from models.base import utcnow
+    from models.user_token import revoke_user_tokens
+
+    if args.user is None and args.before is None:
+        raise CommandError("give --user USER, --before ISO_TIME, or both", code=2)
+    if args.user is not None and not 0 < len(args.user) <= 200:
+        raise CommandError("--user: a user id of 1 to 200 characters", code=2)
+    before = _moment("--before", args.before) if args.before else None
+    if before is not None and before > utcnow():
+        raise CommandError("--before is in the future: tokens not yet minted cannot be", code=2)
+    if args.sender:
+        sender = _named_sender(args.sender)
+    else:
+        sender = None
+        _open_database()
+    revoke_user_tokens(user=args.user, sender=sender, before=before)
+    return 0
+
+
+def _moment(option: str, text: str):
+    """An ISO 8601 date or date and time (UTC when it has no offset)."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{option}: not an ISO 8601 date or time: {text!r}", code=2) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _expiry(text: str):
+    """``--expires``: a duration from now (``30m``, ``12h``, ``90d``, ``2w``) or an ISO 8601 date
+    or time, in the future."""
+    import re
+    from datetime import timedelta
+
+    from models.base import utcnow
+
+    duration = re.fullmatch(r"(\d{1,6})([mhdw])", text.strip())
+    if duration:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[duration.group(2)]
+        expires_at = utcnow() + timedelta(**{unit: int(duration.group(1))})
+    else:
+        expires_at = _moment("--expires", text)
+    if expires_at <= utcnow():
+        raise CommandError("--expires is not in the future", code=2)
+    return expires_at
+
+
 def db_upgrade(args: argparse.Namespace) -> int:
     from models import schema_version, upgrade
+    from models.server_secret import seal_all
 
     _open_database()
     applied = upgrade()
     for name in applied:
         print(f"applied {name}")
+    for name in seal_all():
+        print(f"wrapped server secret {name} under SECRET_KEY")
     print(f"schema version: {schema_version()}")
     return 0
 
@@ -311,6 +410,33 @@ def parser() -> argparse.ArgumentParser:
     show = senders.add_parser("show-secret", help="print the signing secret of a sender")
     show.add_argument("name")
     show.set_defaults(func=senders_show_secret)
+
+    keys = commands.add_parser("keys", help="a sender's API keys").add_subparsers(
+        dest="action", required=True
+    )
+    add = keys.add_parser("add", help="give a sender another API key; prints only the key")
+    add.add_argument("sender", help="the sender's name")
+    add.add_argument(
+        "--expires", metavar="WHEN", help="ISO 8601 date or time (UTC), or 30m, 12h, 90d, 2w"
+    )
+    add.set_defaults(func=keys_add)
+    listed = keys.add_parser("list", help="a sender's keys: id, prefix, created, used, expiry")
+    listed.add_argument("sender", help="the sender's name")
+    listed.set_defaults(func=keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key (refused within SENDER_CACHE_SECONDS)")
+    revoke.add_argument("key_id", type=int, help="the key's id, from `herald keys list`")
+    revoke.set_defaults(func=keys_revoke)
+
+    tokens = commands.add_parser("tokens", help="user (inbox) tokens").add_subparsers(
+        dest="action", required=True
+    )
+    revoke_tokens = tokens.add_parser(
+        "revoke", help="refuse user tokens minted before a time (default: now)"
+    )
+    revoke_tokens.add_argument("--user", help="only this user's tokens")
+    revoke_tokens.add_argument("--sender", metavar="NAME", help="only tokens this sender minted")
+    revoke_tokens.add_argument("--before", metavar="ISO_TIME", help="minted before this (UTC)")
+    revoke_tokens.set_defaults(func=tokens_revoke)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="action", required=True

@@ -131,6 +131,21 @@ class Settings(BaseSettings):
         "checked; worker, a notification's callback URL and secret (changes are seen within "
         "this time; 0: always read)",
     )
+    API_KEY_LAST_USED_SECONDS: Annotated[int, Number(1, 86400)] = Field(
+        default=300,
+        description="How precisely an API key's last use is recorded: at most one write per "
+        "key per this many seconds in each web process",
+    )
+    SECRET_KEY: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
+        default="",
+        description="Wraps the secrets Herald keeps in the database (user token and bounce "
+        "token signing); empty: they are stored in clear. Set it in production",
+    )
+    SECRET_KEY_PREVIOUS: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
+        default="",
+        description="The SECRET_KEY before a rotation: secrets wrapped under it are read and "
+        "wrapped again under SECRET_KEY",
+    )
     SQLITE_BUSY_TIMEOUT_MS: Annotated[int, Number(0, 600000)] = Field(
         default=10000, description="How long a SQLite writer waits for the lock"
     )

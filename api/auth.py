@@ -1,19 +1,24 @@
-"""API key authentication: ``Authorization: Bearer <key>`` identifies the calling sender."""
+"""API key authentication: ``Authorization: Bearer <key>`` identifies the calling sender.
+
+Each web process trusts a key it checked for ``SENDER_CACHE_SECONDS`` (a revoked key is refused
+within that time; an expired one at once, its expiry being cached with it) and records the
+key's use at most once per ``API_KEY_LAST_USED_SECONDS`` (``models.sender.note_use``)."""
 
 from __future__ import annotations
 
 from flask import g, request
 from flask_smorest import abort
 
+from models.base import utcnow
 from models.cache import ExpiringCache
 from models.inbox import Reader
-from models.sender import Sender, sender_for_key
-from models.user_token import TOKEN_PREFIX, InvalidToken, verify_user_token
+from models.sender import Sender, forget_uses, hash_key, note_use, usable_key
+from models.user_token import TOKEN_PREFIX, InvalidToken, forget_revocations, verify_user_token
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}
 #: The longest bearer credential read (user tokens carry a user id of up to 200 characters).
 MAX_CREDENTIAL = 1000
-#: Keys checked recently, and their senders.
+#: Keys checked recently, by hash: (key id, sender, expiry or None).
 _checked = ExpiringCache(max_entries=1000)
 
 
@@ -34,7 +39,7 @@ def _user_token(token: str):
 
 def authenticate() -> None:
     """Set ``g.sender`` from the bearer key, or answer 401 (403 for a user token, which
-    reaches only the inbox)."""
+    reaches only the inbox). (An identity from a client certificate goes before the key.)"""
     key = _bearer()
     if key.startswith(TOKEN_PREFIX):
         _user_token(key)
@@ -46,20 +51,26 @@ def authenticate() -> None:
 
 def _sender(key: str) -> Sender:
     """The key's sender, from this process's short-lived cache or the database (one query
-    per request was a tenth of an accepted POST). Unknown keys are never cached."""
-    sender = _checked.get(key)
-    if sender is not None:
-        return sender
-    sender = sender_for_key(key)
-    if sender is None:
-        abort(401, message="The API key is not valid.", headers=CHALLENGE)
-    _checked.put(key, sender)
-    return sender
+    per request was a tenth of an accepted POST). Unknown, revoked and expired keys are never
+    cached; a cached key is refused once its expiry passes."""
+    digest = hash_key(key)
+    checked = _checked.get(digest)
+    if checked is None or (checked[2] is not None and checked[2] <= utcnow()):
+        row = usable_key(key)
+        if row is None:
+            abort(401, message="The API key is not valid.", headers=CHALLENGE)
+        checked = (row.id, row.sender, row.expires_at)
+        _checked.put(digest, checked)
+    note_use(checked[0])
+    return checked[1]
 
 
 def forget_checked_keys() -> None:
-    """Empty this process's cache of checked keys (a changed sender is then read at once)."""
+    """Empty this process's cache of checked keys (a changed sender is then read at once) and
+    of user-token revocations, and forget when key uses were last written."""
     _checked.clear()
+    forget_uses()
+    forget_revocations()
 
 
 def current_sender() -> Sender:

@@ -16,12 +16,15 @@ from models.inbox import BroadcastState
 from models.message import Attempt, Message
 from models.notification import Notification
 from models.reminder import Reminder
-from models.sender import Sender
+from models.sender import ApiKey, Sender
 from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
+from models.user_token import TokenRevocation
 
 ALL_MODELS = [
     Sender,
+    ApiKey,
+    TokenRevocation,
     Contact,
     ContactChannel,
     Subscription,

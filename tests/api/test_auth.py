@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.sender import Sender
+from models.sender import ApiKey, Sender
 from tests.factories import email_notification
 
 
@@ -19,9 +19,10 @@ def test_missing_or_invalid_key_is_401(client, header):
 
 
 def test_keys_are_stored_hashed(sender):
-    stored = Sender.get_by_id(sender.sender.id)
-    assert sender.key not in (stored.key_hash, stored.key_hint)
+    (stored,) = ApiKey.select().where(ApiKey.sender == sender.sender.id)
+    assert sender.key not in (stored.key_hash, stored.prefix)
     assert len(stored.key_hash) == 64
+    assert sender.key.startswith(stored.prefix)
 
 
 def test_a_sender_cannot_see_another_senders_notification(client, sender, other_sender):
