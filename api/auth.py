@@ -5,6 +5,11 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import abort
 
+from api.client_certificate import (
+    certificate_sender,
+    check_certificate,
+    forget_checked_certificates,
+)
 from models.cache import ExpiringCache
 from models.inbox import Reader
 from models.sender import Sender, sender_for_key
@@ -33,8 +38,12 @@ def _user_token(token: str):
 
 
 def authenticate() -> None:
-    """Set ``g.sender`` from the bearer key, or answer 401 (403 for a user token, which
-    reaches only the inbox)."""
+    """Set ``g.sender`` from the bearer key (or a bound client certificate: see
+    ``api.client_certificate``), or answer 401 (403 for a user token, which reaches only the
+    inbox)."""
+    if (holder := certificate_sender()) is not None:
+        g.sender = holder
+        return
     key = _bearer()
     if key.startswith(TOKEN_PREFIX):
         _user_token(key)
@@ -42,6 +51,7 @@ def authenticate() -> None:
     if len(key) > 200:
         abort(401, headers=CHALLENGE)
     g.sender = _sender(key)
+    check_certificate(g.sender)
 
 
 def _sender(key: str) -> Sender:
@@ -60,6 +70,7 @@ def _sender(key: str) -> Sender:
 def forget_checked_keys() -> None:
     """Empty this process's cache of checked keys (a changed sender is then read at once)."""
     _checked.clear()
+    forget_checked_certificates()
 
 
 def current_sender() -> Sender:

@@ -30,6 +30,8 @@ class Sender(BaseModel):
     permissions = JSONField(default=list)
     callback_url = TextField(null=True)
     callback_secret = TextField(null=True)
+    #: Requests need a bound client certificate as well as the key (models/certificate.py).
+    require_certificate = BooleanField(default=False)
     created_at = UTCDateTimeField(default=utcnow)
 
     def can(self, permission: str) -> bool:
