@@ -401,7 +401,7 @@ class Settings(BaseSettings):
     TRUSTED_PROXY_ADDRESSES: Annotated[str, Networks()] = Field(
         default="",
         description="Proxies (IP addresses, CIDRs, comma-separated) whose identity headers are "
-        "trusted (SiteMinder `SM_USER` on /compat/notifybc); empty: never",
+        "trusted (SiteMinder `SM_USER` on /compat/notifybc, `X-Client-Cert`); empty: never",
     )
 
     # --- the scheduler's jobs --------------------------------------------------------------
