@@ -283,6 +283,74 @@ def _expiry(text: str):
     return expires_at
 
 
+def senders_bind_certificate(args: argparse.Namespace) -> int:
+    """Bind a PEM certificate's fingerprint to a sender; prints the fingerprint."""
+    from models.certificate import CertificateTaken, bind_certificate
+
+    certificate = _read_certificate(args.pem_file)
+    sender = _named_sender(args.name)
+    if not certificate.valid_now():
+        when = "expired on" if certificate.expired() else "is not valid before"
+        moment = certificate.not_after if certificate.expired() else certificate.not_before
+        print(
+            f"herald: warning: the certificate {when} {moment:%Y-%m-%d %H:%M} UTC", file=sys.stderr
+        )
+    try:
+        if not bind_certificate(sender, certificate):
+            print(f"herald: already bound to {args.name}", file=sys.stderr)
+    except CertificateTaken as taken:
+        raise CommandError(str(taken)) from None
+    print(certificate.fingerprint)
+    return 0
+
+
+def _read_certificate(path: str):
+    from models.certificate import MAX_PEM_BYTES, InvalidCertificate, read_pem
+
+    try:
+        with open(path, "rb") as file:
+            return read_pem(file.read(MAX_PEM_BYTES + 1))
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}", code=2) from None
+    except InvalidCertificate as invalid:
+        raise CommandError(f"{path}: {invalid}", code=2) from None
+
+
+def senders_unbind_certificate(args: argparse.Namespace) -> int:
+    """Unbind a certificate, given by its fingerprint or its PEM file, from a sender."""
+    from models.certificate import normal_fingerprint, unbind_certificate
+
+    fingerprint = normal_fingerprint(args.certificate)
+    if fingerprint is None:
+        fingerprint = _read_certificate(args.certificate).fingerprint
+    if not unbind_certificate(_named_sender(args.name), fingerprint):
+        raise CommandError(f"no certificate {fingerprint} is bound to {args.name}")
+    return 0
+
+
+def senders_certificates(args: argparse.Namespace) -> int:
+    """A sender's certificates: whether it requires one, then one line per certificate."""
+    from models.certificate import certificates_of
+
+    sender = _named_sender(args.name)
+    print(f"certificate required with the key: {'yes' if sender.require_certificate else 'no'}")
+    print(f"{'FINGERPRINT (SHA-256)':<64}  {'NOT AFTER':<16}  SUBJECT")
+    for bound in certificates_of(sender):
+        print(f"{bound.fingerprint}  {bound.not_after:%Y-%m-%d %H:%M}  {bound.subject}")
+    return 0
+
+
+def senders_require_certificate(args: argparse.Namespace) -> int:
+    """Require (on) or not (off) a bound certificate as well as a sender's API key."""
+    from models.certificate import certificates_of, set_certificate_required
+
+    sender = _named_sender(args.name)
+    set_certificate_required(sender, args.state == "on")
+    if args.state == "on" and not certificates_of(sender):
+        print(f"herald: warning: {args.name} has no certificate bound yet", file=sys.stderr)
+    return 0
+
+
 def db_upgrade(args: argparse.Namespace) -> int:
     from models import schema_version, upgrade
     from models.server_secret import seal_all
@@ -410,6 +478,7 @@ def parser() -> argparse.ArgumentParser:
     show = senders.add_parser("show-secret", help="print the signing secret of a sender")
     show.add_argument("name")
     show.set_defaults(func=senders_show_secret)
+    _certificate_commands(senders)
 
     keys = commands.add_parser("keys", help="a sender's API keys").add_subparsers(
         dest="action", required=True
@@ -478,6 +547,29 @@ def parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(func=run)
     return root
+
+
+def _certificate_commands(senders) -> None:
+    bind = senders.add_parser(
+        "bind-certificate",
+        help="bind a client certificate (PEM) to a sender; prints its fingerprint",
+    )
+    bind.add_argument("name")
+    bind.add_argument("pem_file")
+    bind.set_defaults(func=senders_bind_certificate)
+    unbind = senders.add_parser("unbind-certificate", help="unbind a client certificate")
+    unbind.add_argument("name")
+    unbind.add_argument("certificate", help="its SHA-256 fingerprint (hex), or its PEM file")
+    unbind.set_defaults(func=senders_unbind_certificate)
+    listed = senders.add_parser("certificates", help="list a sender's client certificates")
+    listed.add_argument("name")
+    listed.set_defaults(func=senders_certificates)
+    require = senders.add_parser(
+        "require-certificate", help="require a bound certificate as well as the API key"
+    )
+    require.add_argument("name")
+    require.add_argument("state", choices=("on", "off"))
+    require.set_defaults(func=senders_require_certificate)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,11 +10,18 @@ Metrics: the workers write them to ``PROMETHEUS_MULTIPROC_DIR`` (``<VAR_DIR>/met
 unless the environment names one; set here, before any worker imports ``prometheus_client``),
 emptied when the server starts, a dead worker's live gauges removed when it exits; any worker's
 ``/metrics`` reads them all. One server per directory.
+
+TLS (``TLS_CERTFILE``, ``TLS_KEYFILE``): served by gunicorn itself, asking clients for a
+certificate signed by ``TLS_CA_CERTS`` with ``TLS_CLIENT_CERT`` (``optional``, or ``required``:
+no handshake without one); a certificate bound to a sender is that sender (see
+``api.client_certificate``).
 """
 
 import os
+import ssl
+import sys
 
-from settings import settings
+from settings import EXIT_INVALID, settings
 
 wsgi_app = "api.app:create_app()"
 bind = [f"{settings.HOST}:{settings.PORT}"]
@@ -31,6 +38,23 @@ accesslog = "-"
 logger_class = "api.gunicorn_worker.HeraldLogger"
 #: No control socket under ~/.gunicorn/ (gunicorn 25+ opens one by default).
 control_socket_disable = True
+
+if settings.TLS_CLIENT_CERT != "none" and not (settings.TLS_CERTFILE and settings.TLS_CA_CERTS):
+    # Without a CA of its own, OpenSSL would take certificates from any CA the system trusts.
+    print(
+        f"settings: TLS_CLIENT_CERT={settings.TLS_CLIENT_CERT} needs TLS_CERTFILE and TLS_CA_CERTS",
+        file=sys.stderr,
+    )
+    sys.exit(EXIT_INVALID)
+if settings.TLS_CERTFILE:
+    certfile = settings.TLS_CERTFILE
+    keyfile = settings.TLS_KEYFILE or None
+    ca_certs = settings.TLS_CA_CERTS or None
+    cert_reqs = {
+        "none": ssl.CERT_NONE,
+        "optional": ssl.CERT_OPTIONAL,
+        "required": ssl.CERT_REQUIRED,
+    }[settings.TLS_CLIENT_CERT]
 
 if settings.METRICS:
     os.environ.setdefault(

@@ -432,7 +432,7 @@ class Settings(BaseSettings):
     TRUSTED_PROXY_ADDRESSES: Annotated[str, Networks()] = Field(
         default="",
         description="Proxies (IP addresses, CIDRs, comma-separated) whose identity headers are "
-        "trusted (SiteMinder `SM_USER` on /compat/notifybc); empty: never",
+        "trusted (SiteMinder `SM_USER` on /compat/notifybc, `X-Client-Cert`); empty: never",
     )
 
     # --- the scheduler's jobs --------------------------------------------------------------
@@ -468,6 +468,24 @@ class Settings(BaseSettings):
         default="0.0.0.0", description="Address the web process binds (`herald run`: 127.0.0.1)"
     )
     PORT: Port = Field(default=8000, description="Port the web process binds")
+    TLS_CERTFILE: AnyText = Field(
+        default="",
+        description="PEM certificate (chain) the web process serves TLS with; empty: plain HTTP "
+        "(TLS at a proxy)",
+    )
+    TLS_KEYFILE: AnyText = Field(
+        default="", description="The private key of `TLS_CERTFILE`; empty: in that file"
+    )
+    TLS_CA_CERTS: AnyText = Field(
+        default="",
+        description="PEM CA certificates that client certificates must chain to (with "
+        "`TLS_CLIENT_CERT`)",
+    )
+    TLS_CLIENT_CERT: Annotated[str, Choice(("none", "optional", "required"))] = Field(
+        default="none",
+        description="With `TLS_CERTFILE`: ask clients for a certificate (`optional`), or "
+        "refuse the handshake without one (`required`)",
+    )
     WORKER_THREADS: Annotated[int, Number(1, 1024)] = Field(
         default=8, description="Dramatiq threads per worker process"
     )

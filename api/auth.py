@@ -9,6 +9,11 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import abort
 
+from api.client_certificate import (
+    certificate_sender,
+    check_certificate,
+    forget_checked_certificates,
+)
 from models.base import utcnow
 from models.cache import ExpiringCache
 from models.inbox import Reader
@@ -38,8 +43,12 @@ def _user_token(token: str):
 
 
 def authenticate() -> None:
-    """Set ``g.sender`` from the bearer key, or answer 401 (403 for a user token, which
-    reaches only the inbox). (An identity from a client certificate goes before the key.)"""
+    """Set ``g.sender`` from the bearer key (or a bound client certificate: see
+    ``api.client_certificate``), or answer 401 (403 for a user token, which reaches only the
+    inbox)."""
+    if (holder := certificate_sender()) is not None:
+        g.sender = holder
+        return
     key = _bearer()
     if key.startswith(TOKEN_PREFIX):
         _user_token(key)
@@ -47,6 +56,7 @@ def authenticate() -> None:
     if len(key) > 200:
         abort(401, headers=CHALLENGE)
     g.sender = _sender(key)
+    check_certificate(g.sender)
 
 
 def _sender(key: str) -> Sender:
@@ -71,6 +81,7 @@ def forget_checked_keys() -> None:
     _checked.clear()
     forget_uses()
     forget_revocations()
+    forget_checked_certificates()
 
 
 def current_sender() -> Sender:

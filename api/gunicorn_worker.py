@@ -18,7 +18,10 @@ client it closes on to close too. A few dozen idle, half-sent or never-closed co
 - gunicorn's own error pages (a bad request line, headers too large: answered before Flask
   sees the request) are JSON in Herald's error contract.
 
-TLS served by gunicorn itself, HTTP/2 and the uWSGI protocol keep gthread's reading. This leans
+TLS served by gunicorn itself, HTTP/2 and the uWSGI protocol keep gthread's reading. With TLS,
+the client's certificate (``getpeercert(binary_form=True)``, when it presented one) reaches the
+application in the WSGI environ as ``herald.peer_certificate`` (DER bytes), where
+``api.client_certificate`` reads it. This leans
 on gthread's internals (its connection object, the poller's deferral, its hooks for finishing a
 request), hence the version bound on gunicorn in setup.cfg.
 """
@@ -31,6 +34,7 @@ import re
 import select
 import selectors
 import socket
+import ssl
 from collections import deque
 from functools import partial
 from time import monotonic
@@ -39,6 +43,7 @@ from gunicorn import glogging, util
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 from werkzeug.exceptions import ClientDisconnected
 
+from api.client_certificate import PEER_CERTIFICATE
 from api.errors import DEFAULT_MESSAGES, ApiError
 from tasks.logs import setup_logging
 
@@ -72,6 +77,13 @@ class HeraldWorker(ThreadWorker):
             and self.cfg.protocol == "http"
         )
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        """The application; with TLS, given the client's certificate in its environ."""
+        super().load_wsgi()
+        application = getattr(self, "wsgi", None)  # unset when loading it failed
+        if self.cfg.is_ssl and application is not None:
+            self.wsgi = with_peer_certificate(application)
 
     def handle(self, conn):
         """Serve ``conn``'s next request once it has arrived; until then, give the connection
@@ -139,6 +151,23 @@ class HeraldWorker(ThreadWorker):
         with contextlib.suppress(OSError, KeyError, ValueError):  # not registered (any more)
             self.poller.unregister(conn.sock)
         util.close(conn.sock)
+
+
+def with_peer_certificate(application):
+    """``application`` (WSGI), its environ given the TLS peer's certificate (DER bytes) as
+    PEER_CERTIFICATE when the client presented one (gunicorn hands it the connection's
+    socket as ``gunicorn.socket``)."""
+
+    def served(environ, start_response):
+        sock = environ.get("gunicorn.socket")
+        environ.pop(PEER_CERTIFICATE, None)
+        if isinstance(sock, ssl.SSLSocket):
+            with contextlib.suppress(ValueError, OSError):  # no handshake done, or closed
+                if der := sock.getpeercert(binary_form=True):
+                    environ[PEER_CERTIFICATE] = der
+        return application(environ, start_response)
+
+    return served
 
 
 def _read_request(conn) -> bytes | bool | None:

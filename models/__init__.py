@@ -9,6 +9,7 @@ from playhouse.migrations import Runner
 
 from models.action import NotificationAction
 from models.callback import Callback
+from models.certificate import ClientCertificate
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
 from models.idempotency import IdempotencyRecord
@@ -25,6 +26,7 @@ ALL_MODELS = [
     Sender,
     ApiKey,
     TokenRevocation,
+    ClientCertificate,
     Contact,
     ContactChannel,
     Subscription,

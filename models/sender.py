@@ -45,6 +45,8 @@ class Sender(BaseModel):
     permissions = JSONField(default=list)
     callback_url = TextField(null=True)
     callback_secret = TextField(null=True)
+    #: Requests need a bound client certificate as well as the key (models/certificate.py).
+    require_certificate = BooleanField(default=False)
     created_at = UTCDateTimeField(default=utcnow)
     # rate limits (api/ratelimit.py, tasks/limits.py); NULL: the setting's, 0: none
     rate_limit_per_minute = IntegerField(null=True)

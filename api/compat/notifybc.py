@@ -10,9 +10,6 @@ broadcast, not deleted by them, due, not expired — and marks items read or del
 
 from __future__ import annotations
 
-import ipaddress
-from functools import lru_cache
-
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -35,6 +32,7 @@ from api.compat.notifybc_schemas import (
     record,
 )
 from api.errors import Blueprint
+from api.proxies import from_trusted_proxy
 from channel_table import INAPP
 from models.db import dict_rows
 from models.inbox import BroadcastState, Reader, inbox_query, notification_item, set_item_state
@@ -44,8 +42,6 @@ from models.notification import Notification, notification_for
 from models.search import All, Order, search_notifications
 from models.search_syntax import ForbiddenFilter, InvalidFilter, notifybc_where, parse_order
 from models.states import FanoutState, MessageState
-from setting_kinds import networks
-from settings import settings
 from tasks.submit import InvalidSubmission, submit_notification
 
 blp = Blueprint(
@@ -90,26 +86,11 @@ def siteminder_user() -> str | None:
     """The SM_USER header's user, when the peer is a trusted proxy; otherwise None (the header
     is ignored)."""
     user = request.headers.get(SM_USER, "").strip()
-    if not user or not _trusted(request.remote_addr or ""):
+    if not user or not from_trusted_proxy(request.remote_addr):
         return None
     if len(user) > 200 or not user.isprintable():
         abort(401, message="SM_USER must be a user id of at most 200 characters.")
     return user
-
-
-def _trusted(peer: str) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return any(address in network for network in _networks(settings.TRUSTED_PROXY_ADDRESSES))
-
-
-@lru_cache(maxsize=8)
-def _networks(setting: str):
-    return networks(setting)
 
 
 def reader() -> Reader | None:
