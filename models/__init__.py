@@ -19,6 +19,7 @@ from models.reminder import Reminder
 from models.sender import Sender
 from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
+from models.webhook_endpoint import WebhookEndpoint
 
 ALL_MODELS = [
     Sender,
@@ -36,6 +37,7 @@ ALL_MODELS = [
     BroadcastState,
     NotificationAction,
     ServerSecret,
+    WebhookEndpoint,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"
