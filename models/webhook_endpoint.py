@@ -19,6 +19,7 @@ from peewee import ForeignKeyField, IntegrityError, TextField, UUIDField
 
 from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
 from models.cache import ExpiringCache
+from models.db import write_transaction
 from models.errors import ModelError
 from models.sender import Sender, visible_to
 from settings import settings
@@ -79,7 +80,10 @@ def normalise_url(url: str) -> str:
 def create_endpoint(sender: Sender, url: str) -> WebhookEndpoint:
     """Register ``url`` (already through the URL guard) for ``sender``, with a new secret."""
     try:
-        return WebhookEndpoint.create(sender=sender, url=normalise_url(url), secret=new_secret())
+        with write_transaction():
+            return WebhookEndpoint.create(
+                sender=sender, url=normalise_url(url), secret=new_secret()
+            )
     except IntegrityError:
         raise EndpointExists(url) from None
 
