@@ -40,7 +40,10 @@ import time
 from collections.abc import Sequence
 
 HEADER = "Herald-Signature"
-ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
+#: The Standard Webhooks headers.
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"
 #: Longest header :func:`verify` will parse; anything longer is refused unread.
 MAX_HEADER_LENGTH = 1024

@@ -179,7 +179,11 @@ def notification_with_sender(notification_id) -> Notification:
         return notification
     notification = (
         Notification.select(
-            Notification, Sender.id, Sender.callback_url, Sender.callback_secret, Sender.webhook_secret
+            Notification,
+            Sender.id,
+            Sender.callback_url,
+            Sender.callback_secret,
+            Sender.webhook_secret,
         )
         .join(Sender)
         .where(Notification.id == notification_id)

@@ -103,8 +103,9 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     grace). A rotation during a grace ends the older secret's grace at once."""
     endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
     endpoint.rotated_at = utcnow()
-    endpoint.save(only=[WebhookEndpoint.previous_secret, WebhookEndpoint.secret,
-                        WebhookEndpoint.rotated_at])
+    endpoint.save(
+        only=[WebhookEndpoint.previous_secret, WebhookEndpoint.secret, WebhookEndpoint.rotated_at]
+    )
     return endpoint
 
 

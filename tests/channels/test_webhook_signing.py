@@ -147,7 +147,9 @@ def test_one_endpoints_receiver_cannot_sign_for_another_nor_for_callbacks(
     assert not verifies(endpoint_b["secret"], to_a)
     assert not verifies(sender.sender.callback_secret, to_a)
     for target in (b.url + "/hook", callbacks.url + "/cb"):
-        answer = requests.post(target, data=to_a.body, headers=forged(endpoint_a["secret"], to_a.body))
+        answer = requests.post(
+            target, data=to_a.body, headers=forged(endpoint_a["secret"], to_a.body)
+        )
         assert answer.status_code == 401
     assert len(b.verified) == 1  # only Herald's own
     assert len(callbacks.verified) == 2  # Herald's two callbacks; no forged one
