@@ -88,20 +88,26 @@ def senders_set_callback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_column(args: argparse.Namespace) -> str:
+    """The sender's callback secret, or with ``--webhooks`` its legacy webhook secret."""
+    return "webhook_secret" if args.webhooks else "callback_secret"
+
+
 def senders_rotate_secret(args: argparse.Namespace) -> int:
-    """Give a sender a new signing secret and print only it; the old one stops working."""
+    """Give a sender a new callback secret (``--webhooks``: webhook secret) and print only it;
+    the old one stops working."""
     import secrets
 
-    sender = _named_sender(args.name)
-    sender.callback_secret = secrets.token_hex(32)
-    sender.save(only=[type(sender).callback_secret])
-    print(sender.callback_secret)
+    sender, column = _named_sender(args.name), _secret_column(args)
+    setattr(sender, column, secrets.token_hex(32))
+    sender.save(only=[getattr(type(sender), column)])
+    print(getattr(sender, column))
     return 0
 
 
 def senders_show_secret(args: argparse.Namespace) -> int:
-    """Print a sender's signing secret, for setting up its receivers."""
-    print(_named_sender(args.name).callback_secret or "")
+    """Print a sender's callback secret (``--webhooks``: webhook secret), for its receivers."""
+    print(getattr(_named_sender(args.name), _secret_column(args)) or "")
     return 0
 
 
@@ -458,10 +464,8 @@ def parser() -> argparse.ArgumentParser:
     callback.add_argument("--clear", action="store_true", help="send no more callbacks")
     callback.set_defaults(func=senders_set_callback)
     rotate = senders.add_parser(
-        "rotate-secret", help="new signing secret for callbacks and webhooks; prints only it"
+        "rotate-secret", help="new secret signing the sender's delivery callbacks; prints only it"
     )
-    rotate.add_argument("name")
-    rotate.set_defaults(func=senders_rotate_secret)
     limits = senders.add_parser(
         "set-limits",
         help="set a sender's own rate limits (a number, 0: none, default: the setting's)",
@@ -475,9 +479,15 @@ def parser() -> argparse.ArgumentParser:
             option, type=_limit_argument, default=_UNCHANGED, metavar="N|default", help=what
         )
     limits.set_defaults(func=senders_set_limits)
-    show = senders.add_parser("show-secret", help="print the signing secret of a sender")
-    show.add_argument("name")
-    show.set_defaults(func=senders_show_secret)
+    show = senders.add_parser("show-secret", help="print the secret signing a sender's callbacks")
+    for parser, func in ((rotate, senders_rotate_secret), (show, senders_show_secret)):
+        parser.add_argument("name")
+        parser.add_argument(
+            "--webhooks",
+            action="store_true",
+            help="the secret signing webhooks to URLs that are no registered endpoint (legacy)",
+        )
+        parser.set_defaults(func=func)
     _certificate_commands(senders)
 
     keys = commands.add_parser("keys", help="a sender's API keys").add_subparsers(

@@ -379,6 +379,11 @@ class Settings(BaseSettings):
         default=10.0, description="Timeout of provider, webhook and callback HTTP calls"
     )
     WEBHOOK: ChannelSettings = _channel("webhook", max_retries=8, min_backoff_ms=5000)
+    WEBHOOK_SECRET_GRACE_SECONDS: Annotated[int, Number(0, 30 * 86400)] = Field(
+        default=86400,
+        description="How long a webhook endpoint's old secret goes on signing, next to the new "
+        "one, after a rotation",
+    )
     CALLBACK: ChannelSettings = _channel("delivery callback", max_retries=10, min_backoff_ms=5000)
     DOCUMENT_STORE_DIR: NonEmptyText = Field(
         default_factory=lambda data: f"{data['VAR_DIR']}/documents",

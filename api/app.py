@@ -27,6 +27,7 @@ from api import (
     reminders,
     search,
     templates,
+    webhook_endpoints,
     webpush,
 )
 from api.auth import authenticate, authenticate_user
@@ -49,6 +50,7 @@ V1_BLUEPRINTS = (
     inbox.tokens_blp,
     reminders.blp,
     admin.blp,
+    webhook_endpoints.blp,
 )
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 #: Retry-After of the 503 answered while the database cannot be reached.

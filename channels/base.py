@@ -30,8 +30,11 @@ class Rendered:
     #: The notification's content as submitted, for channel-specific parts (attachments,
     #: provider templates) that are not rendered.
     content: dict[str, Any] = field(default_factory=dict)
-    #: The sending sender's secret, for channels that sign what they send (webhooks).
+    #: The sending sender's webhook secret, for channels that sign what they send (webhooks).
     signing_secret: str | None = field(default=None, repr=False)
+    #: The secrets of the webhook endpoint registered for the destination, if any (chosen by
+    #: ``tasks.deliver``); they sign instead of ``signing_secret``.
+    endpoint_secrets: tuple[str, ...] = field(default=(), repr=False)
     #: Who and what the message is about, camelCase, for channels that pass it on (webhooks):
     #: ``messageId``, ``notificationId``, ``event``, ``serviceName``, ``reference``,
     #: ``targetId``, ``targetType``.

@@ -1,13 +1,16 @@
 """Webhooks: the message POSTed as signed JSON to a URL the sender names as the recipient.
 
-The body is one JSON object (see :func:`payload`); the request carries ``Herald-Signature``
-(see ``channels.signing``, keyed with the sender's callback secret) and ``Herald-Message-Id``,
-the same on every retry of one message, so receivers can drop duplicates.
+The body is one JSON object (see :func:`payload`); the request carries the Standard Webhooks
+headers and the legacy ``Herald-Signature`` (see ``channels.signing``), keyed with the secret of
+the sender's webhook endpoint at that URL (``POST /v1/webhook-endpoints``), or the sender's
+legacy webhook secret for an unregistered URL; and ``webhook-id`` and ``Herald-Message-Id``, the
+message id, the same on every retry of one message, so receivers can drop duplicates.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -23,7 +26,7 @@ from channels.base import (
     Rendered,
     TransientError,
 )
-from channels.signing import HEADER, sign
+from channels.signing import signed_headers
 from channels.urlguard import CheckedURL, UnsafeURL, check_url, check_url_syntax
 from models.base import utcnow
 from models.states import FailureReason
@@ -46,12 +49,11 @@ class WebhookChannel(Channel):
     def send(self, rendered: Rendered, destination: str) -> Receipt:
         target = check_destination(destination)
         body = json.dumps(payload(rendered), separators=(",", ":")).encode()
-        response = post_signed(
-            target,
-            body,
-            rendered.signing_secret,
-            {MESSAGE_ID_HEADER: rendered.metadata.get("messageId", "")},
+        message_id = rendered.metadata.get("messageId", "")
+        secrets = rendered.endpoint_secrets or (
+            (rendered.signing_secret,) if rendered.signing_secret else ()
         )
+        response = post_signed(target, body, secrets, message_id, {MESSAGE_ID_HEADER: message_id})
         http.raise_for_status(response, dead=(410,))
         return Receipt(details={"status": response.status_code})
 
@@ -89,20 +91,24 @@ def check_destination(url: str) -> CheckedURL:
 
 
 def post_signed(
-    target: CheckedURL, body: bytes, secret: str | None, headers: dict[str, str] | None = None
+    target: CheckedURL,
+    body: bytes,
+    secrets: Sequence[str],
+    webhook_id: str,
+    headers: dict[str, str] | None = None,
 ) -> requests.Response:
     """POST ``body`` (JSON) to the checked URL ``target`` (its checked addresses) signed with
-    ``secret``, redirects not followed.
+    each of ``secrets`` (``webhook-id``: ``webhook_id``), redirects not followed.
 
     The answer's body is read up to :data:`MAX_RESPONSE_BYTES`; connection failures and
     timeouts raise :class:`TransientError`.
     """
-    if not secret:
+    if not secrets or not all(secrets):
         raise PermanentError(FailureReason.REJECTED_BY_PROVIDER, "the sender has no signing secret")
     all_headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        HEADER: sign(secret, body),
+        **signed_headers(secrets, webhook_id, body),
         **(headers or {}),
     }
     response = http.call_checked("POST", target, data=body, headers=all_headers, stream=True)

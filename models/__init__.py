@@ -21,6 +21,7 @@ from models.sender import ApiKey, Sender
 from models.server_secret import ServerSecret
 from models.template import Template, TemplateVersion
 from models.user_token import TokenRevocation
+from models.webhook_endpoint import WebhookEndpoint
 
 ALL_MODELS = [
     Sender,
@@ -41,6 +42,7 @@ ALL_MODELS = [
     BroadcastState,
     NotificationAction,
     ServerSecret,
+    WebhookEndpoint,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"

@@ -172,13 +172,19 @@ _notifications = ExpiringCache(max_entries=10_000)
 
 
 def notification_with_sender(notification_id) -> Notification:
-    """The notification, its sender (id, callback URL and secret) attached, from this
-    process's short-lived cache or the database."""
+    """The notification, its sender (id, callback URL, callback and webhook secrets) attached,
+    from this process's short-lived cache or the database."""
     notification = _notifications.get(notification_id)
     if notification is not None:
         return notification
     notification = (
-        Notification.select(Notification, Sender.id, Sender.callback_url, Sender.callback_secret)
+        Notification.select(
+            Notification,
+            Sender.id,
+            Sender.callback_url,
+            Sender.callback_secret,
+            Sender.webhook_secret,
+        )
         .join(Sender)
         .where(Notification.id == notification_id)
         .get()

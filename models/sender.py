@@ -44,7 +44,8 @@ class Sender(BaseModel):
     is_admin = BooleanField(default=False)
     permissions = JSONField(default=list)
     callback_url = TextField(null=True)
-    callback_secret = TextField(null=True)
+    callback_secret = TextField(null=True, help_text="signs the sender's delivery callbacks")
+    webhook_secret = TextField(null=True, help_text="signs webhooks to unregistered URLs (legacy)")
     #: Requests need a bound client certificate as well as the key (models/certificate.py).
     require_certificate = BooleanField(default=False)
     created_at = UTCDateTimeField(default=utcnow)
@@ -173,6 +174,7 @@ def create_sender(
                 is_admin=admin,
                 permissions=sorted(set(permissions or [])),
                 callback_secret=secrets.token_hex(32),
+                webhook_secret=secrets.token_hex(32),
             )
         except IntegrityError:
             raise SenderExists(name) from None

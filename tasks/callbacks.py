@@ -1,5 +1,6 @@
 """Delivery callbacks: tell a sender's ``callback_url`` when one of its messages is sent,
-delivered or failed, with a signed POST (see ``channels.signing``).
+delivered or failed, with a POST signed with the sender's callback secret, which signs nothing
+else (see ``channels.signing``; ``webhook-id`` is the callback's id, the same on every retry).
 
 A callback goes through the same outbox as messages: the callback owed is a row
 (``models.callback``), stored in the transaction of the outcome that causes it, then a job is
@@ -107,7 +108,10 @@ def _post(message: Message, callback: Callback) -> None:
     payload = callback_payload(message, callback.state, callback.failure_reason)
     body = json.dumps(payload, separators=(",", ":"))
     target = check_url(url)
-    response = post_signed(target, body.encode(), secret, {MESSAGE_ID_HEADER: str(message.id)})
+    secrets = (secret,) if secret else ()
+    response = post_signed(
+        target, body.encode(), secrets, str(callback.id), {MESSAGE_ID_HEADER: str(message.id)}
+    )
     http.raise_for_status(response)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 from time import perf_counter
 from uuid import UUID
@@ -17,7 +18,7 @@ import dramatiq
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-from channel_table import CHANNELS, INAPP
+from channel_table import CHANNELS, INAPP, WEBHOOK
 from channels import get_channel
 from channels.base import (
     Channel,
@@ -41,6 +42,7 @@ from models.message import (
 )
 from models.notification import notification_deleted
 from models.states import AttemptOutcome, FailureReason, MessageState
+from models.webhook_endpoint import endpoint_signing_secrets
 from settings import settings
 from tasks import metrics
 from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
@@ -86,7 +88,7 @@ def _send(message: Message) -> None:
     channel = get_channel(message.channel)
     started_at = utcnow()
     try:
-        rendered = render(message)
+        rendered = _signed_by_endpoint(message, render(message))
         receipt = _provider_call(channel, rendered, message.destination)
     except Exception as error:  # the job's boundary: any failure is recorded (send_failed)
         _until_recorded(send_failed, channel, message, started_at, error)
@@ -95,6 +97,15 @@ def _send(message: Message) -> None:
         raise
     else:
         _until_recorded(sent, message, started_at, rendered, receipt)
+
+
+def _signed_by_endpoint(message: Message, rendered: Rendered) -> Rendered:
+    """``rendered`` with the secrets of the sender's webhook endpoint at the destination, for a
+    webhook to a registered endpoint (others are signed with the sender's webhook secret)."""
+    if message.channel != WEBHOOK.name or not isinstance(message.destination, str):
+        return rendered
+    endpoint_secrets = endpoint_signing_secrets(message.sender_id, message.destination)
+    return replace(rendered, endpoint_secrets=endpoint_secrets) if endpoint_secrets else rendered
 
 
 def _provider_call(channel: Channel, rendered: Rendered, destination) -> Receipt:

@@ -67,7 +67,7 @@ def render(message: Message) -> Rendered:
         data=content.get("data"),
         headers={"X-Herald-Message-Id": str(message.id)},
         content=content,
-        signing_secret=message.sender.callback_secret,
+        signing_secret=message.sender.webhook_secret,
         metadata={
             "messageId": str(message.id),
             "notificationId": str(notification.id),

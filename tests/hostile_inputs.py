@@ -146,6 +146,8 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ("PATCH", "/v1/contacts/{idnp}/channels/{channel_id}"): [{"active": False, "priority": 7}],
     ("POST", "/v1/contacts/{idnp}/subscriptions"): [{"serviceName": "parking"}],
     ("POST", "/v1/inbox/tokens"): [{"user": USER, "ttlSeconds": 600}],
+    ("POST", "/v1/webhook-endpoints"): [{"url": "https://permits.example.md/herald/webhooks"}],
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate"): [{}],
     ("POST", "/v1/reminders"): [
         _reminder(at=[LATER, "2099-01-06T09:00:00Z"]),
         _reminder(cron="0 9 1 1 *", timezone="Europe/Chisinau", endAt="2090-01-01T00:00:00Z"),

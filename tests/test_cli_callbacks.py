@@ -91,3 +91,20 @@ def test_rotate_secret_prints_only_the_new_secret(herald, stored):
     assert rotated.stdout != shown.stdout
     assert stored("permits").callback_secret == rotated.stdout.strip()
     assert herald("senders", "show-secret", "permits").stdout == rotated.stdout
+
+
+def test_the_callback_and_webhook_secrets_rotate_apart(herald, stored):
+    herald("senders", "create", "permits")
+    callback = herald("senders", "show-secret", "permits").stdout
+    webhooks = herald("senders", "show-secret", "permits", "--webhooks").stdout
+    assert re.fullmatch(r"[0-9a-f]{64}\n", webhooks)
+    assert webhooks != callback
+    assert webhooks.strip() == stored("permits").webhook_secret
+
+    rotated = herald("senders", "rotate-secret", "permits", "--webhooks").stdout
+
+    assert rotated not in (webhooks, callback)
+    assert stored("permits").webhook_secret == rotated.strip()
+    assert stored("permits").callback_secret == callback.strip()  # callbacks' secret unchanged
+    assert herald("senders", "rotate-secret", "permits").stdout.strip() != callback.strip()
+    assert stored("permits").webhook_secret == rotated.strip()

@@ -78,7 +78,10 @@ def world(client, grants) -> dict[str, str]:
     reminder = client.post(
         "/v1/reminders", json=hostile.EXAMPLES[("POST", "/v1/reminders")][0], headers=headers
     )
-    for response in (template, contact, sent, reminder):
+    endpoint = client.post(
+        "/v1/webhook-endpoints", json={"url": "https://hooks.example.md/h"}, headers=headers
+    )
+    for response in (template, contact, sent, reminder, endpoint):
         assert response.status_code in (201, 202), response.get_json()
     for failed in (hostile.FAILED_MESSAGE, hostile.FAILED_MAMBU_MESSAGE):
         stored_message(grants.sender, id=UUID(failed), state="failed")
@@ -93,6 +96,7 @@ def world(client, grants) -> dict[str, str]:
         "reminder_id": reminder.get_json()["id"],
         "item_id": sent.get_json()["messages"][0]["id"],
         "service": "housing",
+        "endpoint_id": endpoint.get_json()["id"],
     }
 
 

@@ -25,7 +25,7 @@ def allow_private(monkeypatch):
 
 @pytest.fixture
 def receiver(sender, allow_private):
-    server = SignedReceiver(sender.sender.callback_secret).start()
+    server = SignedReceiver(sender.sender.webhook_secret).start()
     yield server
     server.stop()
     REGISTRY["webhook"].close()
@@ -96,7 +96,7 @@ def test_a_webhook_is_posted_as_signed_json(client, sender, other_sender, receiv
 
 def test_the_signature_is_made_with_the_senders_own_secret(client, sender, receiver, worker):
     """The receiver refuses (401) a signature made with any other secret."""
-    Sender.update(callback_secret="not-the-secret-the-receiver-has").where(
+    Sender.update(webhook_secret="not-the-secret-the-receiver-has").where(
         Sender.id == sender.sender.id
     ).execute()
     message_id = send(client, sender, webhook(f"{receiver.url}/hook"))

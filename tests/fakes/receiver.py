@@ -38,3 +38,34 @@ class SignedReceiver(FakeProvider):
 def header(request: Request, name: str) -> str | None:
     """A request header by case-insensitive name."""
     return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
+
+
+class StandardReceiver(FakeProvider):
+    """A receiver that checks the Standard Webhooks headers with the ``standardwebhooks``
+    package itself (401 when they do not verify with ``secret``), then answers from
+    ``replies`` in turn, else 200. ``verified`` holds the requests that passed."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+        self.replies: list[Response] = []
+        self.verified: list[Request] = []
+
+    def respond(self, request: Request) -> Response:
+        if not standard_verifies(self.secret, request):
+            return Response(401, {"error": "bad signature"})
+        self.verified.append(request)
+        if self.replies:
+            return self.replies.pop(0)
+        return Response(200, {"ok": True})
+
+
+def standard_verifies(secret: str, request: Request) -> bool:
+    """Whether ``request`` verifies with ``secret`` by ``standardwebhooks``' own check."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    try:
+        Webhook(secret).verify(request.body, dict(request.headers))
+    except WebhookVerificationError:
+        return False
+    return True

@@ -75,7 +75,7 @@ def test_one_signed_callback_per_message_sent_or_failed(
     client, sender, receivers, allow_private, worker
 ):
     callbacks = listen_for_callbacks(sender, receivers)
-    hook = receivers(sender.sender.callback_secret)
+    hook = receivers(sender.sender.webhook_secret)
     strict = receivers("a secret the sender does not have")  # answers 401: rejected
     body = webhook(f"{hook.url}/hook", f"{strict.url}/hook")
     posted = client.post("/v1/notifications", json=body, headers=sender.headers).get_json()
