@@ -121,8 +121,12 @@ _endpoints = ExpiringCache(max_entries=10_000)
 def endpoint_signing_secrets(sender_id: int, url: str) -> tuple[str, ...] | None:
     """The secrets that sign a webhook of ``sender_id`` to ``url`` now, or None when ``url`` is
     not one of its registered endpoints. What a worker read is trusted for
-    ``SENDER_CACHE_SECONDS``."""
-    key = (sender_id, normalise_url(url))
+    ``SENDER_CACHE_SECONDS``. A URL that cannot be parsed (a stored one the URL guard will
+    refuse at send) is no endpoint."""
+    try:
+        key = (sender_id, normalise_url(url))
+    except ValueError:  # urlsplit's port check: the guard then fails the message
+        return None
     known = _endpoints.get(key)
     if known is None:
         endpoint = WebhookEndpoint.get_or_none(

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 import cli
+import cli.common
 from channels import REGISTRY, http, urlguard
 from channels.base import PermanentError, Rendered, TransientError
 from channels.webpush import generate_vapid_keys
@@ -243,7 +244,7 @@ def test_a_hostile_callback_url_is_refused_by_the_cli(
     def accepted():
         raise AssertionError(f"herald senders set-callback accepted {url!r}")
 
-    monkeypatch.setattr(cli, "_open_database", accepted)
+    monkeypatch.setattr(cli.common, "use_database", accepted)
 
     assert cli.main(["senders", "set-callback", "permits", url]) == 2
     assert "invalid callback URL" in capsys.readouterr().err
