@@ -182,7 +182,9 @@ def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]
     HMAC-SHA1, keyed with the auth token, of the URL followed by each parameter's name and
     value, sorted by name (a repeated name's values sorted too)."""
     signed = url + "".join(name + value for name, value in sorted(params))
-    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    digest = hmac.new(
+        auth_token.encode(), signed.encode(errors="surrogatepass"), hashlib.sha1
+    ).digest()
     return base64.b64encode(digest).decode()
 
 

@@ -249,7 +249,7 @@ def test_an_https_url_is_also_checked_without_and_with_its_default_port():
 
 FORMS = st.dictionaries(
     st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12),
-    st.text(max_size=40),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=40),  # as werkzeug decodes
     min_size=1,
     max_size=8,
 )
@@ -263,7 +263,11 @@ def test_any_change_to_a_parameter_or_the_url_invalidates_the_signature(form, da
     assert twilio_signature_valid(AUTH_TOKEN, STATUS_URL, params, signature)
 
     name = data.draw(st.sampled_from(sorted(form)))
-    changed = data.draw(st.text(max_size=40).filter(lambda value: value != form[name]))
+    changed = data.draw(
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=40).filter(
+            lambda value: value != form[name]
+        )
+    )
     tampered = [(key, changed if key == name else value) for key, value in params]
     assert not twilio_signature_valid(AUTH_TOKEN, STATUS_URL, tampered, signature)
     dropped = [(key, value) for key, value in params if key != name]
