@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -57,6 +59,21 @@ def started_with_output(command, **popen) -> tuple[subprocess.Popen, list[str], 
     )
     reader.start()
     return process, output, reader
+
+
+def stopped_group(
+    process: subprocess.Popen, reader: threading.Thread, signum=signal.SIGTERM
+) -> int:
+    """Stop the process group ``started_with_output`` started with ``signum`` (SIGKILL if it has
+    not exited within 30 seconds); its exit status, once the last of its output is read."""
+    os.killpg(process.pid, signum)
+    try:
+        return process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(10)
+    finally:
+        reader.join(5)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

@@ -4,9 +4,7 @@ are JSON in the error contract, and nothing is written under ~/.gunicorn/."""
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import urllib.request
 from contextlib import ExitStack, contextmanager
@@ -16,7 +14,7 @@ import pytest
 
 from dev.embedded_redis import free_port
 from dev.run import procfile
-from tests.support import started_with_output, wait_until
+from tests.support import started_with_output, stopped_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 #: More connections than the web process has threads (WEB_CONCURRENCY 2 × 8 threads).
@@ -48,13 +46,7 @@ def web(tmp_path_factory, database, redis_url):
         wait_until(lambda: health(base, timeout=2) == 200, timeout=60, interval=0.2)
         yield base, home, output
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        reader.join(5)
+        stopped_group(process, reader)
 
 
 def health(base: str, timeout: float) -> int | None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import ssl
-import subprocess
 import sys
 from contextlib import contextmanager
 
@@ -23,7 +21,7 @@ from models.notification import Notification
 from tests.certificates import certificate_authority, issue
 from tests.e2e.test_gunicorn import ROOT
 from tests.factories import email_notification, make_sender
-from tests.support import started_with_output, wait_until
+from tests.support import started_with_output, stopped_group, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +70,7 @@ def https_web(database, redis_url, pki, mode: str):
         wait_until(lambda: _up(port, pki), timeout=60, interval=0.2)
         yield port
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        reader.join(5)
+        stopped_group(process, reader)
 
 
 def _up(port: int, pki) -> bool:

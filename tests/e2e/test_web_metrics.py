@@ -5,8 +5,6 @@ emptied when the server starts. On each database."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -16,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dev.embedded_redis import free_port
 from dev.run import procfile
-from tests.support import started_with_output, wait_until
+from tests.support import started_with_output, stopped_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 30
@@ -72,13 +70,7 @@ def test_metrics_add_up_every_gunicorn_worker_from_an_emptied_directory(
         status, content_type, _ = get(f"{base}/metrics")
         workers_files = {path.name for path in (tmp_path / "metrics" / "web").iterdir()}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        reader.join(5)
+        stopped_group(process, reader)
 
     assert counts == [before + REQUESTS] * 6, "".join(output[-20:])
     assert status == 200 and content_type.startswith("text/plain")
