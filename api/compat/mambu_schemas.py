@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from marshmallow import fields, validate
 
 from api.notification_schemas import DESTINATION_DESCRIPTION, retained_destination, viewer
+from api.search_schemas import FilterConstraintSchema
 from channel_table import CHANNELS, CHANNELS_BY_NAME
 from models.privacy import text_as_shown
 from models.search import is_retained
-from models.search_syntax import MAX_CONSTRAINTS, MAX_VALUES
+from models.search_syntax import MAX_CONSTRAINTS
 from models.states import MessageState
-from tasks.requests import CamelSchema, small_json
+from tasks.requests import CamelSchema
 
 #: Mambu's message states → Herald's message states each stands for.
 STATES: dict[str, tuple[MessageState, ...]] = {
@@ -58,21 +59,12 @@ def failure_reason(message) -> str | None:
     return message.failure_reason or STATE_REASONS.get(message.state)
 
 
-class MambuFilterConstraintSchema(CamelSchema):
-    """One of Mambu's ``filterConstraints``; ``values`` lists the operands of ``IN``."""
+class MambuFilterConstraintSchema(FilterConstraintSchema):
+    """One of Mambu's ``filterConstraints``: /v1's, whose selection may be a custom field's
+    encoded key (longer), with Mambu's ``dataItemType`` and ``dataFieldType``."""
 
     filter_selection = fields.String(
         required=True, validate=validate.Length(min=1, max=100), metadata={"example": "STATE"}
-    )
-    filter_element = fields.String(
-        required=True, validate=validate.Length(min=1, max=40), metadata={"example": "EQUALS"}
-    )
-    value = fields.Raw(validate=small_json, metadata={"example": "FAILED"})
-    second_value = fields.Raw(validate=small_json)
-    values = fields.List(
-        fields.Raw(validate=small_json),
-        validate=validate.Length(max=MAX_VALUES, error="At most {max} values."),
-        metadata={"description": "IN's operands"},
     )
     data_item_type = fields.String(
         validate=validate.Length(max=100),
