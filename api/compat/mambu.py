@@ -23,11 +23,12 @@ from api.compat.mambu_schemas import (
 )
 from api.errors import ApiError, Blueprint
 from api.pagination import count_rows
+from api.search import parsed_filter
 from api.search_schemas import ResendSchema
 from models.resend import ResendRefused, requeue_failed
 from models.search import FIELDS, All, Condition, Node, Op, search_messages
 from models.search import Any as AnyOf
-from models.search_syntax import MAX_VALUES, ForbiddenFilter, InvalidFilter, mambu_filter
+from models.search_syntax import MAX_VALUES, InvalidFilter, mambu_filter
 from models.sender import Sender
 from models.states import FailureReason
 from settings import settings
@@ -202,15 +203,6 @@ def _failure_reason(constraint: dict, element: str) -> Node:
     return AnyOf(tuple(parts))
 
 
-def _parsed(constraints: list[dict], sender: Sender) -> Node:
-    try:
-        return search_tree(constraints, sender)
-    except InvalidFilter as invalid:
-        abort(400, errors=invalid.errors)
-    except ForbiddenFilter as forbidden:
-        abort(403, message=str(forbidden))
-
-
 @blp.route("/api/notifications/messages/search")
 class MessageSearch(MethodView):
     @blp.arguments(MambuSearchSchema)
@@ -220,7 +212,9 @@ class MessageSearch(MethodView):
         """Messages matching every filter constraint, newest first: Mambu's notification
         messages, ``limit`` (at most 1,000) from ``offset``."""
         sender = current_sender()
-        query = search_messages(sender, _parsed(data["filter_constraints"], sender))
+        query = search_messages(
+            sender, parsed_filter(search_tree, data["filter_constraints"], sender)
+        )
         items = list(query.offset(page["offset"]).limit(page["limit"]))
         headers = {}
         if page["pagination_details"] == "ON":
