@@ -6,9 +6,10 @@ channel, so operators can dedicate workers with ``dramatiq tasks.worker --queues
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from time import perf_counter
@@ -226,17 +227,35 @@ def _expire(message: Message) -> None:
 
 def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **attempt) -> bool:
     """Record the attempt (:func:`finish_attempt`) and, in the same transaction, the callback
-    the outcome owes the sender; enqueue that callback once committed. Returns whether the
-    attempt was recorded (False: fenced out)."""
+    the outcome owes the sender and the switch-off of an address its provider reported dead
+    (so a crash cannot keep the one without the other); enqueue that callback once committed.
+    Returns whether the attempt was recorded (False: fenced out)."""
     owed = owed_callback(message, state, attempt.get("failure_reason"))
+    work: list[Callable[[], object]] = [owed.store] if owed else []
+    if attempt.get("failure_reason") == FailureReason.DEAD_ADDRESS and message.contact_id:
+        work.append(functools.partial(_switch_off, message, attempt.get("error") or ""))
     recorded = finish_attempt(
-        message, outcome, state=state, also=owed.store if owed else None, **attempt
+        message, outcome, state=state, also=_together(work) if work else None, **attempt
     )
     if recorded:
         metrics.delivery(message.channel, outcome, attempt.get("failure_reason"))
     if recorded and owed:
         enqueue_callbacks([owed.id])
     return recorded
+
+
+def _switch_off(message: Message, error: str) -> None:
+    recipient_type = get_channel(message.channel).recipient_type
+    assert message.contact_id is not None  # only a registry contact's address is switched off
+    deactivate_channel(message.contact_id, recipient_type, message.destination, error)
+
+
+def _together(work: Sequence[Callable[[], object]]) -> Callable[[], None]:
+    def run() -> None:
+        for step in work:
+            step()
+
+    return run
 
 
 def _fail(message, started_at, outcome, reason, error) -> None:
@@ -249,20 +268,17 @@ def _fail(message, started_at, outcome, reason, error) -> None:
         failure_reason=reason,
         error=error,
     ):
-        settled(message, MessageState.FAILED, reason, error)
+        settled(message, MessageState.FAILED)
 
 
-def settled(message: Message, state: str, reason: str | None = None, error: str = "") -> None:
-    """What follows a final outcome (its callback is already stored and enqueued): for a
-    failure, a dead address switched off in the contact registry and the next channel of a
-    fallback chain queued; for a success, the rest of the chain cancelled."""
+def settled(message: Message, state: str) -> None:
+    """What follows a final outcome (its callback and any switch-off of a dead address are
+    already committed with it): for a failure, the next channel of a fallback chain queued; for
+    a success, the rest of the chain cancelled."""
     if state != MessageState.FAILED:
         if message.fallback_rank is not None:
             end_chain(message)
         return
-    if reason == FailureReason.DEAD_ADDRESS and message.contact_id:
-        recipient_type = get_channel(message.channel).recipient_type
-        deactivate_channel(message.contact_id, recipient_type, message.destination, error)
     if message.fallback_rank is not None and (follow := next_in_chain(message)):
         enqueue([follow], quiet=True)
 
