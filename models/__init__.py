@@ -16,6 +16,7 @@ from models.idempotency import IdempotencyRecord
 from models.inbox import BroadcastState
 from models.message import Attempt, Message
 from models.notification import Notification
+from models.preference import Preference
 from models.reminder import Reminder
 from models.sender import ApiKey, Sender
 from models.server_secret import ServerSecret
@@ -43,6 +44,7 @@ ALL_MODELS = [
     NotificationAction,
     ServerSecret,
     WebhookEndpoint,
+    Preference,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"

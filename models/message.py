@@ -9,7 +9,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from peewee import AutoField, CharField, Field, ForeignKeyField, IntegerField, TextField, UUIDField
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    Field,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    UUIDField,
+)
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
 from models.cache import ExpiringCache
@@ -47,6 +56,8 @@ class Message(BaseModel):
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
     contact_id: int | None  # peewee's accessor for the key's raw value
     fallback_rank = IntegerField(null=True, help_text="place in a fallback chain (0: first)")
+    #: Sent although the person opted out of its channel: the notification was critical.
+    opt_out_bypassed = BooleanField(null=True, help_text="true: sent despite an opt-out")
     recipient_key = CharField(max_length=200, null=True, help_text="IDNP or in-app user id")
     state = CharField(max_length=16, default=MessageState.QUEUED)
     failure_reason = CharField(max_length=32, null=True)

@@ -42,6 +42,7 @@ class Notification(BaseModel):
     send_at = UTCDateTimeField(null=True, help_text="when to send; null: now")
     valid_till = UTCDateTimeField(null=True, help_text="after this: in-app hidden, push not sent")
     urgent = BooleanField(default=False, help_text="bypasses the recipient's quiet hours")
+    critical = BooleanField(default=False, help_text="bypasses opt-outs (grant send_critical)")
     require_action = BooleanField(default=False, help_text="in-app: an action is expected")
     deleted_at = UTCDateTimeField(null=True, help_text="soft-deleted by its sender")
     reminder = ForeignKeyField(Reminder, null=True, on_delete="SET NULL", index=False)

@@ -35,7 +35,7 @@ from settings import settings
 KEY_PREFIX = "hk_"
 
 #: What a non-admin sender may be granted (admins have everything).
-PERMISSIONS = ("contacts:read", "contacts:write", "resend_failed")
+PERMISSIONS = ("contacts:read", "contacts:write", "resend_failed", "send_critical")
 
 
 class Sender(BaseModel):

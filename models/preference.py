@@ -1,0 +1,145 @@
+"""What a person said they do not want: channel opt-outs, everywhere or for one service.
+
+A person is named as the inbox and fan-out name them (``subject``): by IDNP for a registry
+contact, by user id for an in-app user who is not one. An address outside the registry (a
+direct email recipient who followed an unsubscribe link) is a subject of kind ``address``,
+named ``"<recipient type>:<address>"``.
+
+The document the API reads and writes is ``{"channels": {"sms": false}, "services":
+{"permits": {"email": false}}}``: channel names as Herald spells them, ``false`` opts out,
+``true`` or a missing key is the default (on). It is stored a row per key that was given, so
+that fan-out asks for a whole chunk's opt-outs in one query (:func:`opted_out`). A channel is
+off for a service when the person turned it off everywhere or for that service.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from peewee import AutoField, BooleanField, CharField
+
+from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.db import tuple_rows, write_transaction
+
+#: Subject kinds: a person (IDNP or in-app user id), or an address outside the registry.
+PERSON = "person"
+ADDRESS = "address"
+#: The ``service`` of an opt-out that holds for every service.
+EVERYWHERE = ""
+#: How long the names in a document may be, and how many services it may name.
+MAX_SUBJECT = 400
+MAX_SERVICE = 100
+MAX_SERVICES = 200
+
+
+class Preference(BaseModel):
+    """One key of a person's preferences document: ``channel`` on or off, for ``service``
+    (:data:`EVERYWHERE`: for all)."""
+
+    id = AutoField()  # the key peewee adds implicitly, declared to be typed
+    subject_kind = CharField(max_length=10)
+    subject = CharField(max_length=MAX_SUBJECT)
+    service = CharField(max_length=MAX_SERVICE, default=EVERYWHERE)
+    channel = CharField(max_length=20)
+    enabled = BooleanField()
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("subject_kind", "subject", "service", "channel"), True),)
+
+
+def address_subject(recipient_type: str, address: str) -> str:
+    """The subject that names ``address`` (of ``recipient_type``) outside the registry."""
+    return f"{recipient_type}:{address}"[:MAX_SUBJECT]
+
+
+def preferences_of(subject: str, kind: str = PERSON) -> dict:
+    """The document stored for ``subject`` (empty maps when nothing was said)."""
+    document: dict = {"channels": {}, "services": {}}
+    query = Preference.select(Preference.service, Preference.channel, Preference.enabled).where(
+        (Preference.subject_kind == kind) & (Preference.subject == subject)
+    )
+    for service, channel, enabled in tuple_rows(query.order_by(Preference.service)):
+        if service == EVERYWHERE:
+            document["channels"][channel] = enabled
+        else:
+            document["services"].setdefault(service, {})[channel] = enabled
+    return document
+
+
+def set_preferences(subject: str, document: dict, kind: str = PERSON) -> dict:
+    """Replace ``subject``'s document with ``document`` (already validated); return it as
+    stored."""
+    rows = [
+        {"service": EVERYWHERE, "channel": channel, "enabled": enabled}
+        for channel, enabled in document.get("channels", {}).items()
+    ] + [
+        {"service": service, "channel": channel, "enabled": enabled}
+        for service, channels in document.get("services", {}).items()
+        for channel, enabled in channels.items()
+    ]
+    now = utcnow()
+    with write_transaction():
+        forget_preferences([subject], kind)
+        if rows:
+            Preference.insert_many(
+                [
+                    {**row, "subject_kind": kind, "subject": subject, "updated_at": now}
+                    for row in rows
+                ]
+            ).execute()
+    return preferences_of(subject, kind)
+
+
+def opt_out(subject: str, channel: str, service: str = EVERYWHERE, kind: str = PERSON) -> bool:
+    """Turn ``channel`` off for ``service`` (an unsubscribe link); whether it was on."""
+    with write_transaction():
+        row = Preference.get_or_none(
+            (Preference.subject_kind == kind)
+            & (Preference.subject == subject)
+            & (Preference.service == service)
+            & (Preference.channel == channel)
+        )
+        if row is not None:
+            was_on = row.enabled
+            row.enabled, row.updated_at = False, utcnow()
+            row.save()
+            return was_on
+        Preference.create(
+            subject_kind=kind, subject=subject, service=service, channel=channel, enabled=False
+        )
+        return True
+
+
+def opted_out(
+    subjects: Iterable[str], service: str | None, kind: str = PERSON
+) -> dict[str, set[str]]:
+    """For each of ``subjects`` that turned any channel off, everywhere or for ``service``,
+    the channels it turned off (one query, for a fan-out chunk)."""
+    names = list(dict.fromkeys(subjects))
+    if not names:
+        return {}
+    services = [EVERYWHERE] if not service else [EVERYWHERE, service]
+    query = Preference.select(Preference.subject, Preference.channel).where(
+        (Preference.subject_kind == kind)
+        & Preference.subject.in_(names)
+        & Preference.service.in_(services)
+        & ~Preference.enabled
+    )
+    off: dict[str, set[str]] = defaultdict(set)
+    for subject, channel in tuple_rows(query):
+        off[subject].add(channel)
+    return dict(off)
+
+
+def forget_preferences(subjects: Iterable[str], kind: str = PERSON) -> int:
+    """Delete what ``subjects`` said (a contact deleted or erased); how many rows went."""
+    names = list(subjects)
+    if not names:
+        return 0
+    return (
+        Preference.delete()
+        .where((Preference.subject_kind == kind) & Preference.subject.in_(names))
+        .execute()
+    )
