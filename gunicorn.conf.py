@@ -34,6 +34,9 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 30
 accesslog = "-"
+#: gunicorn's default line without the query string (``%(U)s`` is the path alone): a search's
+#: query names addresses and IDNPs, which have no place in a log.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 #: gunicorn's own lines in LOG_FORMAT (JSON objects with LOG_FORMAT=json).
 logger_class = "api.gunicorn_worker.HeraldLogger"
 #: No control socket under ~/.gunicorn/ (gunicorn 25+ opens one by default).

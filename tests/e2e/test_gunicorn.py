@@ -130,3 +130,18 @@ def test_the_web_process_logs_access_and_keeps_no_control_socket(web):
     assert health(base, timeout=10) == 200
     wait_until(lambda: any('"GET /healthz HTTP/1.1" 200' in line for line in output))
     assert not (home / ".gunicorn").exists()
+
+
+@pytest.mark.e2e
+def test_the_access_log_leaves_out_query_strings(web):
+    """A history search names addresses in its query; the access line keeps the path only."""
+    base, _, output = web
+
+    def logged() -> int:
+        return sum('"GET /healthz HTTP/1.1" 200' in line for line in output)
+
+    before = logged()
+    with urllib.request.urlopen(f"{base}/healthz?recipient=ion%40example.md", timeout=10):
+        pass
+    wait_until(lambda: logged() > before)
+    assert not [line for line in output if "ion%40example.md" in line or "ion@example" in line]
