@@ -59,7 +59,12 @@ class ContactChannel(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("contact", "type", "address"), True),)
+        indexes = (
+            (("contact", "type", "address"), True),
+            # a direct recipient's address matched to the registry (its preferences, a
+            # provider's report of a dead address)
+            (("type", "address"), False),
+        )
 
 
 class Subscription(BaseModel):
