@@ -399,6 +399,11 @@ class Settings(BaseSettings):
     REPLAY_INTERVAL_SECONDS: SecondsOfADay = Field(
         default=10, description="How often the scheduler looks for stuck messages"
     )
+    EARLY_RECEIPT_TTL_SECONDS: Annotated[int, Number(60, 7 * 86400)] = Field(
+        default=3600,
+        description="How long a provider's receipt that came before its send was recorded is "
+        "kept for the send (then it is dropped: another system's message, or one purged)",
+    )
     REPLAY_AFTER_SECONDS: Annotated[int, Number(1, 7 * 86400)] = Field(
         default=60, description="A message queued (or overdue for retry) this long is re-enqueued"
     )

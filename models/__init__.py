@@ -12,6 +12,7 @@ from models.callback import Callback
 from models.certificate import ClientCertificate
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
+from models.early_receipt import EarlyReceipt
 from models.idempotency import IdempotencyRecord
 from models.inbox import BroadcastState
 from models.message import Attempt, Message
@@ -45,6 +46,7 @@ ALL_MODELS = [
     ServerSecret,
     WebhookEndpoint,
     Preference,
+    EarlyReceipt,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"

@@ -11,6 +11,7 @@ retention have no provider id left, so a receipt for one finds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -80,11 +81,13 @@ def apply_receipt(
     at: datetime | None = None,
     failure_reason: FailureReason | None = None,
     error: str | None = None,
+    also: Callable[[], object] | None = None,
 ) -> ReceiptOutcome:
     """Apply one receipt to ``message`` (loaded with :func:`message_by_id` or
     :func:`message_for_provider_id`). ``at`` is when the provider says it happened (default:
     now); ``failure_reason`` (default REJECTED_BY_PROVIDER) and ``error`` go with FAILED, and
-    ``error`` alone with TRANSIENT."""
+    ``error`` alone with TRANSIENT. ``also`` is SQL work committed with a change (the
+    switch-off of an address reported undeliverable)."""
     at = at or utcnow()
     error = error[:MAX_RECEIPT_ERROR] if error else None
     now = utcnow()
@@ -123,6 +126,8 @@ def apply_receipt(
         changed = bool(query.where(Message.id == message.id).execute())
         if changed and owed:
             owed.store()
+        if changed and also:
+            also()
     if not changed:
         return ReceiptOutcome(False, _state_of(message))
     return ReceiptOutcome(True, owed_state, str(owed.id) if owed else None)

@@ -60,6 +60,7 @@ def as_leader(
 #: The leader's jobs and the setting naming each one's interval in seconds.
 JOBS = (
     (jobs.replay, "REPLAY_INTERVAL_SECONDS"),
+    (jobs.early_receipts, "REPLAY_INTERVAL_SECONDS"),
     (jobs.send_scheduled, "SCHEDULE_INTERVAL_SECONDS"),
     (jobs.expire_lapsed, "SCHEDULE_INTERVAL_SECONDS"),
     (jobs.auto_resend, "HOUSEKEEPING_INTERVAL_SECONDS"),

@@ -27,6 +27,7 @@ from settings import settings
 from tasks.callbacks import enqueue_callbacks
 from tasks.deliver import UnknownChannel, enqueue
 from tasks.fanout import fanout_actor
+from tasks.receipts import apply_early_receipts
 from tasks.reminders import fire_reminders
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,12 @@ def replay_callbacks(now: datetime) -> int:
     if total:
         logger.info("replay: re-enqueued %d delivery callbacks", total)
     return total
+
+
+def early_receipts(now: datetime | None = None) -> dict[str, int]:
+    """Apply the provider receipts that came before their send was recorded, now that it is,
+    and drop those that found no message in time."""
+    return apply_early_receipts(now or utcnow())
 
 
 def send_scheduled(now: datetime | None = None) -> dict[str, int]:

@@ -193,7 +193,8 @@ def sent_after_accept(channel: str, created_at: datetime) -> None:
 
 
 def receipt(channel: str, status: str, result: str) -> None:
-    """A receipt taken in: ``result`` is ``applied``, ``unchanged`` or ``unknown_message``."""
+    """A receipt taken in: ``result`` is ``applied``, ``unchanged``, ``kept_early`` (no message
+    known by its provider id yet; applied later) or ``unknown_message``."""
     if _metrics is not None:
         _metrics.receipts.labels(channel, status, result).inc()
 

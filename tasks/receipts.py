@@ -5,13 +5,17 @@ registry."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from channels import get_channel
+from models.base import utcnow
 from models.contact import deactivate_channel
+from models.early_receipt import drop_expired_early, forget_early, keep_early, matched_early
 from models.message import Message
 from models.receipts import (
+    MAX_RECEIPT_ERROR,
     ReceiptOutcome,
     ReceiptStatus,
     apply_receipt,
@@ -19,6 +23,7 @@ from models.receipts import (
     message_for_provider_id,
 )
 from models.states import FailureReason
+from settings import settings
 from tasks import metrics
 from tasks.callbacks import enqueue_callbacks
 from tasks.logs import log_context
@@ -42,11 +47,37 @@ def receipt_for_provider_id(
     against the address."""
     message = message_for_provider_id(channel, provider_id)
     if message is None:
-        logger.info("%s receipt for unknown provider id: %s", channel, status)
-        metrics.receipt(channel, status, "unknown_message")
+        # perhaps sooner than the worker recorded the send: kept, and applied once it has
+        at = at or utcnow()
+        kept = keep_early(channel, provider_id, status, at, failure_reason, _cut(error))
+        logger.info(
+            "%s %s receipt for a provider id not known yet (kept: %s)", channel, status, kept
+        )
+        metrics.receipt(channel, status, "kept_early" if kept else "unknown_message")
         return None
     switch_off = failure_reason == FailureReason.DEAD_ADDRESS
     return _applied(message, status, at, failure_reason, error, switch_off)
+
+
+def apply_early_receipts(now: datetime, batch: int = 500) -> dict[str, int]:
+    """Apply the kept receipts whose message now carries their provider id, in arrival order,
+    and drop those that found none within EARLY_RECEIPT_TTL_SECONDS (the scheduler's job)."""
+    applied = 0
+    while matched := matched_early(batch):
+        for receipt, message in matched:
+            reason = receipt.failure_reason
+            switch_off = reason == FailureReason.DEAD_ADDRESS
+            status = ReceiptStatus(receipt.status)
+            _applied(message, status, receipt.at, reason, receipt.error, switch_off)
+        applied += forget_early([receipt.id for receipt, _ in matched])
+    expired = drop_expired_early(now - timedelta(seconds=settings.EARLY_RECEIPT_TTL_SECONDS))
+    if expired:
+        logger.info("%d early receipts found no message and were dropped", expired)
+    return {"applied": applied, "expired": expired}
+
+
+def _cut(error: str | None) -> str | None:
+    return error[:MAX_RECEIPT_ERROR] if error else None
 
 
 def receipt_for_message(
@@ -83,14 +114,24 @@ def _applied(
 
 
 def _apply(message: Message, status, at, failure_reason, error, switch_off: bool) -> ReceiptOutcome:
-    outcome = apply_receipt(message, status, at=at, failure_reason=failure_reason, error=error)
+    also = None
+    if status == ReceiptStatus.FAILED and switch_off and message.contact_id:
+        also = functools.partial(_switch_off, message, error)
+    outcome = apply_receipt(
+        message, status, at=at, failure_reason=failure_reason, error=error, also=also
+    )
     if not outcome.changed:
         return outcome
     logger.info("message %s: %s receipt, now %s", message.id, status, outcome.state)
     if outcome.callback_id:
         enqueue_callbacks([outcome.callback_id])
-    if status == ReceiptStatus.FAILED and switch_off and message.contact_id:
-        recipient_type = get_channel(message.channel).recipient_type
-        reason = error or f"{message.channel} provider reported it undeliverable"
-        deactivate_channel(message.contact_id, recipient_type, message.destination, reason)
     return outcome
+
+
+def _switch_off(message: Message, error: str | None) -> None:
+    """The address a provider reported undeliverable, switched off in the contact registry
+    (committed with the receipt that says so)."""
+    assert message.contact_id is not None
+    recipient_type = get_channel(message.channel).recipient_type
+    reason = error or f"{message.channel} provider reported it undeliverable"
+    deactivate_channel(message.contact_id, recipient_type, message.destination, reason)

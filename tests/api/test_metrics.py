@@ -134,14 +134,16 @@ def test_receipts_are_counted_by_channel_status_and_result(client, sender, chann
 
     before = {
         result: receipts("delivered", result)
-        for result in ("applied", "unchanged", "unknown_message")
+        for result in ("applied", "unchanged", "kept_early", "unknown_message")
     }
     receipt_for_provider_id(channel, message.provider_id, ReceiptStatus.DELIVERED)
     receipt_for_provider_id(channel, message.provider_id, ReceiptStatus.DELIVERED)  # a repeat
-    receipt_for_provider_id(channel, "never-sent-by-herald", ReceiptStatus.DELIVERED)
+    receipt_for_provider_id(channel, "not-recorded-yet", ReceiptStatus.DELIVERED)  # kept
+    receipt_for_provider_id(channel, "x" * 201, ReceiptStatus.DELIVERED)  # no provider's id
 
     assert receipts("delivered", "applied") == before["applied"] + 1
     assert receipts("delivered", "unchanged") == before["unchanged"] + 1
+    assert receipts("delivered", "kept_early") == before["kept_early"] + 1
     assert receipts("delivered", "unknown_message") == before["unknown_message"] + 1
 
 
