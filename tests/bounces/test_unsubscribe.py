@@ -76,6 +76,7 @@ def test_a_mail_to_the_mailto_address_unsubscribes_and_is_counted(
     email, mail = sent(client, sender, smtp, to_ion())
     (address,) = MAILTO.findall(mail.email["List-Unsubscribe"])
     assert address == f"unsubscribe+{mail_token(email.id)}@{DOMAIN}"
+    assert len(address.partition("@")[0]) <= 64  # a local part's limit (RFC 5321)
     before, unchanged = unsubscribes("unsubscribed"), unsubscribes("unchanged")
 
     write_to(receiver, address)
