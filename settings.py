@@ -138,8 +138,8 @@ class Settings(BaseSettings):
     )
     SECRET_KEY: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
         default="",
-        description="Wraps the secrets Herald keeps in the database (user token and bounce "
-        "token signing); empty: they are stored in clear. Set it in production",
+        description="Wraps the secrets Herald keeps in the database (user token, bounce token "
+        "and unsubscribe token signing); empty: they are stored in clear. Set it in production",
     )
     SECRET_KEY_PREVIOUS: Annotated[str, Text(min_length=32, optional=True), Secret()] = Field(
         default="",
@@ -176,9 +176,10 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------
     PUBLIC_BASE_URL: Annotated[str, Url(("http", "https"), optional=True)] = Field(
         default="",
-        description="The address providers reach Herald at (https://herald.example.md), named "
-        "in the receipt URLs given to them; empty: SMS sends ask for no receipts, and Twilio "
-        "receipts are refused",
+        description="The address providers and people reach Herald at "
+        "(https://herald.example.md), named in the receipt URLs given to providers and in "
+        "emails' unsubscribe links; empty: SMS sends ask for no receipts, Twilio receipts are "
+        "refused, and emails carry no unsubscribe link",
     )
     MAX_REQUEST_BYTES: Bytes = Field(
         default=1024 * 1024, description="Largest request body (413 above)"

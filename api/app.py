@@ -27,6 +27,7 @@ from api import (
     reminders,
     search,
     templates,
+    unsubscribe,
     webhook_endpoints,
     webpush,
 )
@@ -108,6 +109,7 @@ def build_app() -> Flask:
         if dialect.error_shape:
             api.error_shapes[dialect.prefix] = dialect.error_shape
     app.register_blueprint(inbox_page.page)
+    app.register_blueprint(unsubscribe.page)  # no API key: the signed token is the authority
     _markdown_literals(api.spec._paths)
 
     guards = {blueprint.name: authenticate for blueprint in V1_BLUEPRINTS}

@@ -19,6 +19,7 @@ from templating.engine import (
     render_content,
     render_deadline,
 )
+from templating.render import UNSUBSCRIBE_URL, UNSUBSCRIBE_URL_EXAMPLE
 
 IDENTIFIER = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="Must be an identifier.")
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="Letters, digits, . _ -")
@@ -107,6 +108,7 @@ def check_contents(contents: list[dict], attributes: list[dict]) -> None:
         for a in attributes
     }
     examples.setdefault("contact", EXAMPLE_CONTACT)
+    examples.setdefault(UNSUBSCRIBE_URL, UNSUBSCRIBE_URL_EXAMPLE)
     for index, content in enumerate(contents):
         key = (content["channel"], language_tag(content["language"]))
         if key in seen:

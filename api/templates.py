@@ -40,6 +40,7 @@ from models.template import (
     template_for,
 )
 from templating.engine import TemplateProblem, language_tag, render_version
+from templating.render import UNSUBSCRIBE_URL, UNSUBSCRIBE_URL_EXAMPLE
 
 blp = Blueprint("templates", __name__, url_prefix="/v1/templates", description="Message templates")
 
@@ -194,9 +195,8 @@ class TemplatePreview(MethodView):
         template = _visible(id_or_code)
         version = current_version(template)
         try:
-            return render_version(
-                version, data["channel"], data.get("language"), data["attributes"]
-            )
+            attributes = {UNSUBSCRIBE_URL: UNSUBSCRIBE_URL_EXAMPLE, **data["attributes"]}
+            return render_version(version, data["channel"], data.get("language"), attributes)
         except TemplateProblem as problem:
             abort(400, errors={"attributes": [problem.with_part()]})
 

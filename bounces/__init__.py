@@ -25,13 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 def main() -> None:
+    stopping = _stop_on_signals()  # first: a signal during start-up stops it, not a traceback
     setup_logging()
     if settings.LOG_LEVEL != "DEBUG":
         # aiosmtpd logs every SMTP command, addresses included; the receiver logs each report.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
     if not settings.BOUNCE_DOMAIN:
         logger.info("BOUNCE_DOMAIN is empty: emails carry no return path; receiving nothing")
-        _wait_for_signal()
+        _wait_for(stopping)
         return
     open_database()
     bind_broker()  # the sender's callbacks a bounce owes are enqueued
@@ -58,7 +59,7 @@ def main() -> None:
         f", metrics on {_metrics_host()}:{settings.BOUNCES_METRICS_PORT}" if metrics else "",
     )
     try:
-        _wait_for_signal()
+        _wait_for(stopping)
     finally:
         receiver.stop()
         if metrics:
@@ -75,10 +76,15 @@ def _cannot_listen(host: str, port: int, error: OSError) -> NoReturn:
     sys.exit(1)
 
 
-def _wait_for_signal() -> None:
-    """Return once SIGTERM or SIGINT arrives."""
+def _stop_on_signals() -> list[int]:
+    """From now on SIGTERM and SIGINT are recorded in the list returned, instead of raised."""
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    return stopping
+
+
+def _wait_for(stopping: list[int]) -> None:
+    """Return once a signal recorded in ``stopping`` arrived."""
     while not stopping:
         time.sleep(0.2)

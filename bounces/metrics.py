@@ -8,8 +8,12 @@ moved it to delivered), ``unchanged`` (a report for a known message that changed
 repeat, or one after the message failed), ``ignored`` (a DSN that says nothing to apply:
 relayed, expanded), ``dropped_not_dsn`` (not a delivery status report) and
 ``dropped_unknown_token`` (a forged or altered token, or a message gone: purged after
-retention). ``herald_bounces_refused_total{reason}`` counts what the SMTP dialogue refused:
-``recipient`` (not a return path at BOUNCE_DOMAIN) and ``too_many_recipients``.
+retention). ``herald_unsubscribes_total{outcome}`` counts the mails taken at unsubscribe
+addresses: ``unsubscribed`` (email turned off), ``unchanged`` (it was off already) and
+``dropped_unknown_token`` (forged, altered, or its message purged).
+``herald_bounces_refused_total{reason}`` counts what the SMTP dialogue refused: ``recipient``
+(neither a return path nor an unsubscribe address at BOUNCE_DOMAIN) and
+``too_many_recipients``.
 """
 
 from __future__ import annotations
@@ -32,9 +36,15 @@ OUTCOMES = (
     "dropped_unknown_token",
 )
 REFUSALS = ("recipient", "too_many_recipients")
+UNSUBSCRIBE_OUTCOMES = ("unsubscribed", "unchanged", "dropped_unknown_token")
 
 BOUNCES = Counter(
     "herald_bounces", "Delivery reports the bounce receiver took, by outcome", ["outcome"]
+)
+UNSUBSCRIBES = Counter(
+    "herald_unsubscribes",
+    "Mails to unsubscribe addresses the receiver took, by outcome",
+    ["outcome"],
 )
 REFUSED = Counter(
     "herald_bounces_refused", "SMTP commands the bounce receiver refused, by reason", ["reason"]
@@ -43,6 +53,8 @@ for _outcome in OUTCOMES:
     BOUNCES.labels(_outcome)
 for _reason in REFUSALS:
     REFUSED.labels(_reason)
+for _outcome in UNSUBSCRIBE_OUTCOMES:
+    UNSUBSCRIBES.labels(_outcome)
 
 
 def serve_metrics(port: int) -> WSGIServer:

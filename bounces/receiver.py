@@ -1,8 +1,9 @@
-"""The inbound SMTP server (aiosmtpd) that takes delivery reports for Herald's return paths.
+"""The inbound SMTP server (aiosmtpd) that takes delivery reports for Herald's return paths,
+and unsubscribe requests at ``unsubscribe+<token>@BOUNCE_DOMAIN`` (:mod:`bounces.unsubscribe`).
 
-The dialogue refuses what cannot be a report for one of Herald's messages: a recipient that is
-not ``bounces+<token>@BOUNCE_DOMAIN`` (550 at RCPT), a second recipient in one transaction (452:
-the sending MTA sends it in the next), DATA over BOUNCE_MAX_MESSAGE_BYTES (552). What it does
+The dialogue refuses what cannot be a report for one of Herald's messages or an unsubscribe: a
+recipient that is neither (550 at RCPT), a second recipient in one transaction (452: the
+sending MTA sends it in the next), DATA over BOUNCE_MAX_MESSAGE_BYTES (552). What it does
 take is answered 250 whatever it turns out to be, so that no MTA retries it for days: a mail
 that is not a DSN, or whose token does not verify (forged, altered, a message purged since),
 is dropped and counted. Only a database failure answers 451, to have the report sent again.
@@ -19,7 +20,9 @@ from aiosmtpd.controller import Controller
 
 from bounces.dsn import delivery_report
 from bounces.metrics import BOUNCES, REFUSED
+from bounces.unsubscribe import take_unsubscribe
 from channels.return_path import message_id_of, token_in
+from channels.unsubscribe import mail_token_in
 from models.receipts import ReceiptStatus
 from settings import settings
 from tasks.receipts import receipt_for_message
@@ -68,7 +71,7 @@ class BounceHandler:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="bounces")
 
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options) -> str:
-        if token_in(address) is None:
+        if token_in(address) is None and mail_token_in(address) is None:
             REFUSED.labels("recipient").inc()
             return "550 5.1.1 Not a return path of this server"
         if envelope.rcpt_tos:
@@ -80,8 +83,12 @@ class BounceHandler:
     async def handle_DATA(self, server, session, envelope) -> str:
         loop = asyncio.get_running_loop()
         raw = envelope.original_content or envelope.content or b""
+        address = envelope.rcpt_tos[0]
         try:
-            await loop.run_in_executor(self._executor, take_report, envelope.rcpt_tos[0], raw)
+            if mail_token_in(address) is not None:
+                await loop.run_in_executor(self._executor, take_unsubscribe, address)
+            else:
+                await loop.run_in_executor(self._executor, take_report, address, raw)
         except peewee.PeeweeException:
             logger.exception("delivery report not applied: the database failed")
             return "451 4.3.0 Temporary failure, try again later"

@@ -37,7 +37,8 @@ class Rendered:
     endpoint_secrets: tuple[str, ...] = field(default=(), repr=False)
     #: Who and what the message is about, camelCase, for channels that pass it on (webhooks):
     #: ``messageId``, ``notificationId``, ``event``, ``serviceName``, ``reference``,
-    #: ``targetId``, ``targetType``.
+    #: ``targetId``, ``targetType``; and for email ``unsubscribeUrl`` and
+    #: ``unsubscribeMailto`` (``channels.unsubscribe``; None where there is none).
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,6 +1,7 @@
 """Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings,
-the notification's attachments from the document store, and with BOUNCE_DOMAIN a VERP return
-path per message (``channels.return_path``) as the envelope sender."""
+the notification's attachments from the document store, with BOUNCE_DOMAIN a VERP return
+path per message (``channels.return_path``) as the envelope sender, and the unsubscribe link
+and address the renderer chose (``channels.unsubscribe``) as ``List-Unsubscribe``."""
 
 from __future__ import annotations
 
@@ -170,6 +171,8 @@ def compose(
         email["Message-ID"] = make_msgid(domain=sender_domain)
         for name, value in rendered.headers.items():
             email[name] = value
+        for name, value in list_unsubscribe(rendered).items():
+            email[name] = value
     except (ValueError, TypeError) as error:
         raise PermanentError(
             FailureReason.TEMPLATE_ERROR, f"invalid email header: {error}"
@@ -183,6 +186,41 @@ def compose(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
     return email
+
+
+class UriListHeader(str):
+    """A header that is a list of URIs in angle brackets (RFC 2369), written one URI a line and
+    never encoded: the email package would fold a long URI apart or turn it into encoded words,
+    which mail clients do not read as URIs."""
+
+    name: str
+    uris: tuple[str, ...]
+
+    def __new__(cls, name: str, uris: Sequence[str]) -> UriListHeader:
+        header = super().__new__(cls, ", ".join(f"<{uri}>" for uri in uris))
+        header.name, header.uris = name, tuple(uris)
+        return header
+
+    def fold(self, *, policy) -> str:
+        """The header as written: ``name: <uri>,`` and each further URI on a line of its own."""
+        separator = f",{policy.linesep} "
+        return f"{self.name}: {separator.join(f'<{uri}>' for uri in self.uris)}{policy.linesep}"
+
+
+def list_unsubscribe(rendered: Rendered) -> dict[str, str]:
+    """``List-Unsubscribe`` (RFC 2369) with the message's unsubscribe link and ``mailto:``
+    address, those it has, and with a link ``List-Unsubscribe-Post`` (RFC 8058 one-click: mail
+    clients POST ``List-Unsubscribe=One-Click`` to it); nothing for a message without either (a
+    critical one, or neither PUBLIC_BASE_URL nor BOUNCE_DOMAIN set)."""
+    link = rendered.metadata.get("unsubscribeUrl")
+    mailto = rendered.metadata.get("unsubscribeMailto")
+    uris = [uri for uri in (link, mailto) if uri]
+    if not uris:
+        return {}
+    headers: dict[str, str] = {"List-Unsubscribe": UriListHeader("List-Unsubscribe", uris)}
+    if link:
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def _reply(error: smtplib.SMTPResponseException) -> str:

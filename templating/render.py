@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from channel_table import EMAIL
 from channels.base import PermanentError, Rendered
+from channels.unsubscribe import target_for, unsubscribe_mailto, unsubscribe_url
 from models.contact import Contact
 from models.message import Message
 from models.notification import Notification
 from models.states import FailureReason
 from models.template import TemplateVersion
-from templating.engine import TemplateProblem, render_version
+from templating.engine import Placeholder, TemplateProblem, render_version
+
+#: The template variable holding an email's one-click unsubscribe link ("" where there is none:
+#: other channels, critical notifications, no PUBLIC_BASE_URL), and what it shows when a
+#: template is checked or previewed.
+UNSUBSCRIBE_URL = "unsubscribe_url"
+UNSUBSCRIBE_URL_EXAMPLE = Placeholder("https://herald.example.md/unsubscribe/…")
 
 
 @lru_cache(maxsize=1024)
@@ -34,15 +42,20 @@ def contact_attributes(contact_id: int) -> dict:
 
 
 def template_parts(
-    notification: Notification, message: Message | None, channel: str, language: str | None
+    notification: Notification,
+    message: Message | None,
+    channel: str,
+    language: str | None,
+    unsubscribe: str | None = None,
 ) -> dict:
     """The notification's template version rendered for ``channel`` in ``language`` (its
     ``subject``, ``body``, ``html`` and ``language``), with the notification's attributes,
-    ``message``'s over them and the message's contact as ``contact``. Raises
-    :class:`TemplateProblem`."""
+    ``message``'s over them, the message's contact as ``contact`` and ``unsubscribe`` as
+    :data:`UNSUBSCRIBE_URL`. Raises :class:`TemplateProblem`."""
     attributes = {**(notification.attributes or {}), **((message and message.attributes) or {})}
     if message is not None and message.contact_id is not None:
         attributes["contact"] = contact_attributes(message.contact_id)
+    attributes[UNSUBSCRIBE_URL] = unsubscribe or ""
     version = _version(notification.template_version_id)
     return render_version(version, channel, language, attributes)
 
@@ -54,9 +67,10 @@ def render(message: Message) -> Rendered:
     notification = message.notification
     content = notification.content
     parts = content
+    link, mailto = unsubscribe_links(message)
     if notification.template_version_id is not None:
         try:
-            parts = template_parts(notification, message, message.channel, message.language)
+            parts = template_parts(notification, message, message.channel, message.language, link)
         except TemplateProblem as problem:
             raise PermanentError(FailureReason.TEMPLATE_ERROR, problem.with_part()) from None
     return Rendered(
@@ -76,5 +90,20 @@ def render(message: Message) -> Rendered:
             "reference": notification.reference,
             "targetId": notification.target_id,
             "targetType": notification.target_type,
+            "unsubscribeUrl": link,
+            "unsubscribeMailto": mailto,
         },
     )
+
+
+def unsubscribe_links(message: Message) -> tuple[str | None, str | None]:
+    """An email's unsubscribe link and ``mailto:`` address (each None where it is not
+    configured); neither for another channel or a critical notification, which opt-outs do not
+    stop."""
+    notification = message.notification
+    if message.channel != EMAIL.name or notification.critical:
+        return None, None
+    target = target_for(message)
+    if target is None:
+        return None, None
+    return unsubscribe_url(target), unsubscribe_mailto(message.id)
