@@ -46,7 +46,7 @@ class MailCatcher:
             self._changed.notify_all()
         return "250 Message accepted for delivery"
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedMail]:
         """Block until at least ``count`` messages arrived (or ``timeout``); return them all."""
         with self._changed:
             self._changed.wait_for(lambda: len(self.received) >= count, timeout)

@@ -76,7 +76,7 @@ def stopped_group(
         reader.join(5)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02):
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -115,7 +115,7 @@ class FakeProvider:
         self.server.shutdown()
         self.server.server_close()
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Request]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Request]:
         with self._arrived:
             self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
