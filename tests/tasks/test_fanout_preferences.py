@@ -247,3 +247,19 @@ def test_a_scheduled_direct_message_to_an_opted_out_address_fails_at_once(client
     by_address = {m["destination"]: m["state"] for m in posted["messages"]}
     assert by_address == {"later@example.md": "failed", "fine@example.md": MessageState.SCHEDULED}
     assert Message.get(Message.destination == "later@example.md").due_at is None
+
+
+def test_a_message_the_person_opted_out_of_cannot_be_resent(client, queues):
+    resender = make_sender("lender", permissions=["resend_failed"])
+    opt_out(address_subject("email", "out@example.md"), "email", kind=ADDRESS)
+    posted = send(client, resender, recipients=[{"type": "email", "value": "out@example.md"}])
+    [message] = posted["messages"]
+    assert message["failureReason"] == "UNSUBSCRIBED"
+
+    body = {"action": "resend", "identifiers": [message["id"]]}
+    response = client.post("/v1/messages", json=body, headers=resender.headers)
+
+    assert response.status_code == 400, response.get_json()
+    assert "opted out" in str(response.get_json())
+    assert Message.get_by_id(message["id"]).state == "failed"
+    assert queues.client.llen("dramatiq:email") == 0
