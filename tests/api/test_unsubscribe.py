@@ -4,9 +4,9 @@ carries ``List-Unsubscribe`` with its link (and the ``mailto:`` address with BOU
 a GET shows a page and changes nothing, a forged or altered token changes nothing. On both
 databases.
 
-Once the preferences helper's fan-out lands, "the next notification fails UNSUBSCRIBED" is
-asserted end to end by the lead; here the opt-out is asserted on the stored preferences that
-fan-out reads (``opted_out``)."""
+After a one-click POST the person's next email for that service fails UNSUBSCRIBED and is
+never sent, while another service's still goes (by IDNP through fan-out, and for a direct
+address outside the registry at accept)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,54 @@ def test_an_email_carries_both_headers_and_a_post_to_its_link_unsubscribes(
     again = client.post(path, data=ONE_CLICK)
     assert again.status_code == 200
     assert Preference.select().count() == 1
+
+
+def outcome(client, sender, body: dict) -> Message:
+    """Submit ``body``; its email message once final (sent, or failed without a send)."""
+    response = client.post("/v1/notifications", json=body, headers=sender.headers)
+    assert response.status_code == 202, response.get_json()
+    notification_id = response.get_json()["id"]
+
+    def final():
+        return (
+            Message.select()
+            .where(
+                (Message.notification == notification_id)
+                & (Message.channel == "email")
+                & Message.state.in_([MessageState.SENT, MessageState.FAILED])
+            )
+            .first()
+        )
+
+    return wait_until(final, timeout=30)
+
+
+def test_after_one_click_the_next_email_of_that_service_is_not_sent(
+    client, sender, smtp, worker, public
+):
+    (mail,) = sent(client, sender, smtp, to_ion())
+    assert client.post(link_path(mail), data=ONE_CLICK).status_code == 200
+
+    refused = outcome(client, sender, to_ion())
+    other = outcome(client, sender, to_ion(service="housing"))
+
+    assert (refused.state, refused.failure_reason) == (MessageState.FAILED, "UNSUBSCRIBED")
+    assert other.state == MessageState.SENT
+    assert [m.rcpt_tos for m in smtp.wait_for(2)] == [["ion@example.md"]] * 2  # nothing more
+
+
+def test_after_one_click_a_direct_address_gets_no_more_email_of_that_service(
+    client, sender, smtp, worker, public
+):
+    (mail,) = sent(
+        client, sender, smtp, email_notification("maria@example.md", serviceName="permits")
+    )
+    assert client.post(link_path(mail), data=ONE_CLICK).status_code == 200
+
+    refused = outcome(client, sender, email_notification("maria@example.md", serviceName="permits"))
+
+    assert (refused.state, refused.failure_reason) == (MessageState.FAILED, "UNSUBSCRIBED")
+    assert len(smtp.received) == 1
 
 
 def test_a_multipart_post_unsubscribes_too(client, sender, smtp, worker, public):
