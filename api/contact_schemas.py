@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from api.pagination import PageArgs
+from api.preference_schemas import PreferencesSchema
 from api.reminder_schemas import check_timezone
 from channels import RECIPIENT_TYPES, REGISTRY
 from channels.base import InvalidDestination
@@ -98,7 +99,13 @@ class LanguageSchema(CamelSchema):
 class ReachabilitySchema(CamelSchema):
     exists = fields.Boolean()
     has_active_channel = fields.Boolean()
-    active_channels = fields.List(fields.Dict())
+    active_channels = fields.List(
+        fields.Dict(),
+        metadata={"description": "Active, configured, and not opted out of everywhere"},
+    )
+    preferences = fields.Nested(
+        PreferencesSchema, allow_none=True, metadata={"description": "null: no such contact"}
+    )
 
 
 class SubscriptionSchema(CamelSchema):

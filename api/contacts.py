@@ -24,6 +24,8 @@ from api.contact_schemas import (
 from api.errors import Blueprint
 from api.notification_schemas import NotificationSchema
 from api.pagination import PageArgs, paginate
+from api.preference_schemas import PreferencesSchema
+from api.preferences import globally_off, preferences, replace_preferences
 from channels import RECIPIENT_TYPES, configured_channels
 from models.base import utcnow
 from models.contact import (
@@ -37,6 +39,7 @@ from models.contact import (
 )
 from models.db import write_transaction
 from models.message import notifications_for_recipient
+from models.preference import forget_preferences
 
 blp = Blueprint("contacts", __name__, url_prefix="/v1/contacts", description="Contact registry")
 
@@ -157,9 +160,13 @@ class ContactByIdnp(MethodView):
 
     @blp.response(204)
     def delete(self, idnp: str):
-        """Forget a person: their channels and subscriptions go too; sent messages stay."""
+        """Forget a person: their channels, subscriptions and preferences go too; sent messages
+        stay."""
         require(WRITE)
-        _contact(idnp).delete_instance(recursive=False)
+        contact = _contact(idnp)
+        with write_transaction():
+            contact.delete_instance(recursive=False)
+            forget_preferences([contact.idnp])
 
 
 @blp.route("/<idnp>/language")
@@ -217,10 +224,12 @@ class ContactReachability(MethodView):
     @blp.response(200, ReachabilitySchema)
     def get(self, idnp: str):
         """Whether the person exists and can be reached outside the in-app cabinet: on an
-        active channel this server is configured for, as fan-out would."""
+        active channel this server is configured for and the person did not opt out of for
+        every service, as fan-out would; with the person's preferences."""
         require(READ)
         contact = contact_by_idnp(idnp)
-        usable = configured_channels()
+        document = preferences(contact.idnp) if contact else None
+        usable = configured_channels() - (globally_off(document) if document else set())
         channels = [
             channel
             for channel in (active_channels(contact) if contact else [])
@@ -228,11 +237,28 @@ class ContactReachability(MethodView):
         ]
         return {
             "exists": contact is not None,
+            "preferences": document,
             "has_active_channel": bool(channels),
             "active_channels": [
                 {"id": c.id, "type": c.type, "priority": c.priority} for c in channels
             ],
         }
+
+
+@blp.route("/<idnp>/preferences")
+class ContactPreferences(MethodView):
+    @blp.response(200, PreferencesSchema)
+    def get(self, idnp: str):
+        """The person's channel opt-outs, everywhere and per service (a missing key: on)."""
+        require(READ)
+        return preferences(_contact(idnp).idnp)
+
+    @blp.arguments(PreferencesSchema)
+    @blp.response(200, PreferencesSchema)
+    def put(self, data, idnp: str):
+        """Replace the person's whole preferences document; answers it as stored."""
+        require(WRITE)
+        return replace_preferences(_contact(idnp).idnp, data)
 
 
 @blp.route("/<idnp>/subscriptions")

@@ -21,6 +21,8 @@ from api.inbox_schemas import (
     TokenSchema,
 )
 from api.pagination import PageArgs, paginate
+from api.preference_schemas import PreferencesSchema
+from api.preferences import preferences, replace_preferences
 from channel_table import INAPP
 from models.action import ActionType, NotificationAction, NotificationDeleted, record_action
 from models.inbox import Reader, inbox_counts, inbox_item, inbox_query, set_item_state
@@ -195,3 +197,17 @@ def _content(notification: Notification, message: Message | None) -> dict:
     except TemplateProblem:
         parts = {"body": ""}
     return {**content, **parts}
+
+
+@blp.route("/preferences")
+class InboxPreferences(MethodView):
+    @blp.response(200, PreferencesSchema)
+    def get(self):
+        """The user's channel opt-outs, everywhere and per service (a missing key: on)."""
+        return preferences(current_reader().user)
+
+    @blp.arguments(PreferencesSchema)
+    @blp.response(200, PreferencesSchema)
+    def put(self, data):
+        """Replace the user's whole preferences document; answers it as stored."""
+        return replace_preferences(current_reader().user, data)

@@ -40,6 +40,10 @@ class MessageSummarySchema(CamelSchema):
     language = fields.String(allow_none=True)
     state = fields.String()
     failure_reason = fields.String(allow_none=True)
+    opt_out_bypassed = fields.Function(
+        lambda message: bool(message.opt_out_bypassed),
+        metadata={"type": "boolean", "description": "Sent despite an opt-out (critical)"},
+    )
 
     def get_destination(self, message) -> str | None:
         return retained_destination(message)
@@ -61,6 +65,7 @@ class NotificationSchema(CamelSchema):
     send_at = fields.DateTime(allow_none=True)
     valid_till = fields.DateTime(allow_none=True)
     urgent = fields.Boolean()
+    critical = fields.Boolean(metadata={"description": "Opt-outs bypassed (send_critical)"})
     require_action = fields.Boolean()
     reminder_id = fields.UUID(allow_none=True, metadata={"description": "Sent by this reminder"})
     occurrence_at = fields.DateTime(

@@ -8,7 +8,7 @@ from flask import make_response
 from flask.views import MethodView
 from flask_smorest import abort
 
-from api.auth import current_sender
+from api.auth import current_sender, require
 from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
 from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
@@ -30,6 +30,8 @@ blp = Blueprint(
     description="Send and follow notifications",
 )
 
+
+SEND_CRITICAL = "send_critical"
 
 #: Schemas are built once: building one per response (and its nested ones) cost ~1 ms.
 _NOTIFICATION = NotificationSchema()
@@ -54,9 +56,13 @@ class Notifications(MethodView):
             }
         ]
     )
+    @blp.alt_response(403, description="critical without the send_critical grant")
     @idempotent(dump_notification, 202)
     def post(self, data):
-        """Submit a notification: one message per recipient is queued for delivery."""
+        """Submit a notification: one message per recipient is queued for delivery. With
+        ``critical``, the recipients' opt-outs are bypassed (and each such message says so)."""
+        if data["critical"]:
+            require(SEND_CRITICAL)
         try:
             notification, messages = submit_notification(
                 current_sender(), data, requested_idempotency()

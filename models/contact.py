@@ -59,7 +59,8 @@ class ContactChannel(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("contact", "type", "address"), True),)
+        #: (type, address): who owns a direct recipient's address (its opt-outs, at accept).
+        indexes = ((("contact", "type", "address"), True), (("type", "address"), False))
 
 
 class Subscription(BaseModel):

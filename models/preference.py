@@ -14,12 +14,16 @@ off for a service when the person turned it off everywhere or for that service.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import reduce
 
 from peewee import AutoField, BooleanField, CharField
 
+from channel_table import BY_RECIPIENT_TYPE, INAPP
 from models.base import BaseModel, UTCDateTimeField, utcnow
+from models.contact import Contact, ContactChannel
 from models.db import tuple_rows, write_transaction
 
 #: Subject kinds: a person (IDNP or in-app user id), or an address outside the registry.
@@ -117,20 +121,76 @@ def opted_out(
 ) -> dict[str, set[str]]:
     """For each of ``subjects`` that turned any channel off, everywhere or for ``service``,
     the channels it turned off (one query, for a fan-out chunk)."""
-    names = list(dict.fromkeys(subjects))
+    return {name: off for (_, name), off in _opted_out({kind: subjects}, service).items()}
+
+
+def _opted_out(
+    subjects: dict[str, Iterable[str]], service: str | None
+) -> dict[tuple[str, str], set[str]]:
+    """:func:`opted_out` for subjects of several kinds (kind → names) in one query, keyed by
+    (kind, name)."""
+    names = {kind: list(dict.fromkeys(of_kind)) for kind, of_kind in subjects.items()}
+    names = {kind: of_kind for kind, of_kind in names.items() if of_kind}
     if not names:
         return {}
     services = [EVERYWHERE] if not service else [EVERYWHERE, service]
-    query = Preference.select(Preference.subject, Preference.channel).where(
-        (Preference.subject_kind == kind)
-        & Preference.subject.in_(names)
-        & Preference.service.in_(services)
-        & ~Preference.enabled
+    whose = reduce(
+        operator.or_,
+        (
+            (Preference.subject_kind == kind) & Preference.subject.in_(of_kind)
+            for kind, of_kind in names.items()
+        ),
     )
-    off: dict[str, set[str]] = defaultdict(set)
-    for subject, channel in tuple_rows(query):
-        off[subject].add(channel)
+    query = Preference.select(
+        Preference.subject_kind, Preference.subject, Preference.channel
+    ).where(whose & Preference.service.in_(services) & ~Preference.enabled)
+    off: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, subject, channel in tuple_rows(query):
+        off[(kind, subject)].add(channel)
     return dict(off)
+
+
+def addresses_opted_out(
+    addresses: Iterable[tuple[str, str]], service: str | None
+) -> set[tuple[str, str]]:
+    """Of direct recipients ``(recipient type, address)``, those whose channel is off for
+    ``service``: an in-app user id by that user's own opt-outs; any other address by those of
+    every registry contact that has it (active or not: one of them opting out is enough) and
+    by the address's own subject (what an unsubscribe link writes for it). Two queries,
+    however many addresses."""
+    wanted = set(addresses)
+    users = {address for kind, address in wanted if kind == INAPP.recipient_type}
+    others = wanted - {(INAPP.recipient_type, user) for user in users}
+    owners: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if others:
+        query = (
+            ContactChannel.select(ContactChannel.type, ContactChannel.address, Contact.idnp)
+            .join(Contact)
+            .where(
+                ContactChannel.type.in_({kind for kind, _ in others})
+                & ContactChannel.address.in_({address for _, address in others})
+            )
+        )
+        for kind, address, idnp in tuple_rows(query):
+            if (kind, address) in others:
+                owners[(kind, address)].add(idnp)
+    for user in users:
+        owners[(INAPP.recipient_type, user)].add(user)
+    off = _opted_out(
+        {
+            PERSON: (idnp for idnps in owners.values() for idnp in idnps),
+            ADDRESS: (address_subject(*pair) for pair in others),
+        },
+        service,
+    )
+
+    def is_off(kind: str, address: str) -> bool:
+        channel = BY_RECIPIENT_TYPE[kind].name
+        subjects = [(PERSON, owner) for owner in owners[(kind, address)]]
+        subjects.append((ADDRESS, address_subject(kind, address)))
+        return any(channel in off.get(subject, ()) for subject in subjects)
+
+    return {(kind, address) for kind, address in wanted if is_off(kind, address)}
 
 
 def forget_preferences(subjects: Iterable[str], kind: str = PERSON) -> int:

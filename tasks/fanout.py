@@ -20,6 +20,7 @@ from models.contact import Contact, ContactChannel, Subscription
 from models.db import bulk_insert, tuple_rows, write_transaction
 from models.message import Message
 from models.notification import Notification
+from models.preference import opted_out
 from models.sender import Sender
 from models.states import FailureReason, FanoutState, MessageState
 from settings import settings
@@ -149,7 +150,9 @@ def _subscribers(notification: Notification, cursor: int, size: int):
 def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     """Message rows for ``people``: their active channels (allowed by the request and
     configured on this server, in priority order), a cabinet copy, or a NO_ACTIVE_CHANNEL
-    failure for someone with no such channel."""
+    failure for someone with no such channel. A channel the person opted out of (everywhere
+    or for the notification's service) is an UNSUBSCRIBED failure instead, unless the
+    notification is critical."""
     unresolved = [p["idnp"] for p in people if "contact" not in p]
     found = Contact.select(Contact.id, Contact.idnp, Contact.preferred_language).where(
         Contact.idnp.in_(unresolved)
@@ -170,9 +173,11 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     )
     for contact_id, kind, address in tuple_rows(query):
         channels[contact_id].append((RECIPIENT_TYPES[kind], address))
+    off = opted_out([p["idnp"] for p in people], notification.service_name)
     rows: list[dict] = []
     for person in people:
-        rows.extend(_messages_for(notification, person, channels, allowed))
+        unwanted = off.get(person["idnp"], set())
+        rows.extend(_messages_for(notification, person, channels, allowed, unwanted))
     if notification.send_at and notification.send_at > utcnow():
         for row in rows:
             if row["state"] == MessageState.QUEUED:
@@ -180,9 +185,13 @@ def resolve(notification: Notification, people: list[dict]) -> list[dict]:
     return rows
 
 
-def _messages_for(notification, person: dict, channels: dict, allowed: set[str]) -> list[dict]:
+def _messages_for(
+    notification, person: dict, channels: dict, allowed: set[str], unwanted: set[str]
+) -> list[dict]:
     """One person's message rows: one per usable channel in ``channels`` (channel name,
-    address), else a NO_ACTIVE_CHANNEL failure; plus the cabinet copy if ``allowed``."""
+    address), else a NO_ACTIVE_CHANNEL failure; plus the cabinet copy if ``allowed``. A channel
+    in ``unwanted`` (opted out of) is a failed UNSUBSCRIBED row that a fallback chain skips,
+    or, for a critical notification, sent and marked ``opt_out_bypassed``."""
     contact = person["contact"]
     now = utcnow()
     base = {
@@ -198,11 +207,14 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
         "resends": 0,
         "failure_reason": None,
         "fallback_rank": None,
+        "opt_out_bypassed": None,
         "due_at": now,
         "created_at": now,
         "updated_at": now,
     }
     usable = channels.get(contact.id, []) if contact else []
+    refused = set() if notification.critical else unwanted
+    chain = [(name, address) for name, address in usable if name not in refused]
     fallback = notification.channel_policy == "fallback"
     rows = [
         {
@@ -212,8 +224,14 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
             "destination": address,
             "state": MessageState.HELD if fallback and rank else MessageState.QUEUED,
             "fallback_rank": rank if fallback else None,
+            "opt_out_bypassed": _bypassed(name, unwanted),
         }
-        for rank, (name, address) in enumerate(usable)
+        for rank, (name, address) in enumerate(chain)
+    ]
+    rows += [
+        {**base, "id": new_id(), "channel": name, "destination": address, **UNSUBSCRIBED}
+        for name, address in usable
+        if name in refused
     ]
     if not rows:
         rows.append(
@@ -230,8 +248,26 @@ def _messages_for(notification, person: dict, channels: dict, allowed: set[str])
     if not notification.is_broadcast and INAPP.name in allowed:
         # the cabinet: every person gets an in-app copy, addressed by IDNP
         cabinet = {**base, "id": new_id(), "channel": INAPP.name, "destination": person["idnp"]}
-        rows.append({**cabinet, "state": MessageState.QUEUED})
+        if INAPP.name in refused:
+            rows.append({**cabinet, **UNSUBSCRIBED})
+        else:
+            bypassed = _bypassed(INAPP.name, unwanted)
+            rows.append({**cabinet, "state": MessageState.QUEUED, "opt_out_bypassed": bypassed})
     return rows
+
+
+#: How a message the person opted out of is stored: failed at once, never sent.
+UNSUBSCRIBED = {
+    "state": MessageState.FAILED,
+    "failure_reason": FailureReason.UNSUBSCRIBED,
+    "due_at": None,
+}
+
+
+def _bypassed(channel: str, unwanted: set[str]) -> bool | None:
+    """``True`` when ``channel`` goes although the person opted out of it (a critical
+    notification); else None."""
+    return True if channel in unwanted else None
 
 
 fanout_actor = dramatiq.actor(actor_name="fanout", queue_name="fanout", max_retries=0)(fanout)

@@ -326,6 +326,10 @@ class NotificationCreateSchema(CamelSchema):
         metadata={"description": "In-app: hidden after; push: never sent after"},
     )
     urgent = fields.Boolean(load_default=False, metadata={"description": "Ignore quiet hours"})
+    critical = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Sent despite opt-outs (needs the send_critical grant)"},
+    )
     require_action = fields.Boolean(
         load_default=False, metadata={"description": "In-app: the user is expected to act"}
     )

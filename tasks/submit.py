@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from peewee import IntegrityError
 
-from channel_table import INAPP
+from channel_table import CHANNELS_BY_NAME, INAPP
 from channels import documents
 from models.base import new_id, utcnow
 from models.db import bulk_insert, write_transaction
@@ -21,8 +21,9 @@ from models.idempotency import (
 )
 from models.message import Message
 from models.notification import Notification
+from models.preference import addresses_opted_out
 from models.sender import Sender
-from models.states import FanoutState, MessageState
+from models.states import FailureReason, FanoutState, MessageState
 from models.template import TemplateVersion, current_version, template_for
 from tasks.deliver import enqueue
 from tasks.errors import TaskError
@@ -63,6 +64,8 @@ def submit_notification(
     inbox_broadcast = data["is_broadcast"] and INAPP.name in (data.get("channels") or [])
     fans_out = bool(people) or (data["is_broadcast"] and data.get("channels") != [INAPP.name])
     later = data.get("send_at") if data.get("send_at") and data["send_at"] > now else None
+    direct = [r for r in recipients if r["channel"] is not None]
+    unwanted = addresses_opted_out(map(_address, direct), data.get("service_name"))
     content, stored = store_attachments(data.get("message") or {})
     notification = Notification(
         id=new_id(),
@@ -86,13 +89,48 @@ def submit_notification(
         send_at=data.get("send_at"),
         valid_till=data.get("valid_till"),
         urgent=data["urgent"],
+        critical=data.get("critical", False),
         require_action=data["require_action"],
         reminder=data.get("reminder_id"),
         occurrence_at=data.get("occurrence_at"),
         created_at=now,
     )
-    messages = [
-        Message(
+    messages = _direct_messages(sender, notification, data, unwanted, later or now)
+    counted = sum(message.state != MessageState.FAILED for message in messages)
+    taken = None
+    try:
+        taken = take_all_messages(sender, counted)
+        _insert(sender, notification, messages, idempotency)
+    except BaseException:
+        if taken:
+            give_back(taken, counted)
+        for document_id in stored:
+            documents.delete(document_id)
+        raise
+    if not later:
+        queued = (m for m in messages if m.state == MessageState.QUEUED)
+        enqueue(((message.id, message.channel) for message in queued), quiet=True)
+    if fans_out:
+        start_fanout(notification.id)
+    return notification, messages
+
+
+def _direct_messages(
+    sender: Sender, notification: Notification, data: dict, unwanted: set, due_at
+) -> list[Message]:
+    """A message per direct recipient of ``data``, due at ``due_at`` (scheduled if that is
+    later than the notification's creation). One whose address opted out of its channel
+    (``unwanted``) is failed with UNSUBSCRIBED, or, for a critical notification, sent and marked
+    ``opt_out_bypassed``."""
+    now = notification.created_at
+    messages = []
+    for recipient in data.get("recipients") or []:
+        if recipient["channel"] is None:
+            continue
+        off = _address(recipient) in unwanted
+        refused = off and not notification.critical
+        due = MessageState.SCHEDULED if due_at > now else MessageState.QUEUED
+        message = Message(
             id=new_id(),
             notification=notification,
             sender=sender,
@@ -101,29 +139,20 @@ def submit_notification(
             language=recipient.get("language") or data.get("language"),
             attributes=recipient.get("attributes"),
             recipient_key=recipient["value"] if recipient["channel"] == INAPP.name else None,
-            state=MessageState.SCHEDULED if later else MessageState.QUEUED,
-            due_at=later or now,
+            state=MessageState.FAILED if refused else due,
+            failure_reason=FailureReason.UNSUBSCRIBED if refused else None,
+            due_at=None if refused else due_at,
             created_at=now,
             updated_at=now,
+            opt_out_bypassed=True if off and notification.critical else None,
         )
-        for recipient in recipients
-        if recipient["channel"] is not None
-    ]
-    taken = None
-    try:
-        taken = take_all_messages(sender, len(messages))
-        _insert(sender, notification, messages, idempotency)
-    except BaseException:
-        if taken:
-            give_back(taken, len(messages))
-        for document_id in stored:
-            documents.delete(document_id)
-        raise
-    if not later:
-        enqueue(((message.id, message.channel) for message in messages), quiet=True)
-    if fans_out:
-        start_fanout(notification.id)
-    return notification, messages
+        messages.append(message)
+    return messages
+
+
+def _address(recipient: dict) -> tuple[str, str]:
+    """A direct recipient as (recipient type, address), the way opt-outs are looked up."""
+    return CHANNELS_BY_NAME[recipient["channel"]].recipient_type, recipient["value"]
 
 
 def store_attachments(content: dict) -> tuple[dict, list[str]]:

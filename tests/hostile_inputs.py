@@ -145,6 +145,12 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ],
     ("PATCH", "/v1/contacts/{idnp}/channels/{channel_id}"): [{"active": False, "priority": 7}],
     ("POST", "/v1/contacts/{idnp}/subscriptions"): [{"serviceName": "parking"}],
+    ("PUT", "/v1/contacts/{idnp}/preferences"): [
+        {"channels": {"sms": False}, "services": {"parking": {"email": False, "inapp": True}}}
+    ],
+    ("PUT", "/v1/inbox/preferences"): [
+        {"channels": {"webpush": False}, "services": {"parking": {"sms": False}}}
+    ],
     ("POST", "/v1/inbox/tokens"): [{"user": USER, "ttlSeconds": 600}],
     ("POST", "/v1/webhook-endpoints"): [{"url": "https://permits.example.md/herald/webhooks"}],
     ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate"): [{}],

@@ -1,6 +1,7 @@
 """Preferences: a person's channel opt-outs, everywhere or per service (``preference``), a
 notification's ``critical`` flag (it bypasses them, for a sender granted ``send_critical``) and,
-on each message, whether it went despite an opt-out.
+on each message, whether it went despite an opt-out; an index to find who owns a direct
+recipient's address.
 
 The model below is a frozen copy of the table as this migration creates it.
 """
@@ -27,4 +28,5 @@ def up(migrator, db):
     migrator.migrate(
         migrator.add_column("notification", "critical", BooleanField(default=False)),
         migrator.add_column("message", "opt_out_bypassed", BooleanField(null=True)),
+        migrator.add_index("contact_channel", ("type", "address"), False),
     )
