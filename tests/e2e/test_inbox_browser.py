@@ -6,51 +6,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import threading
-
-import pytest
-from werkzeug.serving import make_server
 
 from models.action import NotificationAction
 from tests.inbox_support import broadcast_body, inapp_body, send_inapp, token_for
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-INSTALL = "install it with: apt-get update && apt-get install -y chromium (or set CHROMIUM)"
-
-
-@pytest.fixture
-def served(app):
-    """The app on a real HTTP server on 127.0.0.1, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def browser():
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}; {INSTALL}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install -e '.[dev]' (never `playwright install`)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_confirming_a_notification_in_the_page(served, browser, client, sender, admin, worker):
