@@ -134,7 +134,5 @@ def test_loopback_endpoints_are_taken_where_private_urls_are_allowed(
 
 
 def test_an_api_key_cannot_store_a_subscription(client, registry, person):
-    answer = client.put(
-        "/v1/inbox/push-subscription", json=spoiled(), headers=registry.headers
-    )
+    answer = client.put("/v1/inbox/push-subscription", json=spoiled(), headers=registry.headers)
     assert answer.status_code == 403

@@ -63,3 +63,23 @@ def test_the_badge_says_loading_until_the_count_is_known(served, browser, client
     expect(badge).to_have_text("…")
     expect(badge).to_have_attribute("aria-label", "loading")
     assert page.request.get(f"{served}/favicon.ico").ok
+
+
+def test_the_list_says_loading_until_it_is_there(served, browser, client, sender, worker):
+    from playwright.sync_api import expect
+
+    send_inapp(client, sender, inapp_body("ana"))
+    token = token_for(client, sender, "ana")["Authorization"].removeprefix("Bearer ")
+    held = []
+    page = browser.new_page()
+    page.route("**/v1/inbox?pageSize=50", lambda route: held.append(route))  # answered later
+    page.goto(f"{served}/inbox?lang=ru#token={token}")
+    loading = page.locator("#loading")
+    expect(loading).to_have_text("Загрузка…")
+    expect(page.locator("#items")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#badge")).to_have_text("1")
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#items li")).to_have_count(1)
+    expect(loading).to_be_hidden()
+    expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
