@@ -42,12 +42,13 @@ def check_offset(text: str) -> None:
 
 
 class ReminderCreateSchema(NotificationCreateSchema):
-    """``POST /v1/reminders``: what ``POST /v1/notifications`` takes (without ``sendAt`` and
-    ``validTill``), and one schedule: ``at``; ``cron`` + ``timezone`` + ``endAt``; or
+    """``POST /v1/reminders``: what ``POST /v1/notifications`` takes (without ``sendAt``,
+    ``validTill`` and ``critical``: a grant is checked when a request is made, and a reminder
+    sends long after), and one schedule: ``at``; ``cron`` + ``timezone`` + ``endAt``; or
     ``eventAt`` + ``before``."""
 
     class Meta(NotificationCreateSchema.Meta):
-        exclude = ("send_at", "valid_till")
+        exclude = ("send_at", "valid_till", "critical")
 
     at = fields.List(
         Instant(),

@@ -12,7 +12,7 @@ from models.errors import ModelError
 from models.message import Message
 from models.notification import Notification
 from models.sender import Sender, visible_to
-from models.states import MessageState
+from models.states import FailureReason, MessageState
 
 #: The most messages one resend request may name.
 MAX_RESEND = 1000
@@ -45,6 +45,7 @@ def _problems(
         Message.select(
             Message.id,
             Message.state,
+            Message.failure_reason,
             Message.channel,
             Notification.purged_at,
             Notification.deleted_at,
@@ -61,13 +62,15 @@ def _problems(
 
 
 def _problem(row: tuple | None, deliverable: Collection[str]) -> str | None:
-    """Why one message (its state, channel, notification's purged_at and deleted_at) cannot be
-    resent, or None."""
+    """Why one message (its state, failure reason, channel, notification's purged_at and
+    deleted_at) cannot be resent, or None."""
     if row is None:
         return "No such message."
-    state, channel, purged_at, deleted_at = row
+    state, reason, channel, purged_at, deleted_at = row
     if state != MessageState.FAILED:
         return f"Not failed: {state}."
+    if reason == FailureReason.UNSUBSCRIBED:
+        return "Cannot be sent: the person opted out of this channel."
     if channel not in deliverable:
         return f"Cannot be sent: Herald has no channel {channel!r}."
     if purged_at is not None:
@@ -83,6 +86,10 @@ def _resendable(deliverable: Collection[str]):
     )
     return (
         (Message.state == MessageState.FAILED)
+        & (
+            Message.failure_reason.is_null()
+            | (Message.failure_reason != FailureReason.UNSUBSCRIBED)
+        )
         & Message.channel.in_(list(deliverable))
         & Message.notification.in_(live)
     )
@@ -98,7 +105,8 @@ def requeue_failed(
     their attempts; return their (id, channel) for enqueueing. Raises ResendRefused, having
     changed nothing, when any identifier is a duplicate, unknown or not failed, or its message
     cannot be sent: on a channel not in ``deliverable`` (e.g. ``none``, for NO_ACTIVE_CHANNEL),
-    or of a notification purged after retention or deleted."""
+    or of a notification purged after retention or deleted, or it failed because the person
+    opted out (UNSUBSCRIBED)."""
     errors, ids = _problems(sender, identifiers, deliverable)
     if errors:
         raise ResendRefused({"identifiers": errors})

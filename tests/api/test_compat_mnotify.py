@@ -276,6 +276,7 @@ def test_reachability_counts_active_channels_but_not_the_personal_cabinet(
         "exists": True,
         "hasActiveChannel": False,
         "activeChannels": [],
+        "preferences": {"channels": {}, "services": {}},
     }
     viber = client.post(
         f"/v1/contacts/{PERSON}/channels",
@@ -302,6 +303,7 @@ def test_reachability_counts_active_channels_but_not_the_personal_cabinet(
         "exists": False,
         "hasActiveChannel": False,
         "activeChannels": [],
+        "preferences": None,
     }
     assert client.get(url, headers=sender.headers).status_code == 403
 

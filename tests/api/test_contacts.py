@@ -131,11 +131,21 @@ def test_channels_language_and_reachability(client, registrar, telegram, monkeyp
     for channel in ContactChannel.select():
         client.delete(f"{base}/channels/{channel.id}", headers=registrar.headers)
     reach = client.get(f"{base}/reachability", headers=registrar.headers).get_json()
-    assert reach == {"exists": True, "hasActiveChannel": False, "activeChannels": []}
+    assert reach == {
+        "exists": True,
+        "hasActiveChannel": False,
+        "activeChannels": [],
+        "preferences": {"channels": {}, "services": {}},
+    }
     nobody = client.get(
         f"/v1/contacts/{idnp(99)}/reachability", headers=registrar.headers
     ).get_json()
-    assert nobody == {"exists": False, "hasActiveChannel": False, "activeChannels": []}
+    assert nobody == {
+        "exists": False,
+        "hasActiveChannel": False,
+        "activeChannels": [],
+        "preferences": None,
+    }
 
 
 def test_patch_delete_and_unknown_fields(client, registrar):

@@ -212,4 +212,5 @@ def test_past_retention_a_notifications_messages_lose_their_destination(client, 
         "language": None,
         "state": "sent",
         "failureReason": None,
+        "optOutBypassed": False,
     }

@@ -149,3 +149,21 @@ def test_reachability_shows_the_preferences_and_leaves_out_channels_opted_out_ev
     assert gone["activeChannels"] == [] and gone["hasActiveChannel"] is False
     missing = client.get(f"/v1/contacts/{idnp(77)}/reachability", headers=registrar.headers)
     assert missing.get_json()["preferences"] is None
+
+
+def test_the_cli_grants_send_critical(herald):
+    herald("senders", "create", "alerts")
+    assert herald("senders", "grant", "alerts", "send_critical").returncode == 0
+    assert "send_critical" in herald("senders", "list").stdout
+
+
+def test_a_reminder_cannot_be_critical(client, admin):
+    body = {
+        "recipients": [{"type": "email", "value": "a@example.md"}],
+        "message": {"subject": "S", "body": "B"},
+        "at": ["2099-01-05T09:00:00+02:00"],
+        "critical": True,
+    }
+    response = client.post("/v1/reminders", json=body, headers=admin.headers)
+    assert response.status_code == 400
+    assert "critical" in response.get_json()["errors"]
