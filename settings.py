@@ -59,6 +59,9 @@ SecondsOfADay = Annotated[int, Number(1, 86400)]
 Timeout = Annotated[float, Number(0.1, 3600, float)]
 RetryDelayMs = Annotated[int, Number(0, 7 * 86400 * 1000)]
 Bytes = Annotated[int, Number(1024, 2**30)]
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: A web origin as CSP and postMessage take it: scheme://host[:port], no path.
+_ORIGIN = rf"https?://({_LABEL}(\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(:[1-9][0-9]{{0,4}})?"
 
 
 class ChannelSettings(BaseModel):
@@ -439,6 +442,18 @@ class Settings(BaseSettings):
     )
     INBOX_POLL_SECONDS: Annotated[int, Number(1, 3600)] = Field(
         default=30, description="How often the /inbox page refreshes its unread badge"
+    )
+    INBOX_FRAME_ANCESTORS: Annotated[
+        str,
+        Pattern(
+            rf"\s*{_ORIGIN}(\s+{_ORIGIN})*\s*",
+            "http(s) origins (scheme://host[:port], no path), space-separated",
+            optional=True,
+        ),
+    ] = Field(
+        default="",
+        description="Origins of the portals that may show the /inbox page in a frame (CSP "
+        "`frame-ancestors`; the page posts its unread count to them); empty: none may",
     )
     TRUSTED_PROXY_ADDRESSES: Annotated[str, Networks()] = Field(
         default="",

@@ -18,6 +18,7 @@ from api import (
     contacts,
     health,
     inbox,
+    inbox_device,  # noqa: F401  (its routes are on inbox.blp)
     inbox_page,
     messages,
     notifications,

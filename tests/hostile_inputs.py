@@ -161,6 +161,17 @@ EXAMPLES: dict[tuple[str, str], list] = {
     ],
     ("PATCH", "/v1/inbox/{item_id}"): [{"state": "read"}],
     ("POST", "/v1/inbox/{item_id}/actions"): [{"actionType": "IsRead", "actionNote": "Văzut"}],
+    ("PUT", "/v1/inbox/push-subscription"): [
+        {
+            "endpoint": "https://push.example.md/push/hostile",
+            "expirationTime": None,
+            "keys": {
+                "p256dh": "BIIanbeOWLmW3bMTT2bUc1eN9kR8wqIC5HihBeiDSf8tbbsnDZ_XD-rpkqBxKBsCtxHST"
+                "sMEkf834fvzDqu4m_A",
+                "auth": "REHYYYf1VNQJGkdZYUz3Ew",
+            },
+        }
+    ],
     ("POST", "/compat/hackney/notifications"): [
         {
             "targetId": "t-1",

@@ -56,6 +56,36 @@ def test_every_default_is_allowed_by_its_kind():
         ("ATTACHMENT_CONTENT_TYPES", "pdf", "empty or type/subtype, comma-separated"),
         ("WORKER_PROCESSES", "0", "empty or an integer from 1 to 1,024"),
         ("MAIL_FROM", "   ", "non-empty text"),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "https://portal.gov.md/inbox",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "portal.gov.md",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "*",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "'self'",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "https://a.gov.md,https://b.gov.md",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
+        (
+            "INBOX_FRAME_ANCESTORS",
+            "javascript://a.gov.md",
+            "empty or http(s) origins (scheme://host[:port], no path), space-separated",
+        ),
     ],
 )
 def test_a_value_outside_its_kind_is_refused_naming_setting_value_and_range(name, raw, allowed):
@@ -88,6 +118,8 @@ def test_a_refused_secret_is_not_repeated():
         ("REDIS_URL", "unix:///run/redis.sock", None),
         ("VAPID_SUBJECT", "https://example.md/contact", None),
         ("WORKER_PROCESSES", "4", 4),
+        ("INBOX_FRAME_ANCESTORS", "https://portal.gov.md http://127.0.0.1:8080", None),
+        ("INBOX_FRAME_ANCESTORS", "https://[2001:db8::1]:8443", None),
     ],
 )
 def test_values_of_their_kind_are_read(name, raw, value):

@@ -6,51 +6,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import threading
-
-import pytest
-from werkzeug.serving import make_server
 
 from models.action import NotificationAction
 from tests.inbox_support import broadcast_body, inapp_body, send_inapp, token_for
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-INSTALL = "install it with: apt-get update && apt-get install -y chromium (or set CHROMIUM)"
-
-
-@pytest.fixture
-def served(app):
-    """The app on a real HTTP server on 127.0.0.1, in a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def browser():
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}; {INSTALL}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install -e '.[dev]' (never `playwright install`)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_confirming_a_notification_in_the_page(served, browser, client, sender, admin, worker):
@@ -105,3 +63,23 @@ def test_the_badge_says_loading_until_the_count_is_known(served, browser, client
     expect(badge).to_have_text("…")
     expect(badge).to_have_attribute("aria-label", "loading")
     assert page.request.get(f"{served}/favicon.ico").ok
+
+
+def test_the_list_says_loading_until_it_is_there(served, browser, client, sender, worker):
+    from playwright.sync_api import expect
+
+    send_inapp(client, sender, inapp_body("ana"))
+    token = token_for(client, sender, "ana")["Authorization"].removeprefix("Bearer ")
+    held = []
+    page = browser.new_page()
+    page.route("**/v1/inbox?pageSize=50", lambda route: held.append(route))  # answered later
+    page.goto(f"{served}/inbox?lang=ru#token={token}")
+    loading = page.locator("#loading")
+    expect(loading).to_have_text("Загрузка…")
+    expect(page.locator("#items")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#badge")).to_have_text("1")
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#items li")).to_have_count(1)
+    expect(loading).to_be_hidden()
+    expect(page.locator("#items")).to_have_attribute("aria-busy", "false")
