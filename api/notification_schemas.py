@@ -130,8 +130,8 @@ def with_related(notifications: list) -> None:
         .where(TemplateVersion.id.in_(list(pinned)))
     )
     versions = {version.id: version for version in query}
-    for notification in unpinned:
-        notification.template_version = versions[notification.template_version_id]
+    for notification in unpinned:  # what peewee's accessor reads, without marking a change
+        notification.__rel__["template_version"] = versions[notification.template_version_id]
 
 
 class AttemptSchema(CamelSchema):
