@@ -156,8 +156,9 @@ class TemplateSchema(CamelSchema):
     @pre_dump(pass_collection=True)
     def load_related(self, data, many: bool, **kwargs):
         """The current versions of every template dumped, in one query (not one per row)."""
-        with_current_versions(list(data) if many else [data])
-        return data
+        templates = list(data) if many else [data]
+        with_current_versions(templates)
+        return templates if many else data
 
     def get_contents(self, template: Template) -> list:
         return _CONTENTS.dump(template.__dict__["current_contents"])

@@ -313,17 +313,23 @@ RESULT_COLUMNS = (
     Message.subject,
     Message.body,
 )
+#: The notification's columns a search result shows with each message.
+RESULT_LABELS = (
+    Notification.id,
+    Notification.event,
+    Notification.service_name,
+    Notification.reference,
+)
 
 
 def iterate_messages(sender: Sender, node: Node, batch: int = 1000) -> Iterator[Message]:
     """Every matching message (its RESULT_COLUMNS, with its notification's labels), oldest
     first, fetched ``batch`` at a time by keyset on the time-ordered id, so an export of
     millions of rows holds one batch in memory."""
-    labels = (Notification.id, Notification.event, Notification.service_name)
     after = None
     while True:
         query = search_messages(sender, node, Order(FIELDS["ENCODED_KEY"], descending=False))
-        query = query.select(*RESULT_COLUMNS, *labels, Notification.reference)
+        query = query.select(*RESULT_COLUMNS, *RESULT_LABELS)
         if after is not None:
             query = query.where(Message.id > after)
         rows = list(query.limit(batch))
