@@ -31,7 +31,7 @@ from models.notification import Notification
 from models.states import MessageState
 from models.user_token import mint_user_token
 from templating.problem import TemplateProblem
-from templating.render import template_parts
+from templating.render import contacts_attributes, template_parts
 
 blp = Blueprint(
     "inbox", __name__, url_prefix="/v1/inbox", description="A user's inbox (user token)"
@@ -143,10 +143,11 @@ def present(reader: Reader, rows: list[dict]) -> list[dict]:
         {m.id: m for m in Message.select().where(Message.id.in_(templated))} if templated else {}
     )
     acted = _acted_on(reader, ids)
+    contacts = contacts_attributes(m.contact_id for m in messages.values() if m.contact_id)
     items = []
     for row in rows:
         notification = notifications[row["notification_id"]]
-        content = _content(notification, messages.get(row["item_id"]))
+        content = _content(notification, messages.get(row["item_id"]), contacts)
         items.append(
             {
                 "id": row["item_id"],
@@ -185,7 +186,9 @@ def _acted_on(reader: Reader, notification_ids: set) -> set:
     return {row.notification_id for row in query}
 
 
-def _content(notification: Notification, message: Message | None) -> dict:
+def _content(
+    notification: Notification, message: Message | None, contacts: dict[int, dict]
+) -> dict:
     """What the item says: the notification's content, or its template rendered for in-app in
     the message's (or the notification's) language."""
     content = notification.content or {}
@@ -193,7 +196,7 @@ def _content(notification: Notification, message: Message | None) -> dict:
         return content
     language = (message and message.language) or notification.language
     try:
-        parts = template_parts(notification, message, INAPP.name, language)
+        parts = template_parts(notification, message, INAPP.name, language, contacts=contacts)
     except TemplateProblem:
         parts = {"body": ""}
     return {**content, **parts}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import g, has_app_context
-from marshmallow import fields
+from marshmallow import fields, pre_dump
 
 from models.message import Attempt, Message
 from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
 from models.sender import Sender
 from models.states import FanoutState, notification_state
+from models.template import Template, TemplateVersion
 from tasks.requests import CamelSchema, MessageContentSchema
 
 
@@ -74,6 +75,14 @@ class NotificationSchema(CamelSchema):
     created_at = fields.DateTime()
     messages = fields.Method("get_messages")
 
+    @pre_dump(pass_collection=True)
+    def load_related(self, data, many: bool, **kwargs):
+        """The messages and template versions of every notification dumped, one query each
+        for the whole page (not one per row)."""
+        notifications = list(data) if many else [data]
+        with_related(notifications)
+        return notifications if many else data
+
     def get_template(self, notification) -> dict | None:
         if notification.template_version_id is None:
             return None
@@ -91,15 +100,43 @@ class NotificationSchema(CamelSchema):
 
     @staticmethod
     def _messages(notification) -> list[Message]:
-        cached = notification.__dict__.get("message_list")
-        if cached is None:
-            cached = list(
-                Message.select()
-                .where(Message.notification == notification.id)
-                .order_by(Message.created_at, Message.id)
-            )
-            notification.__dict__["message_list"] = cached
-        return cached
+        return notification.__dict__["message_list"]
+
+
+def with_related(notifications: list) -> None:
+    """Attach to each notification its messages (oldest first, as ``message_list``, unless it
+    has them already) and its template version with the version's template: one query for
+    the messages and one for the versions, whatever the number of notifications."""
+    unloaded = [n for n in notifications if "message_list" not in n.__dict__]
+    if unloaded:
+        found: dict = {n.id: [] for n in unloaded}
+        messages = Message.select().where(Message.notification.in_(list(found)))
+        for message in messages.order_by(Message.created_at, Message.id):
+            found[message.notification_id].append(message)
+        for notification in unloaded:
+            notification.__dict__["message_list"] = found[notification.id]
+    unpinned = [
+        n
+        for n in notifications
+        if n.template_version_id is not None and "template_version" not in n.__rel__
+    ]
+    pinned = {n.template_version_id for n in unpinned}
+    if not pinned:
+        return
+    query = (
+        TemplateVersion.select(
+            TemplateVersion.id,
+            TemplateVersion.version,
+            TemplateVersion.template,
+            Template.id,
+            Template.code,
+        )
+        .join(Template)
+        .where(TemplateVersion.id.in_(list(pinned)))
+    )
+    versions = {version.id: version for version in query}
+    for notification in unpinned:  # what peewee's accessor reads, without marking a change
+        notification.__rel__["template_version"] = versions[notification.template_version_id]
 
 
 class AttemptSchema(CamelSchema):

@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 
 from api.auth import current_sender, require
 from api.errors import Blueprint
-from api.notification_schemas import NotificationSchema
+from api.notification_schemas import NotificationSchema, viewer
 from api.pagination import HEADER, PageArgs, count_rows, paginate
 from api.search_schemas import (
     ExportArgs,
@@ -26,12 +26,15 @@ from api.search_schemas import (
     ResendSchema,
     SearchSchema,
 )
+from models.message import Message
+from models.privacy import destination_as_shown
 from models.resend import ResendRefused, requeue_failed
 from models.search import (
     DEFAULT_ORDER,
     FIELDS,
     All,
     Order,
+    is_retained,
     iterate_messages,
     search_messages,
     search_notifications,
@@ -115,7 +118,7 @@ class MessageExport(MethodView):
         """Every matching message as CSV, oldest first, streamed in batches."""
         sender = current_sender()
         node = export_filter(sender, args)
-        rows = csv_lines(MessageResultSchema().dump(m) for m in iterate_messages(sender, node))
+        rows = csv_lines(export_rows(iterate_messages(sender, node)))
         return Response(
             stream_with_context(rows),
             mimetype="text/csv",
@@ -142,6 +145,39 @@ def export_filter(sender, args: dict):
 
 
 CSV_COLUMNS = [field.data_key for field in MessageResultSchema().fields.values()]
+
+
+def _iso(moment) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def export_rows(messages: Iterable[Message]) -> Iterator[dict]:
+    """Each message as ``MessageResultSchema`` dumps it (the same keys and values, a test
+    compares them), made without marshmallow: dumping a row through a schema cost 0.2–0.35 ms,
+    minutes of CPU for a million rows."""
+    shown_to = viewer()
+    for message in messages:
+        retained = is_retained(message)
+        notification = message.notification
+        yield {
+            "retained": retained,
+            "destination": destination_as_shown(shown_to, message) if retained else None,
+            "subject": message.subject if retained else None,
+            "body": message.body if retained else None,
+            "id": str(message.id),
+            "notificationId": str(message.notification_id),
+            "channel": message.channel,
+            "state": message.state,
+            "failureReason": message.failure_reason,
+            "event": notification.event,
+            "serviceName": notification.service_name,
+            "reference": notification.reference,
+            "attempts": message.attempts,
+            "createdAt": _iso(message.created_at),
+            "sentAt": _iso(message.sent_at),
+            "deliveredAt": _iso(message.delivered_at),
+            "readAt": _iso(message.read_at),
+        }
 
 
 def _cell(value) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from functools import reduce
+from operator import or_
+
+from marshmallow import ValidationError, fields, pre_dump, validate, validates_schema
+from peewee import DoesNotExist
 
 from api.pagination import PageArgs
 from channels import REGISTRY
 from channels.base import InvalidContent
-from models.template import DEFAULT_CHANNEL, Template, current_version
+from models.template import DEFAULT_CHANNEL, Template, TemplateVersion, current_version
 from settings import settings
 from tasks.requests import NO_LINE_BREAKS, CamelSchema, attributes_size, language
 from templating.engine import (
@@ -151,11 +155,43 @@ class TemplateSchema(CamelSchema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
+    @pre_dump(pass_collection=True)
+    def load_related(self, data, many: bool, **kwargs):
+        """The current versions of every template dumped, in one query (not one per row)."""
+        templates = list(data) if many else [data]
+        with_current_versions(templates)
+        return templates if many else data
+
     def get_contents(self, template: Template) -> list:
-        return ContentSchema(many=True).dump(current_version(template).contents)
+        return _CONTENTS.dump(template.__dict__["current_contents"])
 
     def get_shared(self, template: Template) -> bool:
         return template.owner.is_admin
+
+
+def with_current_versions(templates: list[Template]) -> None:
+    """Attach to each template its current version's contents (``current_contents``), read
+    in one query for all of them."""
+    wanted = {(t.id, t.current_version) for t in templates}
+    if not wanted:
+        return
+    query = TemplateVersion.select(
+        TemplateVersion.template, TemplateVersion.version, TemplateVersion.contents
+    ).where(
+        reduce(
+            or_,
+            [(TemplateVersion.template == t) & (TemplateVersion.version == v) for t, v in wanted],
+        )
+    )
+    found = {(row.template_id, row.version): row.contents for row in query}
+    for template in templates:
+        key = (template.id, template.current_version)
+        if key not in found:  # as current_version() would: the version must exist
+            raise DoesNotExist(f"template {template.id} version {key[1]}")
+        template.__dict__["current_contents"] = found[key]
+
+
+_CONTENTS = ContentSchema(many=True)
 
 
 class TemplateListArgs(PageArgs):

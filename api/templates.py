@@ -100,7 +100,9 @@ class Templates(MethodView):
     def get(self, args):
         """Templates this sender may use: its own and shared ones, newest first."""
         sender = current_sender()
-        query = Template.select(Template).join(Sender).where(~Template.deleted)
+        # The owner's flag comes with the row (``shared``), not a query per template.
+        owner = (Sender.id, Sender.is_admin)
+        query = Template.select(Template, *owner).join(Sender).where(~Template.deleted)
         if not sender.is_admin:
             query = query.where((Template.owner == sender) | Sender.is_admin)
         if args.get("category"):

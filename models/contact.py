@@ -50,6 +50,7 @@ class ContactChannel(BaseModel):
 
     id = AutoField()  # the key peewee adds implicitly, declared to be typed
     contact = ForeignKeyField(Contact, backref="channels", on_delete="CASCADE", index=False)
+    contact_id: int  # peewee's accessor for the key's raw value
     type = CharField(max_length=20)
     address = TextField()
     active = BooleanField(default=True)
@@ -72,6 +73,7 @@ class Subscription(BaseModel):
 
     id = AutoField()  # the key peewee adds implicitly, declared to be typed
     contact = ForeignKeyField(Contact, backref="subscriptions", on_delete="CASCADE", index=False)
+    contact_id: int  # peewee's accessor for the key's raw value
     service_name = CharField(max_length=100)
     created_at = UTCDateTimeField(default=utcnow)
 

@@ -294,12 +294,42 @@ NOTIFICATION_CREATED = SearchField(
 )
 
 
+#: The message columns a search result (and so the export) shows, with those that decide
+#: what it may show (``is_retained``, ``models.privacy``); the export reads only these.
+RESULT_COLUMNS = (
+    Message.id,
+    Message.notification,
+    Message.channel,
+    Message.destination,
+    Message.recipient_key,
+    Message.state,
+    Message.failure_reason,
+    Message.attempts,
+    Message.created_at,
+    Message.updated_at,
+    Message.sent_at,
+    Message.delivered_at,
+    Message.read_at,
+    Message.subject,
+    Message.body,
+)
+#: The notification's columns a search result shows with each message.
+RESULT_LABELS = (
+    Notification.id,
+    Notification.event,
+    Notification.service_name,
+    Notification.reference,
+)
+
+
 def iterate_messages(sender: Sender, node: Node, batch: int = 1000) -> Iterator[Message]:
-    """Every matching message, oldest first, fetched ``batch`` at a time by keyset on the
-    time-ordered id, so an export of millions of rows holds one batch in memory."""
+    """Every matching message (its RESULT_COLUMNS, with its notification's labels), oldest
+    first, fetched ``batch`` at a time by keyset on the time-ordered id, so an export of
+    millions of rows holds one batch in memory."""
     after = None
     while True:
         query = search_messages(sender, node, Order(FIELDS["ENCODED_KEY"], descending=False))
+        query = query.select(*RESULT_COLUMNS, *RESULT_LABELS)
         if after is not None:
             query = query.where(Message.id > after)
         rows = list(query.limit(batch))

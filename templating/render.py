@@ -31,8 +31,21 @@ def _version(version_id) -> TemplateVersion:
 def contact_attributes(contact_id: int) -> dict:
     """What a template sees of the person as ``contact.*``."""
     contact = Contact.get_or_none(Contact.id == contact_id)
-    if contact is None:
+    return {} if contact is None else _as_seen(contact)
+
+
+def contacts_attributes(contact_ids) -> dict[int, dict]:
+    """:func:`contact_attributes` of several contacts, read in one query (a deleted one is
+    missing)."""
+    ids = list(set(contact_ids))
+    if not ids:
         return {}
+    return {
+        contact.id: _as_seen(contact) for contact in Contact.select().where(Contact.id.in_(ids))
+    }
+
+
+def _as_seen(contact: Contact) -> dict:
     return {
         "name": contact.name,
         "idnp": contact.idnp,
@@ -47,14 +60,19 @@ def template_parts(
     channel: str,
     language: str | None,
     unsubscribe: str | None = None,
+    contacts: dict[int, dict] | None = None,
 ) -> dict:
     """The notification's template version rendered for ``channel`` in ``language`` (its
     ``subject``, ``body``, ``html`` and ``language``), with the notification's attributes,
-    ``message``'s over them, the message's contact as ``contact`` and ``unsubscribe`` as
+    ``message``'s over them, the message's contact as ``contact`` (from ``contacts``, what
+    :func:`contacts_attributes` read for a page of messages, when given) and ``unsubscribe`` as
     :data:`UNSUBSCRIBE_URL`. Raises :class:`TemplateProblem`."""
     attributes = {**(notification.attributes or {}), **((message and message.attributes) or {})}
     if message is not None and message.contact_id is not None:
-        attributes["contact"] = contact_attributes(message.contact_id)
+        if contacts is None:
+            attributes["contact"] = contact_attributes(message.contact_id)
+        else:
+            attributes["contact"] = contacts.get(message.contact_id, {})
     attributes[UNSUBSCRIBE_URL] = unsubscribe or ""
     version = _version(notification.template_version_id)
     return render_version(version, channel, language, attributes)

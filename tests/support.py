@@ -122,3 +122,22 @@ def settled(message_id, *states) -> Callable[[], bool]:
     from tests.factories import message
 
     return lambda: message(message_id).state in states
+
+
+@contextmanager
+def counted_statements(database) -> Iterator[list[str]]:
+    """The SQL statements ``database`` (the peewee database itself, not its proxy) runs inside
+    the block, as a list of their texts: every query, and the transaction statements peewee
+    issues, goes through its ``execute_sql``."""
+    statements: list[str] = []
+    original = database.execute_sql
+
+    def counting(sql, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, *args, **kwargs)
+
+    database.execute_sql = counting
+    try:
+        yield statements
+    finally:
+        del database.execute_sql

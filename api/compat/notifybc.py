@@ -34,7 +34,7 @@ from api.compat.notifybc_schemas import (
 from api.errors import Blueprint
 from api.proxies import from_trusted_proxy
 from channel_table import INAPP
-from models.db import dict_rows
+from models.db import dict_rows, tuple_rows
 from models.inbox import BroadcastState, Reader, inbox_query, notification_item, set_item_state
 from models.lifecycle import soft_delete
 from models.message import Message
@@ -126,25 +126,43 @@ def facts_of(notifications: list[Notification], admin: bool) -> dict:
     singles = [n.id for n in notifications if counts.get(n.id) == 1 and not n.is_broadcast]
     for message in Message.select().where(Message.notification.in_(singles)) if singles else ():
         facts[message.notification_id]["message"] = message
+    broadcasts = readers_of([n.id for n in notifications if n.inbox_broadcast]) if admin else {}
     for n in notifications:
         facts[n.id]["fanning_out"] = n.fanout_state == FanoutState.PENDING
-        if admin and n.inbox_broadcast:
-            facts[n.id].update(_readers(n.id))
+        facts[n.id].update(broadcasts.get(n.id, {}))
     return facts
 
 
-def _readers(notification_id) -> dict:
-    shown: dict[str, list[str]] = {"readBy": [], "deletedBy": []}
-    for state, key in ((MessageState.READ, "readBy"), (MessageState.DELETED, "deletedBy")):
-        query = (
-            BroadcastState.select(BroadcastState.recipient_key)
-            .where(
-                (BroadcastState.notification == notification_id) & (BroadcastState.state == state)
+def readers_of(notification_ids: list) -> dict:
+    """Who read and who deleted each broadcast (the first MAX_READERS_SHOWN of each, in the
+    order they did), for all of them in one query: ``{id: {"readBy", "deletedBy"}}``."""
+    shown: dict = {n: {"readBy": [], "deletedBy": []} for n in notification_ids}
+    if not shown:
+        return shown
+    keys = {MessageState.READ.value: "readBy", MessageState.DELETED.value: "deletedBy"}
+    ranked = (
+        BroadcastState.select(
+            BroadcastState.notification,
+            BroadcastState.recipient_key,
+            BroadcastState.state,
+            fn.ROW_NUMBER()
+            .over(
+                partition_by=[BroadcastState.notification, BroadcastState.state],
+                order_by=[BroadcastState.updated_at, BroadcastState.id],
             )
-            .order_by(BroadcastState.updated_at, BroadcastState.id)
-            .limit(MAX_READERS_SHOWN)
+            .alias("rank"),
         )
-        shown[key] = [row.recipient_key for row in query]
+        .where(BroadcastState.notification.in_(list(shown)) & BroadcastState.state.in_(list(keys)))
+        .alias("ranked")
+    )
+    query = (
+        BroadcastState.select(ranked.c.notification_id, ranked.c.recipient_key, ranked.c.state)
+        .from_(ranked)
+        .where(ranked.c.rank <= MAX_READERS_SHOWN)
+        .order_by(ranked.c.notification_id, ranked.c.state, ranked.c.rank)
+    )
+    for notification_id, user, state in tuple_rows(query):
+        shown[BroadcastState.notification.python_value(notification_id)][keys[state]].append(user)
     return shown
 
 

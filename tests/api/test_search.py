@@ -220,6 +220,45 @@ def test_export_in_batches_and_with_filter_constraints(client, sender, monkeypat
     assert [row["id"] for row in rows] == [str(m.id) for m in made[1:]]
 
 
+def test_export_rows_are_what_the_search_result_schema_dumps(app, sender):
+    """The export makes its rows without marshmallow (``api.search.export_rows``); each is
+    MessageResultSchema's dump of the message, key for key and value for value, whether the
+    message is retained or not, its destination masked or not, its dates set or not."""
+    from flask import g
+
+    from api.search import CSV_COLUMNS, export_rows
+    from api.search_schemas import MessageResultSchema
+    from models.search import All, iterate_messages
+    from settings import settings
+    from tests.factories import idnp
+
+    now = utcnow()
+    expired = now - timedelta(days=settings.MESSAGE_RETENTION_DAYS + 1)
+    stored_message(sender.sender, state="failed", failure_reason="BOUNCED", event="E1", attempts=3)
+    stored_message(
+        sender.sender,
+        recipient_key=idnp(3),
+        state="delivered",
+        sent_at=now,
+        delivered_at=now,
+        read_at=now,
+        subject="Programare",
+        body="Luni",
+        service_name="housing",
+        reference="R-1",
+    )
+    stored_message(sender.sender, state="sent", created_at=expired, subject="Old", body="Old")
+    stored_message(sender.sender, channel="sms", destination="+37369000001", state="queued")
+    with app.test_request_context():
+        g.sender = sender.sender
+        messages = list(iterate_messages(sender.sender, All(())))
+        rows = list(export_rows(messages))
+        assert rows == MessageResultSchema(many=True).dump(messages)
+    assert [list(row) for row in rows] == [CSV_COLUMNS] * 4
+    assert [row["retained"] for row in rows] == [True, True, False, True]
+    assert rows[1]["destination"] == "i***@example.md"
+
+
 def test_export_bad_filters_are_400(client, sender):
     for query in (
         "?state=lost",
