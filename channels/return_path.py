@@ -10,49 +10,31 @@ a token for a message id; a report to any other address is not about one of Hera
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import re
 import uuid
 
+from channels.message_token import TOKEN_LENGTH, message_id_in, token_at, token_of
 from models.server_secret import server_secret
 from settings import settings
 
 #: The local part's fixed part; the token follows the ``+``.
 LOCAL_PREFIX = "bounces+"
 SECRET_NAME = "bounce_token"
-#: Bytes of the HMAC kept: 72 bits, and 16 + 9 bytes encode to base32 without padding.
-MAC_BYTES = 9
-TOKEN_LENGTH = 40
-_TOKEN = re.compile(rf"[a-z2-7]{{{TOKEN_LENGTH}}}")
+__all__ = ["TOKEN_LENGTH", "message_id_of", "return_path", "token_for", "token_in"]
+PURPOSE = b"herald.return-path:"
 
 
-def _mac(message_id: bytes) -> bytes:
-    key = server_secret(SECRET_NAME, settings.BOUNCE_SECRET).encode()
-    return hmac.new(key, b"herald.return-path:" + message_id, hashlib.sha256).digest()[:MAC_BYTES]
+def _key() -> bytes:
+    return server_secret(SECRET_NAME, settings.BOUNCE_SECRET).encode()
 
 
 def token_for(message_id: uuid.UUID | str) -> str:
     """The return-path token of the message with this id."""
-    raw = uuid.UUID(str(message_id)).bytes
-    return base64.b32encode(raw + _mac(raw)).decode().lower()
+    return token_of(message_id, _key(), PURPOSE)
 
 
 def message_id_of(token: str) -> uuid.UUID | None:
     """The message id a token names, if the token is genuine (in any case); otherwise None."""
-    token = token.lower()
-    if not _TOKEN.fullmatch(token):
-        return None
-    try:
-        raw = base64.b32decode(token.upper())
-    except binascii.Error:
-        return None
-    message_id, mac = raw[:16], raw[16:]
-    if not hmac.compare_digest(mac, _mac(message_id)):
-        return None
-    return uuid.UUID(bytes=message_id)
+    return message_id_in(token, _key(), PURPOSE)
 
 
 def return_path(message_id: uuid.UUID | str | None) -> str | None:
@@ -66,10 +48,4 @@ def return_path(message_id: uuid.UUID | str | None) -> str | None:
 def token_in(address: str) -> str | None:
     """The token part of ``address`` if it is a return path at BOUNCE_DOMAIN (genuine or not);
     otherwise None."""
-    local, _, domain = address.strip().strip("<>").rpartition("@")
-    if not settings.BOUNCE_DOMAIN or domain.lower() != settings.BOUNCE_DOMAIN.lower():
-        return None
-    if not local.lower().startswith(LOCAL_PREFIX):
-        return None
-    token = local[len(LOCAL_PREFIX) :]
-    return token if _TOKEN.fullmatch(token.lower()) else None
+    return token_at(address, LOCAL_PREFIX)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -36,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from channel_table import EMAIL
+from channels.message_token import message_id_in, token_at, token_of
 from models.contact import Contact
 from models.message import Message
 from models.preference import ADDRESS, EVERYWHERE, PERSON, address_subject
@@ -50,10 +49,8 @@ LOCAL_PREFIX = "unsubscribe+"
 #: The longest link token taken: a 400-character subject and a 100-character service fit.
 MAX_LINK_TOKEN = 1024
 NONCE_BYTES = 12
-MAC_BYTES = 9
-MAIL_TOKEN_LENGTH = 40
+MAIL_PURPOSE = b"herald.unsubscribe.mail:"
 _LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
-_MAIL_TOKEN = re.compile(rf"[a-z2-7]{{{MAIL_TOKEN_LENGTH}}}")
 _AAD = b"herald.unsubscribe.link:v1"
 
 
@@ -111,42 +108,20 @@ def target_of(token: str) -> Target | None:
     return Target(kind, subject, service, channel)
 
 
-def _mac(message_id: bytes) -> bytes:
-    mac = hmac.new(_secret(), b"herald.unsubscribe.mail:" + message_id, hashlib.sha256)
-    return mac.digest()[:MAC_BYTES]
-
-
 def mail_token(message_id: uuid.UUID | str) -> str:
     """The mail token of the message with this id."""
-    raw = uuid.UUID(str(message_id)).bytes
-    return base64.b32encode(raw + _mac(raw)).decode().lower()
+    return token_of(message_id, _secret(), MAIL_PURPOSE)
 
 
 def message_id_of(token: str) -> uuid.UUID | None:
     """The message id a mail token names, if the token is genuine (in any case); else None."""
-    token = token.lower()
-    if not _MAIL_TOKEN.fullmatch(token):
-        return None
-    try:
-        raw = base64.b32decode(token.upper())
-    except binascii.Error:
-        return None
-    message_id, mac = raw[:16], raw[16:]
-    if not hmac.compare_digest(mac, _mac(message_id)):
-        return None
-    return uuid.UUID(bytes=message_id)
+    return message_id_in(token, _secret(), MAIL_PURPOSE)
 
 
 def mail_token_in(address: str) -> str | None:
     """The token part of ``address`` if it is an unsubscribe address at BOUNCE_DOMAIN (genuine
     or not); otherwise None."""
-    local, _, domain = address.strip().strip("<>").rpartition("@")
-    if not settings.BOUNCE_DOMAIN or domain.lower() != settings.BOUNCE_DOMAIN.lower():
-        return None
-    if not local.lower().startswith(LOCAL_PREFIX):
-        return None
-    token = local[len(LOCAL_PREFIX) :]
-    return token if _MAIL_TOKEN.fullmatch(token.lower()) else None
+    return token_at(address, LOCAL_PREFIX)
 
 
 def target_for(message: Message) -> Target | None:
