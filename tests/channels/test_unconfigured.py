@@ -219,6 +219,11 @@ def test_reachability_counts_only_channels_this_server_can_use(client, monkeypat
     url = f"/v1/contacts/{idnp(1)}/reachability"
     reach = client.get(url, headers=registrar.headers).get_json()
 
-    assert reach == {"exists": True, "hasActiveChannel": False, "activeChannels": []}
+    assert reach == {
+        "exists": True,
+        "hasActiveChannel": False,
+        "activeChannels": [],
+        "preferences": {"channels": {}, "services": {}},
+    }
     monkeypatch.setattr(settings, "TELEGRAM_BOT_TOKEN", "7000000001:test-token")
     assert client.get(url, headers=registrar.headers).get_json()["hasActiveChannel"] is True
