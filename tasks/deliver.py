@@ -31,7 +31,7 @@ from channels.base import (
 )
 from models.base import utcnow
 from models.callback import owed_callback
-from models.contact import deactivate_channel, quiet_hours_of, quiet_until
+from models.contact import quiet_hours_of, quiet_until
 from models.db import write_transaction
 from models.message import (
     Message,
@@ -50,6 +50,7 @@ from tasks.broker import BROKER_ERRORS, breaker, enqueue_many, redis_client
 from tasks.callbacks import enqueue_callbacks
 from tasks.errors import TaskError
 from tasks.logs import log_context
+from tasks.receipts import switch_off_address
 from templating.render import render
 
 logger = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **at
     owed = owed_callback(message, state, attempt.get("failure_reason"))
     work: list[Callable[[], object]] = [owed.store] if owed else []
     if attempt.get("failure_reason") == FailureReason.DEAD_ADDRESS and message.contact_id:
-        work.append(functools.partial(_switch_off, message, attempt.get("error") or ""))
+        work.append(functools.partial(switch_off_address, message, attempt.get("error")))
     recorded = finish_attempt(
         message, outcome, state=state, also=_together(work) if work else None, **attempt
     )
@@ -242,12 +243,6 @@ def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **at
     if recorded and owed:
         enqueue_callbacks([owed.id])
     return recorded
-
-
-def _switch_off(message: Message, error: str) -> None:
-    recipient_type = get_channel(message.channel).recipient_type
-    assert message.contact_id is not None  # only a registry contact's address is switched off
-    deactivate_channel(message.contact_id, recipient_type, message.destination, error)
 
 
 def _together(work: Sequence[Callable[[], object]]) -> Callable[[], None]:

@@ -116,7 +116,7 @@ def _applied(
 def _apply(message: Message, status, at, failure_reason, error, switch_off: bool) -> ReceiptOutcome:
     also = None
     if status == ReceiptStatus.FAILED and switch_off and message.contact_id:
-        also = functools.partial(_switch_off, message, error)
+        also = functools.partial(switch_off_address, message, error)
     outcome = apply_receipt(
         message, status, at=at, failure_reason=failure_reason, error=error, also=also
     )
@@ -128,9 +128,9 @@ def _apply(message: Message, status, at, failure_reason, error, switch_off: bool
     return outcome
 
 
-def _switch_off(message: Message, error: str | None) -> None:
-    """The address a provider reported undeliverable, switched off in the contact registry
-    (committed with the receipt that says so)."""
+def switch_off_address(message: Message, error: str | None) -> None:
+    """The address of ``message`` its provider reported undeliverable, switched off in the
+    contact registry (called inside the transaction that records the failure or receipt)."""
     assert message.contact_id is not None
     recipient_type = get_channel(message.channel).recipient_type
     reason = error or f"{message.channel} provider reported it undeliverable"
