@@ -3,9 +3,9 @@
 Seeds N messages (default 1,000,000) for 10 senders, one of them holding half, with COPY, then
 times the searches a sender makes most — by recipient, by state + channel + date range, by
 event — each through the query builder exactly as ``POST /v1/messages/search`` runs it (the
-page of 50 and the count for X-Pagination), as the big sender and as an admin. Target in
-DESIGN.md (bench/targets.py): p95 ≤ 50 ms. Uses the PostgreSQL database in BENCH_DATABASE_URL
-(its Herald tables are dropped and recreated).
+page of 50 and the count for X-Pagination), as the big sender and as an admin, against the
+DESIGN.md target for the p95 (bench/targets.py). Uses the PostgreSQL database in
+BENCH_DATABASE_URL (its Herald tables are dropped and recreated).
 
     createdb -h 127.0.0.1 -U postgres bench_search
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_search python -m bench.search
