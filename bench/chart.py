@@ -65,7 +65,11 @@ def draw_panel(ax, panel: Panel) -> None:
         )  # fmt: skip
     ax.set_title(panel.title, fontsize=10)
     ax.set_ylabel(panel.unit)
-    ax.tick_params(axis="x", labelsize=8, rotation=20 if len(labels) > 4 else 0)
+    ax.tick_params(axis="x", labelsize=8, rotation=_rotation(len(labels)))
+
+
+def _rotation(bars: int) -> int:
+    return 90 if bars > 8 else 20 if bars > 4 else 0
 
 
 def _short(value: float) -> str:

@@ -135,7 +135,8 @@ def engine(f: dict) -> tuple[list[Row], Panel]:
         bars.append((f"Herald {label}", f[f"{channel}_per_s"], _colour(bool(row.met))))
     limit = min(targets.INAPP.limit, targets.WEBHOOK.limit)
     title = f"Engine, {f['messages']:,} messages each"
-    panel = Panel(title, "messages/s", bars, limit * f["noop_per_s"], f"target ≥ {limit:g}×", notes)
+    line = f"target ≥ {limit:.2f}×"
+    panel = Panel(title, "messages/s", bars, limit * f["noop_per_s"], line, notes)
     return rows, panel
 
 
@@ -238,7 +239,8 @@ def scaling(f: dict) -> tuple[list[Row], Panel]:
     first = runs[0][1]["herald_per_s"]
     rows, bars, notes = [], [], {}
     for processes, run in runs:
-        detail = f" ({processes} worker processes × {f['threads']} threads, no-op the same)"
+        plural = "es" if processes != "1" else ""
+        detail = f" ({processes} worker process{plural} × {f['threads']} threads, both)"
         row = _ratio_row(target, detail, run["herald_per_s"], run["noop_per_s"], "msg/s")
         row.figure = f"scaling: {channel} end to end / no-op Dramatiq actor{detail}"
         row.measured += f"; {run['herald_per_s'] / first:.2f}× the 1-process rate"
