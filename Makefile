@@ -83,7 +83,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.email --messages 5000
 	$(BIN)/python -m bench.engine --messages 5000
 	$(BIN)/python -m bench.scaling --messages 3000
-	$(BIN)/python -m bench.receipts --messages 2000
+	$(BIN)/python -m bench.receipts --messages 1000 --rounds 2
 	$(BIN)/python -m bench.api --seconds 10
 	$(BIN)/python -m bench.statements
 	$(BIN)/python -m bench.crash --messages 10000 --kills 5
