@@ -64,19 +64,36 @@ settings-doc: $(RUN_STAMP)
 	s = re.sub(r'(<!-- settings:start[^>]*-->\n).*?(\n<!-- settings:end -->)', lambda m: m.group(1) + settings.markdown_table() + m.group(2), s, flags=re.S); \
 	open(p, 'w').write(s)"
 
-# Every benchmark, bounded (a few minutes); figures are printed and kept in docs/bench/results.json,
-# then drawn to docs/bench/results.png with their table in docs/bench/results.md.
-# History search needs a PostgreSQL database it may wipe: created when the server is reachable,
-# skipped with the reason otherwise.
+# Every benchmark, bounded; figures are printed and kept in docs/bench/results.json, then drawn
+# to docs/bench/results.png with their table in docs/bench/results.md and the README's. The
+# targets are bench/targets.py's. The 1M fan-out and the history search need PostgreSQL
+# databases they may wipe: created when the server is reachable, skipped with the reason
+# otherwise. The scale-out run needs root (network namespaces) and RabbitMQ: skipped, with the
+# reason, without them.
+BENCH_FANOUT_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_fanout
 BENCH_SEARCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_search
+BENCH_SCALEOUT_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_scaleout
+NETNS_PROBE := hbench-netns-probe
 
 bench: $(TEST_STAMP)
 	$(PIP_INSTALL) -e '.[dev,bench]'
 	$(BIN)/python -m bench.fanout --contacts 100000
+	if $(BIN)/python -m dev.bench_database $(BENCH_FANOUT_DATABASE_URL) fanout-1M; then \
+		$(BIN)/python -m bench.fanout --contacts 1000000 --database $(BENCH_FANOUT_DATABASE_URL); fi
 	$(BIN)/python -m bench.email --messages 5000
 	$(BIN)/python -m bench.engine --messages 5000
+	$(BIN)/python -m bench.scaling --messages 3000
+	$(BIN)/python -m bench.receipts --messages 1000 --rounds 2
 	$(BIN)/python -m bench.api --seconds 10
+	$(BIN)/python -m bench.statements
 	$(BIN)/python -m bench.crash --messages 10000 --kills 5
-	if $(BIN)/python -m dev.bench_database $(BENCH_SEARCH_DATABASE_URL); then \
+	if $(BIN)/python -m dev.bench_database $(BENCH_SEARCH_DATABASE_URL) search; then \
 		$(BIN)/python -m bench.search --database $(BENCH_SEARCH_DATABASE_URL); fi
+	@if ! { ip netns add $(NETNS_PROBE) && ip netns del $(NETNS_PROBE); } 2>/dev/null; then \
+		echo "scaleout: skipped, cannot make network namespaces (make bench as root, with iproute2)"; \
+	elif ! command -v rabbitmqctl >/dev/null; then \
+		echo "scaleout: skipped, needs RabbitMQ and its rabbitmqctl (apt-get install rabbitmq-server)"; \
+	elif $(BIN)/python -m dev.bench_database $(BENCH_SCALEOUT_DATABASE_URL) scaleout; then \
+		echo "$(BIN)/python -m bench.scaleout --database-url $(BENCH_SCALEOUT_DATABASE_URL)"; \
+		$(BIN)/python -m bench.scaleout --database-url $(BENCH_SCALEOUT_DATABASE_URL); fi
 	$(BIN)/python -m bench.chart

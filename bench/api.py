@@ -10,6 +10,7 @@ import argparse
 import json
 
 from bench.harness import Stack, load, save, wait_for
+from bench.targets import API_P99_MS, API_RATIO
 
 BODY = json.dumps(
     {
@@ -59,7 +60,9 @@ def main() -> None:
             f"{name:<28}{figures['requests_per_second']:>9,.0f}{figures['p50_ms']:>9.1f}"
             f"{figures['p99_ms']:>9.1f}{figures['errors']:>8}"
         )
-    print(f"ratio {ratio:.2f} (target ≥ 0.40); Herald p99 {herald['p99_ms']:.1f} ms (target ≤ 50)")
+    p99 = herald["p99_ms"]
+    print(f"ratio {ratio:.2f} ({API_RATIO.verdict(ratio)})")
+    print(f"Herald p99 {p99:.1f} ms ({API_P99_MS.verdict(p99)})")
     save(
         "api",
         {

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
 from bench.harness import Stack, request, save, wait_for
+from bench.targets import EMAIL
 
 SUBJECT, BODY = "Programare confirmată", "Vă așteptăm luni la ora 9:00, biroul 12."
 
@@ -123,7 +124,7 @@ def main() -> None:
     print(f"\nEmail, {args.messages:,} messages, {args.threads} SMTP connections in both runs")
     print(f"{'raw smtplib':<26}{baseline:>10,.0f} msg/s")
     print(f"{'Herald end to end':<26}{end_to_end:>10,.0f} msg/s")
-    print(f"ratio {ratio:.2f} (target ≥ 0.70)")
+    print(f"ratio {ratio:.2f} ({EMAIL.verdict(ratio)})")
     save(
         "email",
         {

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.harness import Stack, request, save, wait_for
+from bench.targets import INAPP, WEBHOOK
 
 SUBJECT, BODY = "Factura a fost emisă", "Factura nr. 1042 pentru luna noiembrie: 312,40 lei."
 
@@ -136,7 +137,9 @@ def main() -> None:
         requests_seen = len(sink_log.read_text().split())
     runs = {"noop": baseline, "inapp": inapp, "webhook": webhook}
     print_table(count, f"{args.processes} worker processes × {args.threads} threads", runs)
-    print(f"target: each ratio ≥ 0.50; webhook sink saw {requests_seen:,} requests for {count:,}")
+    print(f"in-app: {INAPP.verdict(inapp[0] / baseline[0])}")
+    print(f"webhook: {WEBHOOK.verdict(webhook[0] / baseline[0])}")
+    print(f"webhook sink saw {requests_seen:,} requests for {count:,}")
     figures = {"messages": count, "processes": args.processes, "threads": args.threads}
     for name, (per_s, accepted) in runs.items():
         figures[f"{name}_per_s"], figures[f"{name}_accepted_s"] = per_s, accepted

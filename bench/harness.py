@@ -230,8 +230,9 @@ def cpu_model() -> str:
 
 
 def save(name: str, figures: dict) -> None:
-    """Append figures to docs/bench/results.json (by benchmark name)."""
-    path = ROOT / "docs" / "bench" / "results.json"
+    """Append figures to docs/bench/results.json (by benchmark name), or to the file in
+    BENCH_RESULTS (a trial run that should not replace the published figures)."""
+    path = Path(os.environ.get("BENCH_RESULTS") or ROOT / "docs" / "bench" / "results.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(path.read_text()) if path.exists() else {}
     results[name] = {

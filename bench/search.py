@@ -3,9 +3,9 @@
 Seeds N messages (default 1,000,000) for 10 senders, one of them holding half, with COPY, then
 times the searches a sender makes most — by recipient, by state + channel + date range, by
 event — each through the query builder exactly as ``POST /v1/messages/search`` runs it (the
-page of 50 and the count for X-Pagination), as the big sender and as an admin. Target in
-DESIGN.md: p95 ≤ 100 ms. Uses the PostgreSQL database in BENCH_DATABASE_URL (its Herald
-tables are dropped and recreated).
+page of 50 and the count for X-Pagination), as the big sender and as an admin, against the
+DESIGN.md target for the p95 (bench/targets.py). Uses the PostgreSQL database in
+BENCH_DATABASE_URL (its Herald tables are dropped and recreated).
 
     createdb -h 127.0.0.1 -U postgres bench_search
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_search python -m bench.search
@@ -68,11 +68,24 @@ def _v7(moment: datetime) -> uuid.UUID:
     return uuid.UUID(int=high | (0b10 << 62) | random.getrandbits(62))
 
 
-def _copy(db, table: str, columns: list[str], rows) -> None:
+def _copy(db, model, columns: list[str], rows) -> None:
+    """COPY ``rows`` of ``columns`` into ``model``'s table; every other NOT NULL column with
+    a constant default (the model's, since peewee's defaults are not the database's) gets it,
+    so a column added by a migration does not break the seed."""
+    extra = {
+        field.column_name: field.db_value(field.default)
+        for field in model._meta.sorted_fields
+        if field.column_name not in columns
+        and not field.null
+        and field.default is not None
+        and not callable(field.default)
+    }
+    columns = [*columns, *extra]
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([*row, *extra.values()] for row in rows)
     buffer.seek(0)
     cursor = db.connection().cursor()
+    table = model._meta.table_name
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
@@ -83,6 +96,8 @@ def _stamp(moment: datetime) -> str:
 def seed(db, count: int) -> list:
     """10 senders (the first with half the messages) and an admin; notifications of five
     messages each, spread over 90 days; then VACUUM ANALYZE, as autovacuum would have."""
+    from models.message import Message
+    from models.notification import Notification
     from models.sender import create_sender
 
     senders = [create_sender(f"bench-{n}")[0] for n in range(10)]
@@ -95,8 +110,8 @@ def seed(db, count: int) -> list:
                 _notification(rng, senders)
                 for _ in range(start, min(start + 20_000, notifications))
             ]
-            _copy(db, "notification", NOTIFICATION_COLUMNS, [row for row, _ in batch])
-            _copy(db, "message", MESSAGE_COLUMNS, [m for _, ms in batch for m in ms(rng, count)])
+            _copy(db, Notification, NOTIFICATION_COLUMNS, [row for row, _ in batch])
+            _copy(db, Message, MESSAGE_COLUMNS, [m for _, ms in batch for m in ms(rng, count)])
     db.execute_sql("VACUUM ANALYZE")
     return senders
 
@@ -202,8 +217,9 @@ def print_table(count: int, figures: dict[str, dict[str, float]]) -> None:
     for name, p50 in figures["p50_ms"].items():
         kind, who = name.split(" as ")
         print(f"{kind:<20}{who:<8}{p50:>9.1f}{figures['p95_ms'][name]:>9.1f}")
-    verdict = "meets" if worst <= 100 else "misses"
-    print(f"target: p95 ≤ 100 ms → {verdict} (worst p95 {worst:.1f} ms)")
+    from bench.targets import SEARCH_P95_MS
+
+    print(f"worst p95 {worst:.1f} ms: {SEARCH_P95_MS.verdict(worst)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""``python -m dev.bench_database URL``: make sure the PostgreSQL database ``make bench`` searches
-in exists, creating it when its server is reachable. Exits 0 when it is there; otherwise prints
-one line saying why the search benchmark is skipped and exits 1."""
+"""``python -m dev.bench_database URL [BENCHMARK]``: make sure a PostgreSQL database ``make bench``
+uses (the history search's, the 1M fan-out's, the scale-out's) exists, creating it when its
+server is reachable. Exits 0 when it is there; otherwise prints one line saying why BENCHMARK
+(default: search) is skipped and exits 1."""
 
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ def ensure_database(url: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    reason = ensure_database(argv[0]) if argv else "usage: python -m dev.bench_database URL"
+    usage = "usage: python -m dev.bench_database URL [BENCHMARK]"
+    reason = ensure_database(argv[0]) if argv else usage
     if reason:
-        print("search: skipped, " + " ".join(reason.split()))
+        benchmark = argv[1] if len(argv) > 1 else "search"
+        print(f"{benchmark}: skipped, " + " ".join(reason.split()))
         return 1
     return 0
 
