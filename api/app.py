@@ -63,16 +63,20 @@ CSV_REQUESTS = {("POST", "contacts.ContactImport")}
 
 
 def create_app() -> Flask:
-    """The application gunicorn serves: opens the database and binds the broker the API
-    enqueues to (unless this process has already), sets up logging and metrics, then
-    :func:`build_app`."""
+    """The application gunicorn serves: :func:`prepare_process`, then :func:`build_app`."""
+    prepare_process()
+    return build_app()
+
+
+def prepare_process() -> None:
+    """What the API needs of its process: logging and metrics set up, the database opened and
+    the broker the API enqueues to bound (unless this process has them already)."""
     setup_logging()
     setup_metrics()
     if database.obj is None:
         open_database()
     if not broker_bound():
         bind_broker()
-    return build_app()
 
 
 def build_app() -> Flask:
