@@ -168,8 +168,11 @@ def peek_message(message_id, now: datetime | None = None) -> Message | None:
 
 
 def _with_notification(row) -> Message:
-    values = dict(zip(_NAMES, map(_python, _FIELDS, row), strict=True))
-    message = Message(__no_default__=1, **values)
+    """The message of a row of all its columns, its notification and sender attached. The row
+    goes into the instance's field data as it was read, which is what setting each field does
+    (a third of the cost of a claim was the 26 field accessors)."""
+    message = Message(__no_default__=1)
+    message.__data__.update(zip(_NAMES, map(_python, _FIELDS, row), strict=True))
     notification = notification_with_sender(message.notification_id)
     message.notification, message.sender = notification, notification.sender
     return message

@@ -63,10 +63,11 @@ ENQUEUE_BATCH = 1000
 def deliver(message_id: str, channel_name: str | None = None) -> None:
     """Deliver one message, if it is still ours to deliver.
 
-    ``channel_name`` lets a rate-limited channel defer the job before touching the database.
-    However the send ends (the provider's answer, an error, an interrupt such as Dramatiq's
-    time limit), an attempt is recorded and the message leaves ``sending``; an interrupt is
-    raised again once it is recorded.
+    ``channel_name`` lets a rate-limited channel defer the job before touching the database,
+    and an in-app message skip the claim (:func:`_store_unclaimed`). However a claimed send
+    ends (the provider's answer, an error, an interrupt such as Dramatiq's time limit), an
+    attempt is recorded and the message leaves ``sending``; an interrupt is raised again once
+    it is recorded.
     """
     with log_context(message_id=message_id, channel=channel_name):
         if channel_name and not rate_allows(get_channel(channel_name)):
