@@ -1,11 +1,13 @@
-"""HTTP for channel adapters: sessions per worker thread, timeouts, and status classes.
+"""HTTP for channel adapters: connection pools per worker thread, timeouts, size caps and status
+classes, on urllib3 directly (``requests``' per-call work was a third of a webhook's CPU).
 
 Two kinds of call. :func:`call` is for the providers the operator configured (Telegram, Viber,
-SMS, WhatsApp base URLs). :func:`call_checked` is for URLs a sender or a browser chose
-(webhooks, delivery callbacks, web push endpoints): it connects to the addresses the URL guard
-checked (``channels.urlguard.check_url``), never to what the name resolves to by then, keeps the
-name for the Host header, SNI and the certificate check, and never follows a redirect or goes
-through a proxy.
+SMS, WhatsApp base URLs); it goes through the proxy the environment names (``HTTPS_PROXY``,
+``NO_PROXY``, …). :func:`call_checked` is for URLs a sender or a browser chose (webhooks,
+delivery callbacks, web push endpoints): it connects to the addresses the URL guard checked
+(``channels.urlguard.check_url``), never to what the name resolves to by then, keeps the name for
+the Host header, SNI and the certificate check, and never follows a redirect or goes through a
+proxy. Both read at most ``max_bytes`` of an answer, and return a :class:`Response`.
 
 Error messages name the host, never the URL: provider URLs can carry credentials (Telegram puts
 the bot token in the path).
@@ -13,19 +15,22 @@ the bot token in the path).
 
 from __future__ import annotations
 
+import base64
+import json as jsonlib
+import os
 import socket
 import sys
 import threading
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from email.message import Message as _HeaderParser
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import requests
+import certifi
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
@@ -39,108 +44,202 @@ from settings import settings
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 #: Connection pools a thread keeps for checked URLs (one per host, port and addresses).
 CHECKED_POOLS = 10
+#: Most bytes of an answer read by default; the rest is dropped with its connection.
+MAX_RESPONSE_BYTES = 1 << 20
+DEFAULT_HEADERS = {"User-Agent": "Herald", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 _local = threading.local()
 
 
-def session() -> requests.Session:
-    """This thread's session: keeps connections to each provider open between messages."""
-    current = getattr(_local, "session", None)
-    if current is None:
-        current = _local.session = requests.Session()
-        # Without proxy variables in the environment, requests' per-request look-ups of them
-        # (and of ~/.netrc) are a tenth of a webhook's CPU and find nothing: skip them.
-        current.trust_env = bool(urllib.request.getproxies())
-    return current
+class Response:
+    """A provider's answer: status, headers (case-insensitive), and its body as read (capped)."""
+
+    __slots__ = ("status_code", "headers", "content", "url")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes, url: str):
+        self.status_code, self.headers, self.content, self.url = status_code, headers, content, url
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the charset the answer names (UTF-8 by default)."""
+        parser = _HeaderParser()
+        parser["Content-Type"] = self.headers.get("Content-Type", "")
+        charset = parser.get_content_charset() or "utf-8"
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON."""
+        return jsonlib.loads(self.content)
+
+
+def call(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    data: bytes | Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> Response:
+    """Make a request (``json``, a form as ``data`` or bytes; basic ``auth``); redirects are not
+    followed. Connection failures and timeouts become :class:`TransientError`."""
+    body, all_headers = _body(json, data, headers)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        all_headers["Authorization"] = f"Basic {token}"
+    opener = _opener(url)
+    return _send(opener, method, url, url, body, all_headers, timeout, max_bytes)
+
+
+def call_checked(
+    method: str,
+    target: CheckedURL,
+    *,
+    json: Any = None,
+    data: bytes | Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    verify: bool | str = True,
+) -> Response:
+    """Make a request to a URL the URL guard checked, connecting only to the addresses it
+    checked; never redirected, never through a proxy. ``verify``: check the certificate
+    (against this CA bundle). Errors as :func:`call`."""
+    body, all_headers = _body(json, data, headers)
+    pool = _checked_pool(target, verify)
+    path = urllib3.util.parse_url(target.url).request_uri
+    return _send(pool, method, path, target.url, body, all_headers, timeout, max_bytes)
 
 
 def close_session() -> None:
-    """Close this thread's sessions (and their connections)."""
-    for name in ("session", "checked_session"):
-        current = getattr(_local, name, None)
-        setattr(_local, name, None)
-        if current is not None:
-            current.close()
+    """Close this thread's connections (of both kinds of call)."""
+    managers = getattr(_local, "managers", None) or {}
+    pools = getattr(_local, "checked", None) or {}
+    _local.managers, _local.checked = {}, OrderedDict()
+    for manager in managers.values():
+        manager.clear()
+    for pool in pools.values():
+        pool.close()
 
 
-def call(method: str, url: str, **kwargs) -> requests.Response:
-    """Make a request; connection failures and timeouts become :class:`TransientError`."""
-    kwargs.setdefault("allow_redirects", False)
-    return _request(session(), method, url, **kwargs)
+def _body(json: Any, data, headers: Mapping[str, str] | None) -> tuple[bytes | None, dict]:
+    all_headers = dict(DEFAULT_HEADERS)
+    body: bytes | None
+    if json is not None:
+        body = jsonlib.dumps(json, allow_nan=False).encode()
+        all_headers["Content-Type"] = "application/json"
+    elif isinstance(data, Mapping):
+        body = urlencode(data).encode()
+        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    else:
+        body = data
+    all_headers.update(headers or {})
+    return body, all_headers
 
 
-def call_checked(method: str, target: CheckedURL, **kwargs) -> requests.Response:
-    """Make a request to a URL the URL guard checked, connecting only to the addresses it
-    checked; never redirected, never through a proxy. Errors as :func:`call`."""
-    kwargs["allow_redirects"] = False
-    current = checked_session()
-    adapter = current.get_adapter(target.url)
-    assert isinstance(adapter, _CheckedAdapter), "checked_session mounts one for http and https"
-    adapter.target = target
+def _send(opener, method, target, url, body, headers, timeout, max_bytes: int) -> Response:
+    seconds = settings.OUTBOUND_TIMEOUT_SECONDS if timeout is None else timeout
     try:
-        return _request(current, method, target.url, **kwargs)
-    finally:
-        adapter.target = None
-
-
-def checked_session() -> requests.Session:
-    """This thread's session for :func:`call_checked` (no proxies, no netrc)."""
-    current = getattr(_local, "checked_session", None)
-    if current is None:
-        current = _local.checked_session = requests.Session()
-        current.trust_env = False
-        current.mount("https://", _CheckedAdapter())
-        current.mount("http://", _CheckedAdapter())
-    return current
-
-
-def _request(current: requests.Session, method: str, url: str, **kwargs) -> requests.Response:
-    kwargs.setdefault("timeout", settings.OUTBOUND_TIMEOUT_SECONDS)
-    try:
-        return current.request(method, url, **kwargs)
-    except requests.Timeout:
+        raw = opener.urlopen(
+            method,
+            target,
+            body=body,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=seconds, read=seconds),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
+        try:
+            content = raw.read(max_bytes + 1, decode_content=True)
+        except BaseException:
+            raw.close()
+            raise
+    except NewConnectionError as error:  # a subclass of ConnectTimeoutError, yet not a timeout
+        raise TransientError(f"cannot reach {host(url)}: {_error_name(error)}") from None
+    except urllib3.exceptions.TimeoutError:
         raise TransientError(f"timed out calling {host(url)}") from None
-    except requests.RequestException as error:
-        raise TransientError(f"cannot reach {host(url)}: {type(error).__name__}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise TransientError(f"cannot reach {host(url)}: {_error_name(error)}") from None
+    if len(content) > max_bytes:
+        raw.close()  # the rest stays unread: the connection cannot be used again
+        content = content[:max_bytes]
+    raw.release_conn()
+    return Response(raw.status, raw.headers, content, url)
 
 
-class _CheckedAdapter(HTTPAdapter):
-    """Sends each request over a pool whose connections go to ``target``'s checked addresses;
-    a request for any other host (a redirect, a changed URL) is refused."""
+def _error_name(error: BaseException) -> str:
+    """The error's class, or the one that caused it (an SSLError inside a MaxRetryError)."""
+    reason = getattr(error, "reason", None)
+    return type(reason if isinstance(reason, BaseException) else error).__name__
 
-    def __init__(self) -> None:
-        super().__init__(pool_connections=1, pool_maxsize=1)
-        self.target: CheckedURL | None = None
-        self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
 
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        target = self.target
-        wanted, tls = self.build_connection_pool_key_attributes(request, verify, cert)
-        port = wanted["port"] or (443 if wanted["scheme"] == "https" else 80)
-        if target is None or (wanted["scheme"], wanted["host"], port) != (
-            target.scheme,
-            target.host,
-            target.port,
-        ):
-            raise requests.exceptions.InvalidURL(f"{wanted['host']} is not the checked host")
-        key = (target.scheme, target.host, target.port, frozenset(target.addresses))
-        key += tuple(sorted(tls.items()))
-        pool = self._pools.pop(key, None) or self._new_pool(target, tls)
-        self._pools[key] = pool
-        while len(self._pools) > CHECKED_POOLS:
-            self._pools.popitem(last=False)[1].close()
-        return pool
+def _ca_bundle() -> str:
+    """The CA bundle certificates are checked against: as requests finds it."""
+    environ = os.environ
+    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or certifi.where()
 
-    @staticmethod
-    def _new_pool(target: CheckedURL, tls: dict[str, Any]) -> urllib3.HTTPConnectionPool:
-        if target.scheme == "https":
-            return _CheckedHTTPSPool(target.host, target.port, addresses=target.addresses, **tls)
-        return _CheckedHTTPPool(target.host, target.port, addresses=target.addresses)
 
-    def close(self) -> None:
-        super().close()
-        while self._pools:
-            self._pools.popitem()[1].close()
+def _opener(url: str) -> urllib3.PoolManager:
+    """This thread's pool manager for ``url``: through the environment's proxy for its scheme,
+    unless NO_PROXY names its host."""
+    managers = getattr(_local, "managers", None)
+    if managers is None:
+        managers = _local.managers = {}
+    parts = urlsplit(url)
+    proxy = _PROXIES.get(parts.scheme)
+    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+        proxy = None
+    manager = managers.get(proxy)
+    if manager is None:
+        tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": _ca_bundle()}
+        manager = managers[proxy] = (
+            urllib3.ProxyManager(proxy, num_pools=10, maxsize=1, **tls)
+            if proxy
+            else urllib3.PoolManager(num_pools=10, maxsize=1, **tls)
+        )
+    return manager
+
+
+#: The proxies the environment names, by scheme (read once per process, as requests did).
+_PROXIES = {
+    scheme: address
+    for scheme, address in urllib.request.getproxies().items()
+    if scheme in ("http", "https")
+}
+
+
+def _checked_pool(target: CheckedURL, verify: bool | str) -> urllib3.HTTPConnectionPool:
+    """This thread's pool whose connections go to ``target``'s checked addresses."""
+    pools = getattr(_local, "checked", None)
+    if pools is None:
+        pools = _local.checked = OrderedDict()
+    key = (target.scheme, target.host, target.port, target.addresses, verify)
+    pool = pools.pop(key, None)
+    if pool is None:
+        pool = _new_pool(target, verify)
+    pools[key] = pool
+    while len(pools) > CHECKED_POOLS:
+        pools.popitem(last=False)[1].close()
+    return pool
+
+
+def _new_pool(target: CheckedURL, verify: bool | str) -> urllib3.HTTPConnectionPool:
+    if target.scheme != "https":
+        return _CheckedHTTPPool(target.host, target.port, maxsize=1, addresses=target.addresses)
+    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"}
+    if verify:
+        tls = {
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": verify if isinstance(verify, str) else _ca_bundle(),
+        }
+    return _CheckedHTTPSPool(target.host, target.port, maxsize=1, addresses=target.addresses, **tls)
 
 
 class _CheckedConnection(urllib3.connection.HTTPConnection):
@@ -191,7 +290,7 @@ def host(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
-def retry_after(response: requests.Response) -> float | None:
+def retry_after(response: Response) -> float | None:
     """The Retry-After header in seconds (delta-seconds or an HTTP date), if present."""
     value = response.headers.get("Retry-After")
     if not value:
@@ -206,11 +305,11 @@ def retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def snippet(response: requests.Response, limit: int = 300) -> str:
+def snippet(response: Response, limit: int = 300) -> str:
     return response.text[:limit].replace("\n", " ")
 
 
-def json_object(response: requests.Response) -> dict[str, Any]:
+def json_object(response: Response) -> dict[str, Any]:
     """The response body as a JSON object, or ``{}`` when it is not one."""
     try:
         answer = response.json()
@@ -220,7 +319,7 @@ def json_object(response: requests.Response) -> dict[str, Any]:
 
 
 def raise_for_status(
-    response: requests.Response,
+    response: Response,
     *,
     dead: Collection[int] = (),
     reason: FailureReason = FailureReason.REJECTED_BY_PROVIDER,

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from channel_table import SMS
 from channels import http
 from channels.base import (
@@ -131,7 +129,7 @@ class TwilioProvider(SmsProvider):
             segments=_positive_int(answer.get("num_segments")),
         )
 
-    def classify(self, response: requests.Response) -> DeliveryError:
+    def classify(self, response: http.Response) -> DeliveryError:
         """The error for a Twilio error answer (``{"code", "message", "status"}``)."""
         status = response.status_code
         error = json_object(response)

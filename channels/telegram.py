@@ -12,8 +12,6 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-import requests
-
 from channel_table import TELEGRAM
 from channels import http
 from channels.base import (
@@ -172,7 +170,7 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def classify(answer: dict[str, Any], response: requests.Response) -> Exception:
+def classify(answer: dict[str, Any], response: http.Response) -> Exception:
     """The delivery error for a Bot API failure, from its error code and documented description."""
     status = answer.get("error_code")
     if not isinstance(status, int):

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 from typing import Any
 
-import requests
 from viberbot.api.consts import BOT_API_ENDPOINT
 from viberbot.api.event_type import EventType
 from viberbot.api.messages.text_message import TextMessage
@@ -182,7 +181,7 @@ def set_webhook(url: str) -> list[str]:
     return [str(kind) for kind in confirmed] if isinstance(confirmed, list) else []
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _json(response: http.Response) -> dict[str, Any]:
     try:
         answer = response.json()
     except ValueError:

@@ -13,9 +13,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import requests
-import urllib3
-
 from channel_table import WEBHOOK
 from channels import http
 from channels.base import (
@@ -24,7 +21,6 @@ from channels.base import (
     PermanentError,
     Receipt,
     Rendered,
-    TransientError,
 )
 from channels.signing import signed_headers
 from channels.urlguard import CheckedURL, UnsafeURL, check_url, check_url_syntax
@@ -96,7 +92,7 @@ def post_signed(
     secrets: Sequence[str],
     webhook_id: str,
     headers: dict[str, str] | None = None,
-) -> requests.Response:
+) -> http.Response:
     """POST ``body`` (JSON) to the checked URL ``target`` (its checked addresses) signed with
     each of ``secrets`` (``webhook-id``: ``webhook_id``), redirects not followed.
 
@@ -111,15 +107,6 @@ def post_signed(
         **signed_headers(secrets, webhook_id, body),
         **(headers or {}),
     }
-    response = http.call_checked("POST", target, data=body, headers=all_headers, stream=True)
-    try:
-        content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        response.close()
-        raise TransientError(
-            f"cannot read the answer of {target.host}: {type(error).__name__}"
-        ) from None
-    if len(content) > MAX_RESPONSE_BYTES:
-        response.close()
-    response._content = content[:MAX_RESPONSE_BYTES]  # what .text reads, capped
-    return response
+    return http.call_checked(
+        "POST", target, data=body, headers=all_headers, max_bytes=MAX_RESPONSE_BYTES
+    )

@@ -12,8 +12,6 @@ import hmac
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from channel_table import WHATSAPP
 from channels import http
 from channels.base import (
@@ -114,7 +112,7 @@ def message_payload(rendered: Rendered, destination: str) -> dict[str, Any]:
     return {**payload, "type": "text", "text": {"body": text, "preview_url": False}}
 
 
-def classify(response: requests.Response) -> DeliveryError:
+def classify(response: http.Response) -> DeliveryError:
     """The error for a Cloud API error answer (``{"error": {"message", "type", "code", …}}``)."""
     status = response.status_code
     error = json_object(response).get("error")
@@ -160,7 +158,7 @@ def webhook_failure_reason(error_codes: list[int]) -> FailureReason:
     return FailureReason.REJECTED_BY_PROVIDER
 
 
-def _describe(error: dict[str, Any], response: requests.Response) -> str:
+def _describe(error: dict[str, Any], response: http.Response) -> str:
     """Code, type, message, details and trace id of a Cloud API error, briefly."""
     if not error:
         return http.snippet(response)

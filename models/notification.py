@@ -7,6 +7,7 @@ from uuid import UUID
 from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, UUIDField
 
 from models.base import BaseModel, JSONField, UTCDateTimeField, new_id, utcnow
+from models.db import run_sql
 from models.reminder import Reminder
 from models.sender import Sender, visible_to
 from models.states import FanoutState
@@ -93,9 +94,9 @@ def notification_for(sender: Sender, notification_id) -> Notification | None:
 def notification_deleted(notification_id) -> bool:
     """Whether the notification has been deleted by its sender, read now (one indexed read of
     one column: workers keep notifications cached, this must not be)."""
-    deleted_at = (
-        Notification.select(Notification.deleted_at)
-        .where(Notification.id == notification_id)
-        .scalar()
-    )
-    return deleted_at is not None
+    row = run_sql(_DELETED_AT, (Notification.id.db_value(notification_id),)).fetchone()
+    return row is not None and row[0] is not None
+
+
+#: What notification_deleted reads, built once (peewee's building cost more than the read).
+_DELETED_AT = 'SELECT "deleted_at" FROM "notification" WHERE "id" = ?'

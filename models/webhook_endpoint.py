@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from peewee import ForeignKeyField, IntegrityError, TextField, UUIDField
 
 from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
-from models.cache import ExpiringCache
-from models.db import write_transaction
+from models.db import run_sql, write_transaction
 from models.errors import ModelError
 from models.sender import Sender, visible_to
 from settings import settings
@@ -109,34 +107,31 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return endpoint
 
 
-@dataclass(frozen=True)
-class _Known:
-    endpoint: WebhookEndpoint | None
-
-
-#: (sender id, normalised URL) → the endpoint, for SENDER_CACHE_SECONDS (workers).
-_endpoints = ExpiringCache(max_entries=10_000)
-
-
 def endpoint_signing_secrets(sender_id: int, url: str) -> tuple[str, ...] | None:
     """The secrets that sign a webhook of ``sender_id`` to ``url`` now, or None when ``url`` is
-    not one of its registered endpoints. What a worker read is trusted for
-    ``SENDER_CACHE_SECONDS``. A URL that cannot be parsed (a stored one the URL guard will
-    refuse at send) is no endpoint."""
+    not one of its registered endpoints. Read at every send (one indexed read, its statement
+    built once), so a registration, a rotation or a deletion holds from the next webhook on:
+    no worker signs with a secret the receiver was just told to drop the other one for. A URL
+    that cannot be parsed (a stored one the URL guard will refuse at send) is no endpoint."""
     try:
-        key = (sender_id, normalise_url(url))
+        normalised = normalise_url(url)
     except ValueError:  # urlsplit's port check: the guard then fails the message
         return None
-    known = _endpoints.get(key)
-    if known is None:
-        endpoint = WebhookEndpoint.get_or_none(
-            (WebhookEndpoint.sender == sender_id) & (WebhookEndpoint.url == key[1])
-        )
-        known = _Known(endpoint)
-        _endpoints.put(key, known)
-    return known.endpoint.signing_secrets() if known.endpoint else None
+    params = (WebhookEndpoint.sender.db_value(sender_id), normalised)
+    row = run_sql(_SECRETS, params).fetchone()
+    if row is None:
+        return None
+    secret, previous_secret, rotated_at = row
+    endpoint = WebhookEndpoint(
+        __no_default__=1,
+        secret=secret,
+        previous_secret=previous_secret,
+        rotated_at=WebhookEndpoint.rotated_at.python_value(rotated_at),
+    )
+    return endpoint.signing_secrets()
 
 
-def forget_endpoints() -> None:
-    """Empty this process's endpoint cache."""
-    _endpoints.clear()
+_SECRETS = (
+    'SELECT "secret", "previous_secret", "rotated_at" FROM "webhook_endpoint" '
+    'WHERE "sender_id" = ? AND "url" = ?'
+)

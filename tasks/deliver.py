@@ -39,6 +39,7 @@ from models.message import (
     end_chain,
     finish_attempt,
     next_in_chain,
+    peek_message,
     unclaim,
 )
 from models.notification import notification_deleted
@@ -62,27 +63,60 @@ ENQUEUE_BATCH = 1000
 def deliver(message_id: str, channel_name: str | None = None) -> None:
     """Deliver one message, if it is still ours to deliver.
 
-    ``channel_name`` lets a rate-limited channel defer the job before touching the database.
-    However the send ends (the provider's answer, an error, an interrupt such as Dramatiq's
-    time limit), an attempt is recorded and the message leaves ``sending``; an interrupt is
-    raised again once it is recorded.
+    ``channel_name`` lets a rate-limited channel defer the job before touching the database,
+    and an in-app message skip the claim (:func:`_store_unclaimed`). However a claimed send
+    ends (the provider's answer, an error, an interrupt such as Dramatiq's time limit), an
+    attempt is recorded and the message leaves ``sending``; an interrupt is raised again once
+    it is recorded.
     """
     with log_context(message_id=message_id, channel=channel_name):
         if channel_name and not rate_allows(get_channel(channel_name)):
             enqueue([(message_id, channel_name)], delay_ms=random.randint(200, 1000), quiet=True)
             return
+        if channel_name == INAPP.name and _store_unclaimed(message_id):
+            return
         message = claim_message(message_id, settings.DELIVERY_LEASE_SECONDS)
         if message is None:
             logger.debug("message %s: nothing to claim", message_id)
             return
-        with log_context(
-            notification_id=message.notification_id,
-            channel=message.channel,
-            attempt=message.attempts,
-            sender=message.sender_id,
-        ):
+        with _message_context(message):
             if still_wanted(message):
                 _send(message)
+
+
+def _message_context(message: Message):
+    return log_context(
+        notification_id=message.notification_id,
+        channel=message.channel,
+        attempt=message.attempts,
+        sender=message.sender_id,
+    )
+
+
+def _store_unclaimed(message_id: str) -> bool:
+    """Deliver an in-app message, whose send is only its outcome's write, with one commit: read
+    unclaimed, rendered, then claimed and recorded in one statement (fenced on the attempt count
+    read). Nothing is written before it: a worker that dies first leaves the message queued for
+    the replay job. Returns False when the message takes the claiming path instead: not in-app,
+    its notification deleted or expired, or its render failing (recorded there)."""
+    message = peek_message(message_id)
+    if message is None:
+        logger.debug("message %s: nothing to claim", message_id)
+        return True
+    valid_till = message.notification.valid_till
+    if message.channel != INAPP.name or (valid_till and valid_till <= utcnow()):
+        return False
+    with _message_context(message):
+        if notification_deleted(message.notification_id):
+            return False
+        started_at = utcnow()
+        try:
+            rendered = render(message)
+        except Exception:  # recorded by the claiming path, which renders again
+            return False
+        receipt = _provider_call(get_channel(INAPP.name), rendered, message.destination)
+        _until_recorded(sent, message, started_at, rendered, receipt, False)
+    return True
 
 
 def _send(message: Message) -> None:
@@ -132,8 +166,11 @@ def _until_recorded(record, *args) -> None:
         raise
 
 
-def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> None:
-    """Record a send the provider accepted, with what was sent; then what follows it."""
+def sent(
+    message: Message, started_at, rendered: Rendered, receipt: Receipt, claimed: bool = True
+) -> None:
+    """Record a send the provider accepted, with what was sent; then what follows it. Not
+    ``claimed``: the message is claimed by the same statement (see :func:`_store_unclaimed`)."""
     state = receipt.state or MessageState.SENT
     if _record(
         message,
@@ -143,6 +180,7 @@ def sent(message: Message, started_at, rendered: Rendered, receipt: Receipt) -> 
         provider_id=receipt.provider_id,
         details=receipt.details,
         rendered=(rendered.subject, rendered.body),
+        claimed=claimed,
     ):
         logger.info("message %s: %s", message.id, state)
         metrics.sent_after_accept(message.channel, message.created_at)

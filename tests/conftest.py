@@ -287,11 +287,9 @@ def _no_cached_senders():
     """Each test starts with empty sender caches (tests change senders in place)."""
     from api.auth import forget_checked_keys
     from models.message import forget_notifications
-    from models.webhook_endpoint import forget_endpoints
 
     forget_checked_keys()
     forget_notifications()
-    forget_endpoints()
 
 
 @pytest.fixture(autouse=True)

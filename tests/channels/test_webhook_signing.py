@@ -195,7 +195,6 @@ def test_a_rotated_secret_signs_beside_the_new_one_for_the_grace_only(
     client, sender, receivers, worker, monkeypatch
 ):
     monkeypatch.setattr(settings, "WEBHOOK_SECRET_GRACE_SECONDS", 3600)
-    monkeypatch.setattr(settings, "SENDER_CACHE_SECONDS", 0)  # the worker reads each change
     receiver = receivers()
     old = endpoint_at(client, sender, receiver)["secret"]
     rotated = client.post(
@@ -236,8 +235,7 @@ def test_an_unregistered_url_is_signed_with_the_senders_webhook_secret(
     assert not verifies(sender.sender.callback_secret, request)
 
 
-def test_a_deleted_endpoint_no_longer_signs(client, sender, receivers, worker, monkeypatch):
-    monkeypatch.setattr(settings, "SENDER_CACHE_SECONDS", 0)
+def test_a_deleted_endpoint_no_longer_signs(client, sender, receivers, worker):
     receiver = receivers()
     endpoint = endpoint_at(client, sender, receiver)
     path = f"/v1/webhook-endpoints/{endpoint['id']}"
@@ -249,3 +247,39 @@ def test_a_deleted_endpoint_no_longer_signs(client, sender, receivers, worker, m
     (request,) = receiver.requests
     assert not verifies(endpoint["secret"], request)
     assert verifies(sender.sender.webhook_secret, request)
+
+
+def test_registering_rotating_and_deleting_an_endpoint_hold_from_the_next_webhook(
+    client, sender, receivers, worker, monkeypatch
+):
+    """The worker keeps what it read of senders (SENDER_CACHE_SECONDS), not of endpoints: after
+    each change the receiver makes at once, the next webhook to the same URL verifies."""
+    monkeypatch.setattr(settings, "SENDER_CACHE_SECONDS", 600)
+    monkeypatch.setattr(settings, "WEBHOOK_SECRET_GRACE_SECONDS", 3600)
+    legacy = sender.sender.webhook_secret
+    receiver = receivers(legacy)
+    url = receiver.url + "/hook"
+    (unregistered,) = send(client, sender, url)
+    wait_until(settled(unregistered, MessageState.SENT))
+
+    first = endpoint_at(client, sender, receiver)["secret"]
+    (registered,) = send(client, sender, url)
+    wait_until(settled(registered, MessageState.SENT))
+
+    path = f"/v1/webhook-endpoints/{receiver_endpoint_id(sender)}"
+    rotated = client.post(f"{path}/rotate", json={}, headers=sender.headers).get_json()
+    receiver.secret = rotated["secret"]
+    (after_rotation,) = send(client, sender, url)
+    wait_until(settled(after_rotation, MessageState.SENT))
+
+    assert client.delete(path, headers=sender.headers).status_code == 204
+    receiver.secret = legacy
+    (after_deletion,) = send(client, sender, url)
+    wait_until(settled(after_deletion, MessageState.SENT))
+
+    by_id = {header(r, "webhook-id"): r for r in receiver.verified}
+    assert not verifies(first, by_id[unregistered])
+    assert verifies(first, by_id[registered]) and not verifies(legacy, by_id[registered])
+    assert verifies(first, by_id[after_rotation])  # the old secret's grace
+    assert verifies(rotated["secret"], by_id[after_rotation])
+    assert not verifies(first, by_id[after_deletion])
