@@ -75,6 +75,7 @@ def test_refused_recipient_classes(smtp, channel):
         channel.send(HELLO, "full@example.md")
     channel.send(HELLO, "ok@example.md")  # the adapter recovers for the next message
     assert len(smtp.received) == 1
+    assert len(smtp.sessions) == 1  # on the same connection: a refusal does not end it
 
 
 def test_no_server_is_transient(channel, monkeypatch):
