@@ -8,6 +8,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+import time
 
 from marshmallow import ValidationError, validate
 
@@ -109,17 +110,64 @@ class EmailChannel(Channel):
         return [loaded[reference["document_id"]] for reference in references]
 
     def _send(self, email: Composed, envelope_sender: str, destination: str) -> None:
-        """Send on this thread's connection, from ``envelope_sender`` (MAIL FROM); a stale
-        connection (closed by the server) is replaced once."""
+        """Send on this thread's connection, from ``envelope_sender`` (MAIL FROM). A reused
+        connection that the server closed is replaced once, unless the message's data had gone
+        out on it (the server may have it: the attempt ends, to be retried later)."""
+        connection = self._connection()
+        try:
+            transmit(connection, email, envelope_sender, destination)
+        except smtplib.SMTPServerDisconnected:
+            self._local.smtp = None
+            if connection.data_sent or connection.fresh:
+                raise
+            self._local.smtp = connection = connect()
+            transmit(connection, email, envelope_sender, destination)
+        finally:
+            connection.fresh, self._local.used_at = False, time.monotonic()
+
+    def _connection(self) -> _SMTP | _SMTPOverTLS:
+        """This thread's open connection (checked with NOOP when it has been idle longer than
+        SMTP_IDLE_CHECK_SECONDS), or a new one."""
         connection = getattr(self._local, "smtp", None)
-        if connection is not None:
-            try:
-                transmit(connection, email, envelope_sender, destination)
-                return
-            except smtplib.SMTPServerDisconnected:
-                self._local.smtp = None
-        self._local.smtp = connect()
-        transmit(self._local.smtp, email, envelope_sender, destination)
+        idle = time.monotonic() - getattr(self._local, "used_at", 0.0)
+        stale = idle > settings.SMTP_IDLE_CHECK_SECONDS
+        if connection is not None and stale and not _answers(connection):
+            self.close()
+            connection = None
+        if connection is None:
+            connection = self._local.smtp = connect()
+        return connection
+
+
+def _answers(connection: smtplib.SMTP) -> bool:
+    try:
+        return connection.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+class _Session:
+    """What a connection knows of its use: ``fresh`` until its first message, ``data_sent``
+    once the current message's data went out (DATA issued)."""
+
+    fresh = True
+    data_sent = False
+
+    def mail(self, *args, **kwargs):
+        self.data_sent = False
+        return super().mail(*args, **kwargs)
+
+    def data(self, *args, **kwargs):
+        self.data_sent = True
+        return super().data(*args, **kwargs)
+
+
+class _SMTP(_Session, smtplib.SMTP):
+    pass
+
+
+class _SMTPOverTLS(_Session, smtplib.SMTP_SSL):
+    pass
 
 
 def transmit(
@@ -138,15 +186,15 @@ def transmit(
     connection.sendmail(envelope_sender, [destination], email.data, options)
 
 
-def connect() -> smtplib.SMTP:
+def connect() -> _SMTP | _SMTPOverTLS:
     """Open an SMTP connection as the settings say (TLS mode, credentials, timeout)."""
     host, port, timeout = settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_TIMEOUT_SECONDS
     mode = settings.SMTP_TLS.lower()
-    connection: smtplib.SMTP
+    connection: _SMTP | _SMTPOverTLS
     if mode == "ssl":
-        connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
+        connection = _SMTPOverTLS(host, port, timeout=timeout, context=_tls_context())
     else:
-        connection = smtplib.SMTP(host, port, timeout=timeout)
+        connection = _SMTP(host, port, timeout=timeout)
     try:
         if mode == "starttls":
             connection.starttls(context=_tls_context())
