@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from channels import documents
 from channels.base import PermanentError, Rendered
+from models.cache import ExpiringCache
 from models.states import FailureReason
 from settings import settings
 
@@ -33,8 +34,11 @@ SMTPUTF8_POLICY = email_policy.SMTP.clone(utf8=True)
 _PLAIN = re.compile(r"(?!.*=\?)[!-~](?:[ -~]*[!-~])?")
 #: The longest header line written without the email package's folding (RFC 5322's 78).
 _LINE = 78
-#: MIME parts without attachments kept (one with attachments is built for each message).
-BODY_CACHE_SIZE = 64
+#: What a worker keeps of what it wrote, for SENDER_CACHE_SECONDS as it keeps notifications
+#: (nothing with 0): header lines that needed the email package, and MIME parts without
+#: attachments (one with attachments is built for each message).
+_headers = ExpiringCache(max_entries=1024)
+_parts = ExpiringCache(max_entries=64)
 
 
 @dataclass(frozen=True)
@@ -89,10 +93,14 @@ def header_line(name: str, value: str, international: bool = False) -> bytes:
     return _folded(name, value, international)
 
 
-@lru_cache(maxsize=1024)
 def _folded(name: str, value: str, international: bool) -> bytes:
-    policy = SMTPUTF8_POLICY if international else SMTP_POLICY
-    return policy.fold_binary(*policy.header_store_parse(name, value))
+    key = (name, value, international)
+    folded = _headers.get(key)
+    if folded is None:
+        policy = SMTPUTF8_POLICY if international else SMTP_POLICY
+        folded = policy.fold_binary(*policy.header_store_parse(name, value))
+        _headers.put(key, folded)
+    return folded
 
 
 @lru_cache(maxsize=16)
@@ -122,10 +130,13 @@ def mime_part(body: str, html: str | None, attachments: Sequence[documents.Docum
     return part.as_bytes(policy=SMTP_POLICY)
 
 
-@lru_cache(maxsize=BODY_CACHE_SIZE)
 def _text_part(body: str, html: str | None) -> bytes:
     """:func:`mime_part` without attachments, kept for the next recipient of the same content."""
-    return mime_part(body, html, ())
+    part = _parts.get((body, html))
+    if part is None:
+        part = mime_part(body, html, ())
+        _parts.put((body, html), part)
+    return part
 
 
 class UriListHeader(str):
