@@ -1,7 +1,9 @@
-"""Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings,
-the notification's attachments from the document store, with BOUNCE_DOMAIN a VERP return
-path per message (``channels.return_path``) as the envelope sender, and the unsubscribe link
-and address the renderer chose (``channels.unsubscribe``) as ``List-Unsubscribe``."""
+"""Email over SMTP: one reused connection per worker thread (checked with NOOP after
+SMTP_IDLE_CHECK_SECONDS idle), STARTTLS/SSL/AUTH from settings, the message's bytes from
+``channels.email_mime`` with the notification's attachments from the document store, with
+BOUNCE_DOMAIN a VERP return path per message (``channels.return_path``) as the envelope sender,
+and the unsubscribe link and address the renderer chose (``channels.unsubscribe``) as
+``List-Unsubscribe``."""
 
 from __future__ import annotations
 
