@@ -254,6 +254,11 @@ class Settings(BaseSettings):
         default="", description="Extra CA bundle to trust for SMTP TLS (internal CAs)"
     )
     SMTP_TIMEOUT_SECONDS: Timeout = Field(default=30.0, description="SMTP socket timeout")
+    SMTP_IDLE_CHECK_SECONDS: Annotated[float, Number(0, 3600, float)] = Field(
+        default=30.0,
+        description="A worker's SMTP connection idle this long is checked with NOOP before its "
+        "next message (and replaced if the server has closed it)",
+    )
     MAIL_FROM: NonEmptyText = Field(
         default="Herald <herald@localhost>", description="From header of every email"
     )

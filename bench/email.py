@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import smtplib
 import statistics
 import threading
@@ -42,6 +43,38 @@ def raw_smtplib(port: int, connections: int, count: int) -> float:
     for thread in threads:
         thread.join()
     return (count // connections) * connections / (time.perf_counter() - started)
+
+
+def session_cpu_seconds(stack: Stack, *names: str) -> float:
+    """User + system CPU seconds so far of the stack's processes ``names`` and their children
+    (each was started in a session of its own), from /proc."""
+    sessions = {stack.processes[name].pid for name in names}
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as file:
+                fields = file.read().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) in sessions:  # after the name: state ppid pgrp session … utime stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_message(stack: Stack, run, count: int, client: bool) -> tuple[float, dict[str, float]]:
+    """``run()``'s result, and the CPU milliseconds per message it took of the stack's
+    processes (web, worker, sink) and, with ``client``, of this process (the smtplib senders;
+    Herald's load generator is not counted)."""
+    names = [name for name in ("web", "worker", "sink") if name in stack.processes]
+    before = {name: session_cpu_seconds(stack, name) for name in names}
+    own = time.process_time()
+    result = run()
+    used = {name: session_cpu_seconds(stack, name) - before[name] for name in names}
+    if client:
+        used["client"] = time.process_time() - own
+    return result, {name: seconds * 1000 / count for name, seconds in used.items() if seconds}
 
 
 def herald(stack: Stack, count: int, per_request: int = 100) -> float:
@@ -118,13 +151,24 @@ def main() -> None:
         return
     # Both cores, and as many SMTP connections in all as the baseline has.
     with Stack(worker_processes=2, worker_threads=args.threads // 2) as stack:
-        baseline = raw_smtplib(stack.smtp_port, args.threads, args.messages)
-        end_to_end = herald(stack, args.messages)
+        baseline, baseline_cpu = cpu_per_message(
+            stack,
+            lambda: raw_smtplib(stack.smtp_port, args.threads, args.messages),
+            args.messages,
+            True,
+        )
+        end_to_end, herald_cpu = cpu_per_message(
+            stack, lambda: herald(stack, args.messages), args.messages, False
+        )
     ratio = end_to_end / baseline
+    cpu_ratio = sum(baseline_cpu.values()) / sum(herald_cpu.values())
     print(f"\nEmail, {args.messages:,} messages, {args.threads} SMTP connections in both runs")
-    print(f"{'raw smtplib':<26}{baseline:>10,.0f} msg/s")
-    print(f"{'Herald end to end':<26}{end_to_end:>10,.0f} msg/s")
-    print(f"ratio {ratio:.2f} ({EMAIL.verdict(ratio)})")
+    print(f"{'raw smtplib':<26}{baseline:>10,.0f} msg/s   CPU ms/message {_parts(baseline_cpu)}")
+    print(
+        f"{'Herald end to end':<26}{end_to_end:>10,.0f} msg/s   CPU ms/message {_parts(herald_cpu)}"
+    )
+    print(f"ratio {ratio:.2f} ({EMAIL.verdict(ratio)}); CPU per message smtplib/Herald", end=" ")
+    print(f"{cpu_ratio:.2f}")
     save(
         "email",
         {
@@ -135,8 +179,15 @@ def main() -> None:
             "smtplib_per_s": baseline,
             "herald_per_s": end_to_end,
             "ratio": ratio,
+            "smtplib_cpu_ms_per_message": baseline_cpu,
+            "herald_cpu_ms_per_message": herald_cpu,
+            "cpu_ratio": cpu_ratio,
         },
     )
+
+
+def _parts(cpu: dict[str, float]) -> str:
+    return f"{sum(cpu.values()):.2f} (" + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()) + ")"
 
 
 if __name__ == "__main__":

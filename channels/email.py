@@ -1,16 +1,16 @@
-"""Email over SMTP: one reused connection per worker thread, STARTTLS/SSL/AUTH from settings,
-the notification's attachments from the document store, with BOUNCE_DOMAIN a VERP return
-path per message (``channels.return_path``) as the envelope sender, and the unsubscribe link
-and address the renderer chose (``channels.unsubscribe``) as ``List-Unsubscribe``."""
+"""Email over SMTP: one reused connection per worker thread (checked with NOOP after
+SMTP_IDLE_CHECK_SECONDS idle), STARTTLS/SSL/AUTH from settings, the message's bytes from
+``channels.email_mime`` with the notification's attachments from the document store, with
+BOUNCE_DOMAIN a VERP return path per message (``channels.return_path``) as the envelope sender,
+and the unsubscribe link and address the renderer chose (``channels.unsubscribe``) as
+``List-Unsubscribe``."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+import time
 
 from marshmallow import ValidationError, validate
 
@@ -25,6 +25,7 @@ from channels.base import (
     Rendered,
     TransientError,
 )
+from channels.email_mime import Composed, compose, envelope_from
 from channels.return_path import return_path
 from models.states import FailureReason
 from settings import settings
@@ -58,10 +59,10 @@ class EmailChannel(Channel):
         email = compose(rendered, destination, self._attachments(rendered))
         envelope_sender = return_path(rendered.metadata.get("messageId"))
         try:
-            self._send(email, envelope_sender)
+            self._send(email, envelope_sender or envelope_from(settings.MAIL_FROM), destination)
         except smtplib.SMTPRecipientsRefused as error:
-            self.close()
             code, reply = next(iter(error.recipients.values()))
+            self._after_refusal(code)
             raise _by_code(code, reply, FailureReason.INVALID_DESTINATION) from None
         except (
             smtplib.SMTPAuthenticationError,
@@ -71,14 +72,23 @@ class EmailChannel(Channel):
             self.close()  # the server or our configuration, not this message: keep retrying
             raise TransientError(f"SMTP session failed: {_reply(error)}") from None
         except smtplib.SMTPResponseException as error:
-            self.close()
+            if isinstance(error, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+                self._after_refusal(error.smtp_code)
+            else:
+                self.close()
             raise _by_code(
                 error.smtp_code, error.smtp_error, FailureReason.REJECTED_BY_PROVIDER
             ) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TransientError(f"SMTP connection failed: {error!r}") from None
-        return Receipt(provider_id=email["Message-ID"])
+        return Receipt(provider_id=email.message_id)
+
+    def _after_refusal(self, code: int) -> None:
+        """After the server refused one message (``smtplib`` has sent RSET): the session goes
+        on serving the next message, unless the server is closing it (421)."""
+        if code == 421:
+            self.close()
 
     def close(self) -> None:
         connection = getattr(self._local, "smtp", None)
@@ -101,29 +111,92 @@ class EmailChannel(Channel):
         self._local.attachments = loaded
         return [loaded[reference["document_id"]] for reference in references]
 
-    def _send(self, email: EmailMessage, envelope_sender: str | None) -> None:
-        """Send on this thread's connection, from ``envelope_sender`` (MAIL FROM; None: the From
-        address); a stale connection (closed by the server) is replaced once."""
+    def _send(self, email: Composed, envelope_sender: str, destination: str) -> None:
+        """Send on this thread's connection, from ``envelope_sender`` (MAIL FROM). A reused
+        connection that the server closed is replaced once, unless the message's data had gone
+        out on it (the server may have it: the attempt ends, to be retried later)."""
+        connection = self._connection()
+        try:
+            transmit(connection, email, envelope_sender, destination)
+        except smtplib.SMTPServerDisconnected:
+            self._local.smtp = None
+            if connection.data_sent or connection.fresh:
+                raise
+            self._local.smtp = connection = connect()
+            transmit(connection, email, envelope_sender, destination)
+        finally:
+            connection.fresh, self._local.used_at = False, time.monotonic()
+
+    def _connection(self) -> _SMTP | _SMTPOverTLS:
+        """This thread's open connection (checked with NOOP when it has been idle longer than
+        SMTP_IDLE_CHECK_SECONDS), or a new one."""
         connection = getattr(self._local, "smtp", None)
-        if connection is not None:
-            try:
-                connection.send_message(email, from_addr=envelope_sender)
-                return
-            except smtplib.SMTPServerDisconnected:
-                self._local.smtp = None
-        self._local.smtp = connect()
-        self._local.smtp.send_message(email, from_addr=envelope_sender)
+        idle = time.monotonic() - getattr(self._local, "used_at", 0.0)
+        stale = idle > settings.SMTP_IDLE_CHECK_SECONDS
+        if connection is not None and stale and not _answers(connection):
+            self.close()
+            connection = None
+        if connection is None:
+            connection = self._local.smtp = connect()
+        return connection
 
 
-def connect() -> smtplib.SMTP:
+def _answers(connection: smtplib.SMTP) -> bool:
+    try:
+        return connection.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+class _Session:
+    """What a connection knows of its use: ``fresh`` until its first message, ``data_sent``
+    once the current message's data went out (DATA issued)."""
+
+    fresh = True
+    data_sent = False
+
+    def mail(self, *args, **kwargs):
+        self.data_sent = False
+        return super().mail(*args, **kwargs)
+
+    def data(self, *args, **kwargs):
+        self.data_sent = True
+        return super().data(*args, **kwargs)
+
+
+class _SMTP(_Session, smtplib.SMTP):
+    pass
+
+
+class _SMTPOverTLS(_Session, smtplib.SMTP_SSL):
+    pass
+
+
+def transmit(
+    connection: smtplib.SMTP, email: Composed, envelope_sender: str, destination: str
+) -> None:
+    """One SMTP transaction, as ``SMTP.send_message`` makes it: with SMTPUTF8 when an address
+    needs it (refused when the server does not offer it)."""
+    options: tuple[str, ...] = ()
+    if email.international:
+        connection.ehlo_or_helo_if_needed()
+        if not connection.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "a non-ASCII address needs SMTPUTF8, which the server does not offer"
+            )
+        options = ("SMTPUTF8", "BODY=8BITMIME")
+    connection.sendmail(envelope_sender, [destination], email.data, options)
+
+
+def connect() -> _SMTP | _SMTPOverTLS:
     """Open an SMTP connection as the settings say (TLS mode, credentials, timeout)."""
     host, port, timeout = settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_TIMEOUT_SECONDS
     mode = settings.SMTP_TLS.lower()
-    connection: smtplib.SMTP
+    connection: _SMTP | _SMTPOverTLS
     if mode == "ssl":
-        connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
+        connection = _SMTPOverTLS(host, port, timeout=timeout, context=_tls_context())
     else:
-        connection = smtplib.SMTP(host, port, timeout=timeout)
+        connection = _SMTP(host, port, timeout=timeout)
     try:
         if mode == "starttls":
             connection.starttls(context=_tls_context())
@@ -154,73 +227,6 @@ def _load(reference: dict) -> documents.Document:
         ) from None
     except OSError as error:
         raise TransientError(f"document store: {error.strerror or error!r}") from None
-
-
-def compose(
-    rendered: Rendered, destination: str, attachments: Sequence[documents.Document] = ()
-) -> EmailMessage:
-    """Build the MIME message: plain text, plus an HTML alternative when there is one, plus
-    the attachments."""
-    sender_domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "localhost"
-    email = EmailMessage()
-    try:
-        email["From"] = settings.MAIL_FROM
-        email["To"] = destination
-        email["Subject"] = rendered.subject or ""
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = make_msgid(domain=sender_domain)
-        for name, value in rendered.headers.items():
-            email[name] = value
-        for name, value in list_unsubscribe(rendered).items():
-            email[name] = value
-    except (ValueError, TypeError) as error:
-        raise PermanentError(
-            FailureReason.TEMPLATE_ERROR, f"invalid email header: {error}"
-        ) from None
-    email.set_content(rendered.body)
-    if rendered.html:
-        email.add_alternative(rendered.html, subtype="html")
-    for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        email.add_attachment(
-            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
-        )
-    return email
-
-
-class UriListHeader(str):
-    """A header that is a list of URIs in angle brackets (RFC 2369), written one URI a line and
-    never encoded: the email package would fold a long URI apart or turn it into encoded words,
-    which mail clients do not read as URIs."""
-
-    name: str
-    uris: tuple[str, ...]
-
-    def __new__(cls, name: str, uris: Sequence[str]) -> UriListHeader:
-        header = super().__new__(cls, ", ".join(f"<{uri}>" for uri in uris))
-        header.name, header.uris = name, tuple(uris)
-        return header
-
-    def fold(self, *, policy) -> str:
-        """The header as written: ``name: <uri>,`` and each further URI on a line of its own."""
-        separator = f",{policy.linesep} "
-        return f"{self.name}: {separator.join(f'<{uri}>' for uri in self.uris)}{policy.linesep}"
-
-
-def list_unsubscribe(rendered: Rendered) -> dict[str, str]:
-    """``List-Unsubscribe`` (RFC 2369) with the message's unsubscribe link and ``mailto:``
-    address, those it has, and with a link ``List-Unsubscribe-Post`` (RFC 8058 one-click: mail
-    clients POST ``List-Unsubscribe=One-Click`` to it); nothing for a message without either (a
-    critical one, or neither PUBLIC_BASE_URL nor BOUNCE_DOMAIN set)."""
-    link = rendered.metadata.get("unsubscribeUrl")
-    mailto = rendered.metadata.get("unsubscribeMailto")
-    uris = [uri for uri in (link, mailto) if uri]
-    if not uris:
-        return {}
-    headers: dict[str, str] = {"List-Unsubscribe": UriListHeader("List-Unsubscribe", uris)}
-    if link:
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return headers
 
 
 def _reply(error: smtplib.SMTPResponseException) -> str:

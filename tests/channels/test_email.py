@@ -75,6 +75,7 @@ def test_refused_recipient_classes(smtp, channel):
         channel.send(HELLO, "full@example.md")
     channel.send(HELLO, "ok@example.md")  # the adapter recovers for the next message
     assert len(smtp.received) == 1
+    assert len(smtp.sessions) == 1  # on the same connection: a refusal does not end it
 
 
 def test_no_server_is_transient(channel, monkeypatch):
@@ -186,3 +187,71 @@ def test_an_untrusted_certificate_is_refused(tls_server, channel, monkeypatch):
     with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
         channel.send(HELLO, "a@example.md")
     assert tls_server.received == []
+
+
+class DroppingAtData(ScriptedMailServer):
+    """Once ``drop`` is set, takes each message, then closes the connection instead of
+    answering DATA (as a server that crashed, or a network cut, after receiving it)."""
+
+    drop = False
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        if self.drop:
+            server.transport.close()
+        return "250 OK"
+
+
+class CountingNoops(ScriptedMailServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.noops = 0
+
+    async def handle_NOOP(self, server, session, envelope, arg):
+        self.noops += 1
+        return "250 OK"
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """Start a given mail server handler on 127.0.0.1, as the SMTP server Herald uses."""
+    controllers = []
+
+    def start(handler):
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+        monkeypatch.setattr(settings, "SMTP_PORT", port)
+        return handler
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def test_a_connection_lost_after_the_data_went_out_is_not_sent_again(serve, channel):
+    server = serve(DroppingAtData())
+    channel.send(HELLO, "first@example.md")  # a reused connection would be replaced once
+    server.received.clear()
+    server.drop = True
+
+    with pytest.raises(TransientError):
+        channel.send(HELLO, "a@example.md")
+
+    assert [mail.rcpt_tos for mail in server.received] == [["a@example.md"]]
+
+
+def test_an_idle_connection_is_checked_before_its_next_message(serve, channel, monkeypatch):
+    server = serve(CountingNoops())
+    channel.send(HELLO, "a@example.md")
+    channel.send(HELLO, "b@example.md")
+    assert server.noops == 0  # a connection in steady use is not checked
+    monkeypatch.setattr(settings, "SMTP_IDLE_CHECK_SECONDS", 0.0)
+
+    channel.send(HELLO, "c@example.md")
+
+    assert server.noops == 1
+    assert len(server.received) == 3
+    assert len(server.sessions) == 1
