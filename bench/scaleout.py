@@ -50,7 +50,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.harness import ROOT, request, save, wait_for
-from bench.scaleout_hosts import Failed, Host, SchedulerWatch
+from bench.scaleout_hosts import Failed, Host, SchedulerWatch, ip
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_scaleout"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -84,6 +84,11 @@ def preflight() -> None:
         raise Failed("needs root, to make network namespaces: sudo -E python -m bench.scaleout")
     if not shutil.which("ip"):
         raise Failed("needs the `ip` command (Debian: apt-get install iproute2)")
+    probe = f"herald-probe-{os.getpid()}"
+    try:
+        ip("netns", "add", probe)
+    finally:
+        ip("netns", "del", probe, check=False)
     if not shutil.which("rabbitmqctl"):
         raise Failed(
             "needs rabbitmqctl, to make the vhost (Debian: apt-get install rabbitmq-server)"
@@ -269,17 +274,22 @@ class Run:
             raise Failed(f"POST /v1/notifications answered {statuses}")
         return len(bodies) * per_request
 
-    def throughput(self, hosts: list[Host], prefix: str) -> tuple[float, dict[str, float]]:
+    def throughput(self, hosts: list[Host], prefix: str) -> tuple[float, float, dict[str, float]]:
         """Messages per second from the first POST until the last is sent, after a warm-up;
-        and how many each host's worker sent."""
+        the cores the hosts' processes used meanwhile; and how many each host's worker sent."""
         warm = self.post(hosts, f"{prefix}w", 100 * len(hosts))
         wait_for(lambda: self.count(f"{prefix}w") >= warm, 120, 0.2, "the warm-up sent")
         before = {host.name: host.delivered() for host in hosts}
+        at_sink = self.at_sink()
+        cpu = sum(host.cpu_seconds() for host in hosts)
         started = time.perf_counter()
         total = self.post(hosts, prefix, self.args.messages)
-        wait_for(lambda: self.count(prefix) >= total, 600, 0.1, "every message sent")
-        rate = total / (time.perf_counter() - started)
-        return rate, {host.name: host.delivered() - before[host.name] for host in hosts}
+        # The sink's log first (its size: cheap to poll), then the database, which says sent.
+        wait_for(lambda: self.at_sink() >= at_sink + total, 600, 0.02, "every message at the sink")
+        wait_for(lambda: self.count(prefix) >= total, 600, 0.02, "every message sent")
+        elapsed = time.perf_counter() - started
+        cores = (sum(host.cpu_seconds() for host in hosts) - cpu) / elapsed
+        return total / elapsed, cores, {h.name: h.delivered() - before[h.name] for h in hosts}
 
     # --- the run -----------------------------------------------------------------------
     def start_hosts(self) -> None:
@@ -294,23 +304,31 @@ class Run:
         one.start_worker(self.args.worker_processes, self.args.threads)
 
     def scale(self) -> dict:
+        """``--rounds`` pairs of runs, one host and two, the order alternating from round to
+        round (so that a drift of the machine's load favours neither)."""
         one, two = self.hosts
         rates: dict[str, list[float]] = {"1": [], "2": []}
+        cores: dict[str, list[float]] = {"1": [], "2": []}
         shares = []
         for number in range(self.args.rounds):
-            rate, _ = self.throughput([one], f"r{number}-one")
-            rates["1"].append(rate)
-            two.start_worker(self.args.worker_processes, self.args.threads)
-            rate, share = self.throughput([one, two], f"r{number}-two")
-            rates["2"].append(rate)
-            shares.append(share)
-            if number < self.args.rounds - 1:
-                two.stop("worker")
+            for count in ("1", "2") if number % 2 == 0 else ("2", "1"):
+                hosts = [one, two] if count == "2" else [one]
+                if count == "2" and "worker" not in two.processes:
+                    two.start_worker(self.args.worker_processes, self.args.threads)
+                elif count == "1" and "worker" in two.processes:
+                    two.stop("worker")
+                rate, used, share = self.throughput(hosts, f"r{number}-{count}")
+                rates[count].append(rate)
+                cores[count].append(used)
+                if count == "2":
+                    shares.append(share)
             print(f"round {number + 1}: 1 host {rates['1'][-1]:,.0f} msg/s, "
                   f"2 hosts {rates['2'][-1]:,.0f} msg/s "
-                  f"(sent by h1 {share['h1']:,.0f}, h2 {share['h2']:,.0f})",
+                  f"(sent by h1 {shares[-1]['h1']:,.0f}, h2 {shares[-1]['h2']:,.0f})",
                   flush=True)  # fmt: skip
-        return {"rates": rates, "shares": shares}
+        if "worker" not in two.processes:
+            two.start_worker(self.args.worker_processes, self.args.threads)
+        return {"rates": rates, "cores": cores, "shares": shares}
 
     def kill(self, watch: SchedulerWatch) -> dict:
         one, two = self.hosts
@@ -341,20 +359,26 @@ class Run:
     def sink_lines(self) -> list[str]:
         return self.sink_log.read_text().split()
 
+    def at_sink(self) -> int:
+        """Emails the sink has taken (its log has a message id and a newline for each)."""
+        return self.sink_log.stat().st_size // 37
+
 
 def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
-    one, two = (statistics.median(scale["rates"][n]) for n in ("1", "2"))
-    ratio = two / one
+    rates, cores = scale["rates"], scale["cores"]
+    one, two = statistics.median(rates["1"]), statistics.median(rates["2"])
+    ratios = [b / a for a, b in zip(rates["1"], rates["2"], strict=True)]
+    ratio = statistics.median(ratios)
     print(f"\nScale-out, {args.messages:,} emails a run, each host {args.web_workers} web "
           f"worker(s), {args.worker_processes} worker process(es) × {args.threads} threads, "
           f"{os.cpu_count()} cores in all")  # fmt: skip
-    print(
-        f"{'1 host':<10}{one:>8,.0f} msg/s   {', '.join(f'{r:,.0f}' for r in scale['rates']['1'])}"
-    )
-    print(
-        f"{'2 hosts':<10}{two:>8,.0f} msg/s   {', '.join(f'{r:,.0f}' for r in scale['rates']['2'])}"
-    )
-    print(f"ratio 2 hosts / 1 host {ratio:.2f} (median of {args.rounds})")
+    print(f"{'':<10}{'median':>8}         {'each round':<22}cores used by the hosts")
+    for label, count, median in (("1 host", "1", one), ("2 hosts", "2", two)):
+        each = ", ".join(f"{r:,.0f}" for r in rates[count])
+        used = ", ".join(f"{c:.2f}" for c in cores[count])
+        print(f"{label:<10}{median:>8,.0f} msg/s   {each:<22}{used}")
+    print(f"ratio 2 hosts / 1 host {ratio:.2f} (median of the rounds' ratios "
+          f"{', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
     print(f"\nSchedulers: job runs per host {leadership['runs_before_kill']} before the kill, "
           f"{leadership['runs_after_kill']} after")  # fmt: skip
     print(f"samples in which both acted: {leadership['both_acted']} (must be 0)")
@@ -369,7 +393,8 @@ def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
     return {
         "messages": args.messages, "rounds": args.rounds, "worker_processes": args.worker_processes,
         "threads": args.threads, "one_host_per_s": one, "two_hosts_per_s": two, "ratio": ratio,
-        "rates": scale["rates"], "two_host_shares": scale["shares"], "schedulers": leadership,
+        "ratios": ratios, "rates": rates, "cores": cores, "two_host_shares": scale["shares"],
+        "schedulers": leadership,
         "kill": kill, "backend": "postgresql", "broker": "rabbitmq",
     }  # fmt: skip
 
@@ -377,14 +402,15 @@ def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Two Herald hosts (network namespaces)")
     parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=2, help="1-host/2-host pairs")
+    parser.add_argument("--rounds", type=int, default=3, help="1-host/2-host pairs")
     parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers a host")
     parser.add_argument("--worker-processes", type=int, default=1, help="dramatiq processes a host")
     parser.add_argument("--threads", type=int, default=8, help="threads a worker process")
     parser.add_argument("--database-url", default=DATABASE_URL, help="a database it may wipe")
     parser.add_argument("--amqp-url", default=AMQP_URL, help="RabbitMQ, without the vhost")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up as on Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # clean up, even if started
+        signal.signal(signum, signal.default_int_handler)  # with SIGINT ignored (`cmd &`)
     try:
         preflight()
         with Run(args) as run:

@@ -186,6 +186,15 @@ class Host:
             time.sleep(1)
         raise Failed(f"{self.name}'s worker metrics do not answer")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) of the processes now in the namespace."""
+        total = 0
+        for pid in ip("netns", "pids", self.namespace, check=False).split():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def leader(self) -> float | None:
         return metric(self.scrape(SCHEDULER_METRICS_PORT), "herald_scheduler_leader")
 
