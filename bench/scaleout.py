@@ -1,6 +1,6 @@
 """Scale-out: Herald on two hosts sharing one PostgreSQL, one RabbitMQ and one Redis.
 
-    python -m bench.scaleout --messages 3000 --rounds 2      # as root: network namespaces
+    python -m bench.scaleout --messages 3000 --rounds 3      # as root: network namespaces
 
 The two hosts are network namespaces of this machine, ``herald-h1`` and ``herald-h2``, each
 joined to the root namespace by a veth pair: 10.77.K.1 on the root side, 10.77.K.2 inside host
@@ -8,7 +8,8 @@ K. Each host runs Herald's web (gunicorn on 10.77.K.2:8000), a worker (dramatiq,
 amqp://…) and a scheduler, as three hosts of a deployment would. PostgreSQL (the database
 ``bench_scaleout``, made anew), RabbitMQ (the vhost ``herald-scaleout``, made anew with
 ``rabbitmqctl`` so that nothing meets the default vhost's queues), Redis (embedded: the
-scheduler's leader lock, the rate limits) and an SMTP sink stay in the root namespace on
+scheduler's leader lock and the rate limits live there, so a deployment with RabbitMQ still
+has one) and an SMTP sink stay in the root namespace on
 127.0.0.1, where ``bench.forward`` relays 10.77.K.1:PORT to each of them.
 
 10.77.0.0/16 are addresses of this machine's own namespaces, on virtual links between them: no
@@ -18,8 +19,9 @@ is about other machines; it holds here.
 Three figures, in one run:
 
 1. throughput end to end (first POST until the last email is ``sent``), one host against both,
-   ``--rounds`` times in turn: the medians and their ratio (one host's worker stopped for the
-   one-host runs; both hosts share this machine's cores, so the ratio is below 2);
+   ``--rounds`` pairs back to back, the order alternating: the medians, the median of the
+   pairs' ratios, and the cores the hosts' processes used (host 2's worker is stopped for the
+   one-host runs; both hosts share this machine's cores, so the ratio stays below 2);
 2. the schedulers: both run all along; their job runs (``herald_scheduler_job_runs_total``,
    scraped every 0.5 s) show that only the lock's holder acts, and that the other takes over
    once the holder is gone;
@@ -51,6 +53,7 @@ from urllib.parse import urlsplit
 
 from bench.harness import ROOT, request, save, wait_for
 from bench.scaleout_hosts import Failed, Host, SchedulerWatch, ip
+from models.states import FINAL
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_scaleout"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -95,12 +98,17 @@ def preflight() -> None:
         )
 
 
+def port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or {"amqp": 5672, "postgresql": 5432, "postgres": 5432}[parts.scheme]
+
+
 def reachable(url: str) -> None:
     parts = urlsplit(url)
     try:
-        socket.create_connection((parts.hostname, parts.port), timeout=3).close()
+        socket.create_connection((parts.hostname, port_of(url)), timeout=3).close()
     except OSError as error:
-        where = f"{parts.hostname}:{parts.port}"
+        where = f"{parts.hostname}:{port_of(url)}"
         raise Failed(f"{parts.scheme} is not reachable at {where} ({error})") from None
 
 
@@ -137,10 +145,9 @@ class Run:
         self.sink_log = Path(self.dir, "sink.log")
         self.sink_log.touch()
         self._start([sys.executable, "-m", "bench.sink", str(smtp_port), str(self.sink_log)])
-        database, amqp = urlsplit(args.database_url), urlsplit(args.amqp_url)
         services = {
-            "postgresql": database.port or 5432,
-            "amqp": amqp.port or 5672,
+            "postgresql": port_of(args.database_url),
+            "amqp": port_of(args.amqp_url),
             "redis": self.redis.port,
             "smtp": smtp_port,
         }
@@ -149,7 +156,7 @@ class Run:
             PYTHONPATH=str(ROOT),
             DATABASE_URL=args.database_url,
             REDIS_URL=self.redis.url,
-            BROKER_URL=f"{args.amqp_url}/{VHOST}",
+            BROKER_URL=f"{args.amqp_url.rstrip('/')}/{VHOST}",
             VAR_DIR=self.dir,
         )
         self._run("db", "upgrade")
@@ -339,7 +346,7 @@ class Run:
         killed = one.kill()
         killed_at = time.monotonic()
         watch.mark("kill", killed_at)
-        final = ("sent", "delivered", "failed", "cancelled", "expired")
+        final = tuple(str(state) for state in FINAL)
         wait_for(lambda: self.count("kill", final) >= total, 600, 0.2, "every message final")
         recovery = time.monotonic() - killed_at
         time.sleep(1)  # a last email the sink is still writing

@@ -31,11 +31,11 @@ def ip(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
-def relocated(url: str, host: str) -> str:
-    """``url`` with its host replaced by ``host`` (user and port kept)."""
+def relocated(url: str, host: str, port: int) -> str:
+    """``url`` with its host and port replaced (user and password kept)."""
     parts = urlsplit(url)
     user = parts.netloc.rpartition("@")[0]
-    netloc = f"{user + '@' if user else ''}{host}:{parts.port}"
+    netloc = f"{user + '@' if user else ''}{host}:{port}"
     return parts._replace(netloc=netloc).geturl()
 
 
@@ -78,9 +78,9 @@ class Host:
         self.dir.mkdir()
         self.env = dict(
             env,
-            DATABASE_URL=relocated(env["DATABASE_URL"], self.outside),
-            BROKER_URL=relocated(env["BROKER_URL"], self.outside),
-            REDIS_URL=relocated(env["REDIS_URL"], self.outside),
+            DATABASE_URL=relocated(env["DATABASE_URL"], self.outside, services["postgresql"]),
+            BROKER_URL=relocated(env["BROKER_URL"], self.outside, services["amqp"]),
+            REDIS_URL=relocated(env["REDIS_URL"], self.outside, services["redis"]),
             SMTP_HOST=self.outside,
             SMTP_PORT=str(services["smtp"]),
             HOST=self.inside,
