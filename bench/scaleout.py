@@ -52,12 +52,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.harness import ROOT, request, save, wait_for
-from bench.scaleout_hosts import Failed, Host, SchedulerWatch, ip
+from bench.scaleout_hosts import (
+    Failed,
+    Host,
+    SchedulerWatch,
+    cpu_seconds,
+    ip,
+    machine_busy_seconds,
+)
 from models.states import FINAL
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_scaleout"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
 VHOST = "herald-scaleout"
+#: Whose CPU time :meth:`Run.cpu` reads.
+CPU_USERS = ("hosts", "host side", "machine")
 SUBJECT, BODY = "Programare confirmată", "Vă așteptăm luni la ora 9:00, biroul 12."
 #: What every host runs with: short leases and a fast replay and take-over, so that what a
 #: killed host held comes back within the run.
@@ -281,21 +290,39 @@ class Run:
             raise Failed(f"POST /v1/notifications answered {statuses}")
         return len(bodies) * per_request
 
-    def throughput(self, hosts: list[Host], prefix: str) -> tuple[float, float, dict[str, float]]:
+    def host_side_pids(self) -> list[int]:
+        """The host side's processes: sink, forwarders, Redis, this database's PostgreSQL
+        backends and the RabbitMQ server (beam.smp, whoever else uses it)."""
+        backends = self.sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        rabbitmq = subprocess.run(["pgrep", "-x", "beam.smp"], capture_output=True, text=True)
+        return [
+            *(process.pid for process in self.processes),
+            self.redis.process.pid,
+            *(pid for (pid,) in backends),
+            *map(int, rabbitmq.stdout.split()),
+        ]
+
+    def cpu(self, hosts: list[Host]) -> tuple[float, float, float]:
+        """CPU seconds so far: the hosts' processes, the host side's, the whole machine's."""
+        hosts_cpu = sum(host.cpu_seconds() for host in hosts)
+        return hosts_cpu, cpu_seconds(self.host_side_pids()), machine_busy_seconds()
+
+    def throughput(self, hosts: list[Host], prefix: str) -> tuple[float, dict, dict[str, float]]:
         """Messages per second from the first POST until the last is sent, after a warm-up;
-        the cores the hosts' processes used meanwhile; and how many each host's worker sent."""
+        the cores used meanwhile (:meth:`cpu`); and how many each host's worker sent."""
         warm = self.post(hosts, f"{prefix}w", 100 * len(hosts))
         wait_for(lambda: self.count(f"{prefix}w") >= warm, 120, 0.2, "the warm-up sent")
         before = {host.name: host.delivered() for host in hosts}
         at_sink = self.at_sink()
-        cpu = sum(host.cpu_seconds() for host in hosts)
+        cpu = self.cpu(hosts)
         started = time.perf_counter()
         total = self.post(hosts, prefix, self.args.messages)
         # The sink's log first (its size: cheap to poll), then the database, which says sent.
         wait_for(lambda: self.at_sink() >= at_sink + total, 600, 0.02, "every message at the sink")
         wait_for(lambda: self.count(prefix) >= total, 600, 0.02, "every message sent")
         elapsed = time.perf_counter() - started
-        cores = (sum(host.cpu_seconds() for host in hosts) - cpu) / elapsed
+        spent = [end - start for start, end in zip(cpu, self.cpu(hosts), strict=True)]
+        cores = {user: seconds / elapsed for user, seconds in zip(CPU_USERS, spent, strict=True)}
         return total / elapsed, cores, {h.name: h.delivered() - before[h.name] for h in hosts}
 
     # --- the run -----------------------------------------------------------------------
@@ -315,7 +342,7 @@ class Run:
         round (so that a drift of the machine's load favours neither)."""
         one, two = self.hosts
         rates: dict[str, list[float]] = {"1": [], "2": []}
-        cores: dict[str, list[float]] = {"1": [], "2": []}
+        cores: dict[str, list[dict]] = {"1": [], "2": []}
         shares = []
         for number in range(self.args.rounds):
             for count in ("1", "2") if number % 2 == 0 else ("2", "1"):
@@ -338,14 +365,18 @@ class Run:
         return {"rates": rates, "cores": cores, "shares": shares}
 
     def kill(self, watch: SchedulerWatch) -> dict:
-        one, two = self.hosts
+        """Post ``--messages`` emails to both hosts, SIGKILL host 1 once a third is sent, and
+        check that each reached the sink at least once, and more than once only if it was in
+        flight (``sending``) at the kill. In flight is counted just after the kill: what host 1
+        was sending then stays ``sending`` until its lease expires (host 2's count too)."""
+        one, _ = self.hosts
         total = self.post(self.hosts, "kill", self.args.messages)
         wait_for(lambda: self.count("kill") >= total // 3, 600, 0.05, "a third sent")
-        in_flight = self.count("kill", ("sending",))
         sent_at_kill = self.count("kill")
-        killed = one.kill()
         killed_at = time.monotonic()
         watch.mark("kill", killed_at)
+        killed = one.kill()
+        in_flight = self.count("kill", ("sending",))
         final = tuple(str(state) for state in FINAL)
         wait_for(lambda: self.count("kill", final) >= total, 600, 0.2, "every message final")
         recovery = time.monotonic() - killed_at
@@ -379,11 +410,12 @@ def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
     print(f"\nScale-out, {args.messages:,} emails a run, each host {args.web_workers} web "
           f"worker(s), {args.worker_processes} worker process(es) × {args.threads} threads, "
           f"{os.cpu_count()} cores in all")  # fmt: skip
-    print(f"{'':<10}{'median':>8}         {'each round':<22}cores used by the hosts")
+    print(f"{'':<10}{'median':>8}         {'each round':<22}cores used (median): "
+          f"{', '.join(CPU_USERS)}")  # fmt: skip
     for label, count, median in (("1 host", "1", one), ("2 hosts", "2", two)):
         each = ", ".join(f"{r:,.0f}" for r in rates[count])
-        used = ", ".join(f"{c:.2f}" for c in cores[count])
-        print(f"{label:<10}{median:>8,.0f} msg/s   {each:<22}{used}")
+        used = [statistics.median(c[user] for c in cores[count]) for user in CPU_USERS]
+        print(f"{label:<10}{median:>8,.0f} msg/s   {each:<22}{'  '.join(f'{u:.2f}' for u in used)}")
     print(f"ratio 2 hosts / 1 host {ratio:.2f} (median of the rounds' ratios "
           f"{', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
     print(f"\nSchedulers: job runs per host {leadership['runs_before_kill']} before the kill, "

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +49,22 @@ def metric(text: str | None, name: str, having: str = "") -> float | None:
         if line.startswith((name + "{", name + " ")) and having in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU time (user and system, all threads) the processes ``pids`` have used so far."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime: stat's fields 14, 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time this machine's cores have been busy (not idle, not waiting on I/O), by anyone."""
+    user, nice, system, idle, iowait, *rest = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + sum(rest)) / os.sysconf("SC_CLK_TCK")
 
 
 def kill_all(namespace: str) -> int:
@@ -187,13 +204,8 @@ class Host:
         raise Failed(f"{self.name}'s worker metrics do not answer")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user and system) of the processes now in the namespace."""
-        total = 0
-        for pid in ip("netns", "pids", self.namespace, check=False).split():
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        return total / os.sysconf("SC_CLK_TCK")
+        """CPU time of the processes now in the namespace."""
+        return cpu_seconds(int(pid) for pid in ip("netns", "pids", self.namespace).split())
 
     def leader(self) -> float | None:
         return metric(self.scrape(SCHEDULER_METRICS_PORT), "herald_scheduler_leader")
