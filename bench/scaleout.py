@@ -20,8 +20,10 @@ Three figures, in one run:
 
 1. throughput end to end (first POST until the last email is ``sent``), one host against both,
    ``--rounds`` pairs back to back, the order alternating: the medians, the median of the
-   pairs' ratios, and the cores the hosts' processes used (host 2's worker is stopped for the
-   one-host runs; both hosts share this machine's cores, so the ratio stays below 2);
+   pairs' ratios (host 2's worker is stopped for the one-host runs; both hosts share this
+   machine's cores, so the ratio stays below 2), the cores used by the hosts, by the host side
+   and by the whole machine, and the CPU time a message costs with one host and with two (the
+   same cost: the second host adds capacity, not work; it holds however busy the machine is);
 2. the schedulers: both run all along; their job runs (``herald_scheduler_job_runs_total``,
    scraped every 0.5 s) show that only the lock's holder acts, and that the other takes over
    once the holder is gone;
@@ -39,7 +41,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +50,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench.harness import ROOT, request, save, wait_for
 from bench.scaleout_hosts import (
@@ -57,8 +57,13 @@ from bench.scaleout_hosts import (
     Host,
     SchedulerWatch,
     cpu_seconds,
-    ip,
+    fresh_database,
+    fresh_vhost,
     machine_busy_seconds,
+    port_of,
+    preflight,
+    reachable,
+    stop_process,
 )
 from models.states import FINAL
 
@@ -77,48 +82,6 @@ HOST_SETTINGS = {
     "ALLOW_PRIVATE_URLS": "true",
     "LOG_LEVEL": "WARNING",
 }
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def preflight() -> None:
-    if sys.platform != "linux":
-        raise Failed("needs Linux network namespaces")
-    if os.geteuid() != 0:
-        raise Failed("needs root, to make network namespaces: sudo -E python -m bench.scaleout")
-    if not shutil.which("ip"):
-        raise Failed("needs the `ip` command (Debian: apt-get install iproute2)")
-    probe = f"herald-probe-{os.getpid()}"
-    try:
-        ip("netns", "add", probe)
-    finally:
-        ip("netns", "del", probe, check=False)
-    if not shutil.which("rabbitmqctl"):
-        raise Failed(
-            "needs rabbitmqctl, to make the vhost (Debian: apt-get install rabbitmq-server)"
-        )
-
-
-def port_of(url: str) -> int:
-    parts = urlsplit(url)
-    return parts.port or {"amqp": 5672, "postgresql": 5432, "postgres": 5432}[parts.scheme]
-
-
-def reachable(url: str) -> None:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, port_of(url)), timeout=3).close()
-    except OSError as error:
-        where = f"{parts.hostname}:{port_of(url)}"
-        raise Failed(f"{parts.scheme} is not reachable at {where} ({error})") from None
 
 
 class Run:
@@ -147,8 +110,8 @@ class Run:
         for url in (args.database_url, args.amqp_url):
             reachable(url)
         Host.remove_leftovers()
-        self._fresh_database()
-        self._fresh_vhost()
+        fresh_database(args.database_url)
+        fresh_vhost(args.amqp_url, VHOST)
         self.redis = EmbeddedRedis(directory=self.dir).start()
         smtp_port = free_port()
         self.sink_log = Path(self.dir, "sink.log")
@@ -217,34 +180,6 @@ class Run:
         if result.returncode:
             raise Failed(f"herald {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
-
-    def _fresh_database(self) -> None:
-        import psycopg2
-        from psycopg2 import sql
-
-        from dev.bench_database import ensure_database
-
-        parts = urlsplit(self.args.database_url)
-        name = parts.path.lstrip("/")
-        maintenance = psycopg2.connect(parts._replace(path="/postgres").geturl())
-        try:
-            maintenance.autocommit = True
-            with maintenance.cursor() as cursor:
-                drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                cursor.execute(drop.format(sql.Identifier(name)))
-        finally:
-            maintenance.close()
-        reason = ensure_database(self.args.database_url)
-        if reason:
-            raise Failed(reason)
-
-    def _fresh_vhost(self) -> None:
-        user = urlsplit(self.args.amqp_url).username or "guest"
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
-        for command in (["add_vhost", VHOST], ["set_permissions", "-p", VHOST, user, *[".*"] * 3]):
-            result = subprocess.run(["rabbitmqctl", "-q", *command], capture_output=True, text=True)
-            if result.returncode:
-                raise Failed(f"rabbitmqctl {command[0]} failed: {result.stderr.strip()}")
 
     # --- observing ---------------------------------------------------------------------
     def sql(self, query: str, *params) -> list[tuple]:
@@ -418,6 +353,17 @@ def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
         print(f"{label:<10}{median:>8,.0f} msg/s   {each:<22}{'  '.join(f'{u:.2f}' for u in used)}")
     print(f"ratio 2 hosts / 1 host {ratio:.2f} (median of the rounds' ratios "
           f"{', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
+    # What a message costs the hosts and the host side, whatever share of the cores the rest
+    # of the machine leaves: equal costs mean the second host added no work per message.
+    cost = {
+        count: statistics.median(
+            (c["hosts"] + c["host side"]) / r * 1000
+            for c, r in zip(cores[count], rates[count], strict=True)
+        )
+        for count in ("1", "2")
+    }
+    print(f"CPU a message (hosts and host side): 1 host {cost['1']:.2f} ms, "
+          f"2 hosts {cost['2']:.2f} ms (ratio {cost['2'] / cost['1']:.2f})")  # fmt: skip
     print(f"\nSchedulers: job runs per host {leadership['runs_before_kill']} before the kill, "
           f"{leadership['runs_after_kill']} after")  # fmt: skip
     print(f"samples in which both acted: {leadership['both_acted']} (must be 0)")
@@ -432,8 +378,8 @@ def report(args, scale: dict, kill: dict, leadership: dict) -> dict:
     return {
         "messages": args.messages, "rounds": args.rounds, "worker_processes": args.worker_processes,
         "threads": args.threads, "one_host_per_s": one, "two_hosts_per_s": two, "ratio": ratio,
-        "ratios": ratios, "rates": rates, "cores": cores, "two_host_shares": scale["shares"],
-        "schedulers": leadership,
+        "ratios": ratios, "rates": rates, "cores": cores, "cpu_ms_per_message": cost,
+        "two_host_shares": scale["shares"], "schedulers": leadership,
         "kill": kill, "backend": "postgresql", "broker": "rabbitmq",
     }  # fmt: skip
 

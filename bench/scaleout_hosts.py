@@ -1,12 +1,15 @@
-"""The hosts of ``bench.scaleout``: network namespaces of this machine with Herald's processes in
-them (:class:`Host`), and a watch on their schedulers (:class:`SchedulerWatch`)."""
+"""The machine side of ``bench.scaleout``: its checks and the services it makes anew (host side),
+the hosts, network namespaces of this machine with Herald's processes in them (:class:`Host`),
+and a watch on their schedulers (:class:`SchedulerWatch`)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +28,84 @@ class Failed(Exception):
     """A condition that ends the run with a message instead of a traceback."""
 
 
+# --- the host side ---------------------------------------------------------------------------
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def preflight() -> None:
+    """What the run needs of this machine, before anything is made."""
+    if sys.platform != "linux":
+        raise Failed("needs Linux network namespaces")
+    if os.geteuid() != 0:
+        raise Failed("needs root, to make network namespaces: sudo -E python -m bench.scaleout")
+    if not shutil.which("ip"):
+        raise Failed("needs the `ip` command (Debian: apt-get install iproute2)")
+    probe = f"herald-probe-{os.getpid()}"
+    try:
+        ip("netns", "add", probe)
+    finally:
+        ip("netns", "del", probe, check=False)
+    if not shutil.which("rabbitmqctl"):
+        raise Failed(
+            "needs rabbitmqctl, to make the vhost (Debian: apt-get install rabbitmq-server)"
+        )
+
+
+def port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or {"amqp": 5672, "postgresql": 5432, "postgres": 5432}[parts.scheme]
+
+
+def reachable(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, port_of(url)), timeout=3).close()
+    except OSError as error:
+        where = f"{parts.hostname}:{port_of(url)}"
+        raise Failed(f"{parts.scheme} is not reachable at {where} ({error})") from None
+
+
+def fresh_database(url: str) -> None:
+    """Drop the database ``url`` names and create it anew."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from dev.bench_database import ensure_database
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    maintenance = psycopg2.connect(parts._replace(path="/postgres").geturl())
+    try:
+        maintenance.autocommit = True
+        with maintenance.cursor() as cursor:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            cursor.execute(drop.format(sql.Identifier(name)))
+    finally:
+        maintenance.close()
+    reason = ensure_database(url)
+    if reason:
+        raise Failed(reason)
+
+
+def fresh_vhost(amqp_url: str, vhost: str) -> None:
+    """Delete RabbitMQ's ``vhost`` and make it anew, open to ``amqp_url``'s user."""
+    user = urlsplit(amqp_url).username or "guest"
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, user, *[".*"] * 3]):
+        result = subprocess.run(["rabbitmqctl", "-q", *command], capture_output=True, text=True)
+        if result.returncode:
+            raise Failed(f"rabbitmqctl {command[0]} failed: {result.stderr.strip()}")
+
+
+# --- the hosts -------------------------------------------------------------------------------
 def ip(*args: str, check: bool = True) -> str:
     result = subprocess.run(["ip", *args], capture_output=True, text=True)
     if check and result.returncode:
