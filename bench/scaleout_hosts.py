@@ -245,7 +245,8 @@ class Host:
 
     def stop(self, role: str) -> None:
         process = self.processes.pop(role)
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have died by itself
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
