@@ -266,13 +266,16 @@ def _expire(message: Message) -> None:
 
 def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **attempt) -> bool:
     """Record the attempt (:func:`finish_attempt`) and, in the same transaction, the callback
-    the outcome owes the sender and the switch-off of an address its provider reported dead
-    (so a crash cannot keep the one without the other); enqueue that callback once committed.
+    the outcome owes the sender, the switch-off of an address its provider reported dead and,
+    for a success, the cancelling of the rest of its fallback chain (so a crash cannot keep the
+    one without the other); enqueue that callback once committed.
     Returns whether the attempt was recorded (False: fenced out)."""
     owed = owed_callback(message, state, attempt.get("failure_reason"))
     work: list[Callable[[], object]] = [owed.store] if owed else []
     if attempt.get("failure_reason") == FailureReason.DEAD_ADDRESS and message.contact_id:
         work.append(functools.partial(switch_off_address, message, attempt.get("error")))
+    if state != MessageState.FAILED and message.fallback_rank is not None:
+        work.append(functools.partial(end_chain, message))  # the rest of its chain is not needed
     recorded = finish_attempt(
         message, outcome, state=state, also=_together(work) if work else None, **attempt
     )
@@ -305,12 +308,10 @@ def _fail(message, started_at, outcome, reason, error) -> None:
 
 
 def settled(message: Message, state: str) -> None:
-    """What follows a final outcome (its callback and any switch-off of a dead address are
-    already committed with it): for a failure, the next channel of a fallback chain queued; for
-    a success, the rest of the chain cancelled."""
+    """What follows a final outcome (its callback, any switch-off of a dead address and, for a
+    success, the end of its fallback chain are committed with it): for a failure, the next
+    channel of a fallback chain queued."""
     if state != MessageState.FAILED:
-        if message.fallback_rank is not None:
-            end_chain(message)
         return
     if message.fallback_rank is not None and (follow := next_in_chain(message)):
         enqueue([follow], quiet=True)
