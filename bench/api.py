@@ -2,6 +2,9 @@
 with the same gunicorn settings, under the same closed-loop load, in the same run.
 
     python -m bench.api --seconds 10 --clients 8
+
+The sender's per-minute limit is raised out of reach (``API_RATE_LIMIT_PER_MINUTE``, still
+counted in Redis on every request): at the default 3,000 a run past ~300 req/s measured 429s.
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ import argparse
 import json
 
 from bench.harness import Stack, load, save, wait_for
+
+#: DESIGN.md's targets: accepted POSTs per second against hello world, and Herald's p99.
+TARGET_RATIO, TARGET_P99_MS = 0.60, 25
+#: Counted, never reached: the run measures accepting, not refusing.
+UNREACHED_RATE_LIMIT = {"API_RATE_LIMIT_PER_MINUTE": str(10**9)}
 
 BODY = json.dumps(
     {
@@ -39,7 +47,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args()
-    with Stack(web_workers=args.web_workers) as stack:
+    with Stack(web_workers=args.web_workers, env=UNREACHED_RATE_LIMIT) as stack:
         stack.stop("worker")  # accepting only: nothing delivers during the run
         herald = load(
             stack.base_url, poster("/v1/notifications", stack.key), args.clients, args.seconds
@@ -50,7 +58,8 @@ def main() -> None:
         hello = load(stack.base_url, poster("/hello", None), args.clients, args.seconds)
     ratio = herald["requests_per_second"] / hello["requests_per_second"]
     setup = (
-        f"{args.clients} clients, gunicorn {args.web_workers} sync workers, {args.seconds:.0f} s"
+        f"{args.clients} clients, gunicorn {args.web_workers} workers (gunicorn.conf.py), "
+        f"{args.seconds:.0f} s"
     )
     print(f"\nAPI accept, {setup} each")
     print(f"{'endpoint':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
@@ -59,7 +68,10 @@ def main() -> None:
             f"{name:<28}{figures['requests_per_second']:>9,.0f}{figures['p50_ms']:>9.1f}"
             f"{figures['p99_ms']:>9.1f}{figures['errors']:>8}"
         )
-    print(f"ratio {ratio:.2f} (target ≥ 0.40); Herald p99 {herald['p99_ms']:.1f} ms (target ≤ 50)")
+    print(
+        f"ratio {ratio:.2f} (target ≥ {TARGET_RATIO:.2f}); "
+        f"Herald p99 {herald['p99_ms']:.1f} ms (target ≤ {TARGET_P99_MS})"
+    )
     save(
         "api",
         {
