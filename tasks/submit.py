@@ -12,7 +12,7 @@ from peewee import IntegrityError
 from channel_table import CHANNELS_BY_NAME, INAPP
 from channels import documents
 from models.base import new_id, utcnow
-from models.db import bulk_insert, write_transaction
+from models.db import bulk_insert, group_commit
 from models.idempotency import (
     Idempotency,
     IdempotencyReplay,
@@ -193,13 +193,19 @@ def _insert(
     messages: list[Message],
     idempotency: Idempotency | None,
 ) -> None:
-    """Write the notification, its messages and its idempotency record in one transaction."""
+    """Write the notification, its messages and its idempotency record in one transaction,
+    committed with those of the process's other requests (:data:`~models.db.group_commit`: one
+    SQLite write lock and one commit for all the requests waiting, instead of each thread
+    polling for the lock)."""
+
+    def write() -> None:
+        bulk_insert(Notification, [notification.__data__])
+        bulk_insert(Message, [message.__data__ for message in messages])
+        if idempotency:
+            record_idempotency(sender, idempotency, notification)
+
     try:
-        with write_transaction():
-            bulk_insert(Notification, [notification.__data__])
-            bulk_insert(Message, [message.__data__ for message in messages])
-            if idempotency:
-                record_idempotency(sender, idempotency, notification)
+        group_commit.run(write)
     except IntegrityError:
         record = idempotency and find_idempotency_record(sender, idempotency.key)
         if record:  # a concurrent request with the same key won the race
