@@ -12,7 +12,7 @@ from api.auth import current_sender, require
 from api.errors import Blueprint
 from api.idempotency import idempotent, requested_idempotency
 from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
-from api.notification_schemas import NotificationSchema
+from api.notification_schemas import NotificationSchema, notification_json
 from api.pagination import PageArgs, paginate
 from api.search import notification_listing
 from api.search_schemas import NotificationListArgs
@@ -70,7 +70,7 @@ class Notifications(MethodView):
         except InvalidSubmission as invalid:
             abort(400, errors=invalid.errors)
         notification.__dict__["message_list"] = messages
-        return make_response(dump_notification(notification), 202)
+        return make_response(notification_json(notification), 202)
 
     @blp.arguments(NotificationListArgs, location="query")
     @blp.response(200, NotificationSchema(many=True))
