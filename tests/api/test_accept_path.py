@@ -15,11 +15,13 @@ from flask import g
 
 from api.notification_schemas import NotificationSchema, notification_json, with_related
 from models.base import utcnow
+from models.idempotency import IdempotencyRecord
 from models.message import Message
 from models.notification import Notification
 from models.preference import ADDRESS, address_subject, opt_out
 from tasks.fanout import fanout
 from tests.factories import email_notification, idnp, make_sender, visit_reminder
+from tests.support import counted_statements
 from tests.tasks.test_fanout import person
 
 THREADS = 8
@@ -185,3 +187,18 @@ def test_the_accepted_notification_is_the_schema_s_dump(app, client, queues, gra
         for message in notification.__dict__["message_list"]:
             message.updated_at -= timedelta(days=10 * 365)
         dumped_both_ways(app, posting.sender, notification)
+
+
+def test_a_keyed_request_keeps_its_response_in_its_notification_s_transaction(client, sender, db):
+    with counted_statements(db) as statements:
+        response = client.post(
+            "/v1/notifications",
+            json=email_notification(),
+            headers=sender.headers | {"Idempotency-Key": "order-8"},
+        )
+
+    assert response.status_code == 202
+    table = IdempotencyRecord._meta.table_name
+    assert not [s for s in statements if s.lstrip().startswith("UPDATE") and table in s]
+    record = IdempotencyRecord.get(IdempotencyRecord.key == "order-8")
+    assert (record.status_code, record.response) == (202, response.get_json())
