@@ -9,12 +9,13 @@ import json
 from collections.abc import Callable
 from functools import wraps
 
-from flask import make_response, request
+from flask import g, make_response, request
 from flask_smorest import abort
 
 from api.auth import current_sender
 from models.idempotency import Idempotency, IdempotencyReplay, save_idempotent_response
 from settings import settings
+from tasks.submit import Answer
 
 HEADER = "Idempotency-Key"
 
@@ -27,7 +28,14 @@ def fingerprint() -> str:
 
 
 def requested_idempotency() -> Idempotency | None:
-    """The request's idempotency key and body fingerprint, or None without the header."""
+    """The request's idempotency key and body fingerprint, or None without the header (read
+    once per request)."""
+    if "idempotency" not in g:
+        g.idempotency = _requested_idempotency()
+    return g.idempotency
+
+
+def _requested_idempotency() -> Idempotency | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
@@ -58,7 +66,8 @@ def idempotent(dump: Callable[[object], dict], status_code: int):
             except IdempotencyReplay as replay:
                 return _replay(replay.record, dump, status_code)
             idempotency = requested_idempotency()
-            if idempotency and response.status_code == status_code:
+            kept = g.pop("idempotent_response_kept", False)
+            if idempotency and response.status_code == status_code and not kept:
                 save_idempotent_response(
                     current_sender(), idempotency.key, status_code, response.get_json()
                 )
@@ -67,6 +76,21 @@ def idempotent(dump: Callable[[object], dict], status_code: int):
         return wrapper
 
     return decorator
+
+
+class KeptAnswer:
+    """An ``answer`` for ``submit_notification`` (made by ``make``) that the idempotency record
+    keeps in the notification's own transaction; it remembers what it ``made``, and the
+    :func:`idempotent` wrapper then saves nothing more."""
+
+    def __init__(self, make: Answer):
+        self.make = make
+        self.made: tuple[int, dict] | None = None
+
+    def __call__(self, notification, messages) -> tuple[int, dict]:
+        self.made = self.make(notification, messages)
+        g.idempotent_response_kept = True
+        return self.made
 
 
 def _replay(record, dump, status_code: int):

@@ -10,9 +10,9 @@ from flask_smorest import abort
 
 from api.auth import current_sender, require
 from api.errors import Blueprint
-from api.idempotency import idempotent, requested_idempotency
+from api.idempotency import KeptAnswer, idempotent, requested_idempotency
 from api.inbox_schemas import ActionRequestSchema, ActionSchema, ReaderSchema
-from api.notification_schemas import NotificationSchema
+from api.notification_schemas import NotificationSchema, notification_json
 from api.pagination import PageArgs, paginate
 from api.search import notification_listing
 from api.search_schemas import NotificationListArgs
@@ -41,6 +41,12 @@ def dump_notification(notification) -> dict:
     return _NOTIFICATION.dump(notification)
 
 
+def _accepted(notification: Notification, messages: list) -> tuple[int, dict]:
+    """The 202 answering a submission (NotificationSchema's dump, made directly)."""
+    notification.__dict__["message_list"] = messages
+    return 202, notification_json(notification)
+
+
 @blp.route("")
 class Notifications(MethodView):
     @blp.arguments(NotificationCreateSchema)
@@ -63,14 +69,15 @@ class Notifications(MethodView):
         ``critical``, the recipients' opt-outs are bypassed (and each such message says so)."""
         if data["critical"]:
             require(SEND_CRITICAL)
+        answer = KeptAnswer(_accepted)
         try:
             notification, messages = submit_notification(
-                current_sender(), data, requested_idempotency()
+                current_sender(), data, requested_idempotency(), answer
             )
         except InvalidSubmission as invalid:
             abort(400, errors=invalid.errors)
-        notification.__dict__["message_list"] = messages
-        return make_response(dump_notification(notification), 202)
+        status, body = answer.made or _accepted(notification, messages)
+        return make_response(body, status)
 
     @blp.arguments(NotificationListArgs, location="query")
     @blp.response(200, NotificationSchema(many=True))

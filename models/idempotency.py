@@ -67,11 +67,16 @@ def find_idempotency_record(sender: Sender, key: str) -> IdempotencyRecord | Non
 
 
 def record_idempotency(
-    sender: Sender, idempotency: Idempotency, notification: Notification
+    sender: Sender,
+    idempotency: Idempotency,
+    notification: Notification,
+    response: tuple[int, dict] | None = None,
 ) -> IdempotencyRecord:
-    """Record that ``idempotency`` created ``notification``, in the caller's transaction. An
-    expired record of the key is deleted first (the scheduler may not have deleted it yet); a
-    remembered one makes this raise ``IntegrityError``."""
+    """Record that ``idempotency`` created ``notification``, in the caller's transaction, with
+    the ``response`` (status code, JSON body) to replay when it is known already (otherwise
+    :func:`save_idempotent_response` saves it later). An expired record of the key is deleted
+    first (the scheduler may not have deleted it yet); a remembered one makes this raise
+    ``IntegrityError``."""
     IdempotencyRecord.delete().where(
         (IdempotencyRecord.sender == sender)
         & (IdempotencyRecord.key == idempotency.key)
@@ -82,6 +87,8 @@ def record_idempotency(
         key=idempotency.key,
         fingerprint=idempotency.fingerprint,
         notification=notification,
+        status_code=response[0] if response else None,
+        response=response[1] if response else None,
     )
 
 

@@ -14,6 +14,7 @@ off for a service when the person turned it off everywhere or for that service.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from peewee import AutoField, BooleanField, CharField
 from channel_table import BY_RECIPIENT_TYPE, INAPP
 from models.base import BaseModel, UTCDateTimeField, utcnow
 from models.contact import Contact, ContactChannel
-from models.db import tuple_rows, write_transaction
+from models.db import run_sql, tuple_rows, write_transaction
 
 #: Subject kinds: a person (IDNP or in-app user id), or an address outside the registry.
 PERSON = "person"
@@ -156,41 +157,69 @@ def addresses_opted_out(
     """Of direct recipients ``(recipient type, address)``, those whose channel is off for
     ``service``: an in-app user id by that user's own opt-outs; any other address by those of
     every registry contact that has it (active or not: one of them opting out is enough) and
-    by the address's own subject (what an unsubscribe link writes for it). Two queries,
-    however many addresses."""
+    by the address's own subject (what an unsubscribe link writes for it). One statement,
+    however many addresses, its text built once per shape (peewee's query building was most of
+    an accepted POST's CPU spent here)."""
     wanted = set(addresses)
-    users = {address for kind, address in wanted if kind == INAPP.recipient_type}
-    others = wanted - {(INAPP.recipient_type, user) for user in users}
-    owners: dict[tuple[str, str], set[str]] = defaultdict(set)
-    if others:
-        query = (
-            ContactChannel.select(ContactChannel.type, ContactChannel.address, Contact.idnp)
-            .join(Contact)
-            .where(
-                ContactChannel.type.in_({kind for kind, _ in others})
-                & ContactChannel.address.in_({address for _, address in others})
-            )
-        )
-        for kind, address, idnp in tuple_rows(query):
-            if (kind, address) in others:
-                owners[(kind, address)].add(idnp)
-    for user in users:
-        owners[(INAPP.recipient_type, user)].add(user)
-    off = _opted_out(
-        {
-            PERSON: (idnp for idnps in owners.values() for idnp in idnps),
-            ADDRESS: (address_subject(*pair) for pair in others),
-        },
-        service,
+    users = sorted({address for kind, address in wanted if kind == INAPP.recipient_type})
+    others = {pair for pair in wanted if pair[0] != INAPP.recipient_type}
+    by_subject: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for pair in others:
+        by_subject[address_subject(*pair)].append(pair)
+    types = sorted({kind for kind, _ in others})
+    values = sorted({address for _, address in others})
+    services = [EVERYWHERE] if not service else [EVERYWHERE, service]
+    sql = _opted_out_addresses_sql(
+        len(types), len(values), len(by_subject), len(users), len(services)
     )
+    params = [
+        *([PERSON, *types, *values, *services] if others else []),
+        *([ADDRESS, *by_subject, *services] if others else []),
+        *([PERSON, *users, *services] if users else []),
+    ]
+    if not params:
+        return set()
+    off: set[tuple[str, str]] = set()
+    for branch, kind, subject, channel in run_sql(sql, params).fetchall():
+        if branch == 0:  # a registry contact's opt-out, by the address it has
+            pairs = [(kind, subject)] if (kind, subject) in others else []
+        elif branch == 1:  # the address's own opt-out
+            pairs = by_subject.get(subject, [])
+        else:  # an in-app user's
+            pairs = [(INAPP.recipient_type, subject)]
+        off.update(pair for pair in pairs if BY_RECIPIENT_TYPE[pair[0]].name == channel)
+    return off
 
-    def is_off(kind: str, address: str) -> bool:
-        channel = BY_RECIPIENT_TYPE[kind].name
-        subjects = [(PERSON, owner) for owner in owners[(kind, address)]]
-        subjects.append((ADDRESS, address_subject(kind, address)))
-        return any(channel in off.get(subject, ()) for subject in subjects)
 
-    return {(kind, address) for kind, address in wanted if is_off(kind, address)}
+@functools.lru_cache(maxsize=64)
+def _opted_out_addresses_sql(
+    types: int, values: int, subjects: int, users: int, services: int
+) -> str:
+    """The statement of :func:`addresses_opted_out` for its numbers of recipient types,
+    addresses, address subjects, in-app users and services: rows (branch, recipient type,
+    address or subject, channel) of the opt-outs that may concern them."""
+    marks = lambda count: ", ".join("?" * count)  # noqa: E731
+    preference, channel = Preference._meta.table_name, ContactChannel._meta.table_name
+    contact = Contact._meta.table_name
+    off = f"AND p.service IN ({marks(services)}) AND NOT p.enabled"
+    parts = []
+    if types:
+        parts.append(
+            f"SELECT 0, cc.type, cc.address, p.channel FROM {channel} cc "
+            f"JOIN {contact} c ON c.id = cc.contact_id "
+            f"JOIN {preference} p ON p.subject = c.idnp AND p.subject_kind = ? "
+            f"WHERE cc.type IN ({marks(types)}) AND cc.address IN ({marks(values)}) " + off
+        )
+        parts.append(
+            f"SELECT 1, '', p.subject, p.channel FROM {preference} p "
+            f"WHERE p.subject_kind = ? AND p.subject IN ({marks(subjects)}) " + off
+        )
+    if users:
+        parts.append(
+            f"SELECT 2, '', p.subject, p.channel FROM {preference} p "
+            f"WHERE p.subject_kind = ? AND p.subject IN ({marks(users)}) " + off
+        )
+    return " UNION ALL ".join(parts)
 
 
 def forget_preferences(subjects: Iterable[str], kind: str = PERSON) -> int:

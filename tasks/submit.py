@@ -7,12 +7,14 @@ its messages later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from peewee import IntegrityError
 
 from channel_table import CHANNELS_BY_NAME, INAPP
 from channels import documents
 from models.base import new_id, utcnow
-from models.db import bulk_insert, write_transaction
+from models.db import bulk_insert, group_commit
 from models.idempotency import (
     Idempotency,
     IdempotencyReplay,
@@ -31,6 +33,9 @@ from tasks.fanout import start_fanout
 from tasks.limits import give_back, take_all_messages
 from templating.engine import check_use
 
+#: Makes a submission's response from its notification and messages: (status code, JSON body).
+Answer = Callable[[Notification, list[Message]], tuple[int, dict]]
+
 
 class InvalidSubmission(TaskError):
     """The request is well-formed but cannot be sent as asked; ``errors`` name the fields."""
@@ -41,15 +46,21 @@ class InvalidSubmission(TaskError):
 
 
 def submit_notification(
-    sender: Sender, data: dict, idempotency: Idempotency | None = None
+    sender: Sender,
+    data: dict,
+    idempotency: Idempotency | None = None,
+    answer: Answer | None = None,
 ) -> tuple[Notification, list[Message]]:
     """Store a notification with one message per recipient × channel, then enqueue them.
 
-    ``data`` is the validated request (snake_case keys). Raises :class:`IdempotencyReplay` when
-    the idempotency key was already used by this sender, :class:`InvalidSubmission` when the
-    template cannot serve the request, :class:`~tasks.limits.DailyLimitExceeded` when its
-    direct messages do not all fit in the sender's daily message limit (nothing is stored;
-    IDNP recipients and broadcasts are counted as their fan-out makes their messages).
+    ``data`` is the validated request (snake_case keys). With an ``idempotency`` key,
+    ``answer(notification, messages)`` makes the response (status code, JSON body) before
+    anything is written, so that the idempotency record keeps it in the same transaction (no
+    second write). Raises :class:`IdempotencyReplay` when the idempotency key was already used
+    by this sender, :class:`InvalidSubmission` when the template cannot serve the request,
+    :class:`~tasks.limits.DailyLimitExceeded` when its direct messages do not all fit in the
+    sender's daily message limit (nothing is stored; IDNP recipients and broadcasts are
+    counted as their fan-out makes their messages).
     """
     if idempotency and (record := find_idempotency_record(sender, idempotency.key)):
         raise IdempotencyReplay(record)
@@ -100,7 +111,8 @@ def submit_notification(
     taken = None
     try:
         taken = take_all_messages(sender, counted)
-        _insert(sender, notification, messages, idempotency)
+        response = answer(notification, messages) if answer and idempotency else None
+        _insert(sender, notification, messages, idempotency, response)
     except BaseException:
         if taken:
             give_back(taken, counted)
@@ -192,14 +204,21 @@ def _insert(
     notification: Notification,
     messages: list[Message],
     idempotency: Idempotency | None,
+    response: tuple[int, dict] | None = None,
 ) -> None:
-    """Write the notification, its messages and its idempotency record in one transaction."""
+    """Write the notification, its messages and its idempotency record in one transaction,
+    committed with those of the process's other requests (:data:`~models.db.group_commit`: one
+    SQLite write lock and one commit for all the requests waiting, instead of each thread
+    polling for the lock)."""
+
+    def write() -> None:
+        bulk_insert(Notification, [notification.__data__])
+        bulk_insert(Message, [message.__data__ for message in messages])
+        if idempotency:
+            record_idempotency(sender, idempotency, notification, response)
+
     try:
-        with write_transaction():
-            bulk_insert(Notification, [notification.__data__])
-            bulk_insert(Message, [message.__data__ for message in messages])
-            if idempotency:
-                record_idempotency(sender, idempotency, notification)
+        group_commit.run(write)
     except IntegrityError:
         record = idempotency and find_idempotency_record(sender, idempotency.key)
         if record:  # a concurrent request with the same key won the race
