@@ -1,10 +1,34 @@
-"""Fixtures for channel tests that keep documents: a document store of the test's own."""
+"""Fixtures for channel tests: a document store of the test's own, and SMTP servers with a
+handler of the test's own."""
 
 import os
 
 import pytest
+from aiosmtpd.controller import Controller
 
+from dev.embedded_redis import free_port
 from settings import settings
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """``serve(handler, **options)``: an aiosmtpd server with ``handler`` on 127.0.0.1 (the
+    ``Controller``'s ``options``, such as ``enable_SMTPUTF8``), as the SMTP server Herald uses;
+    returns the handler."""
+    controllers = []
+
+    def start(handler, **options):
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        controllers.append(controller)
+        monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+        monkeypatch.setattr(settings, "SMTP_PORT", port)
+        return handler
+
+    yield start
+    for controller in controllers:
+        controller.stop()
 
 
 class DocumentStore:

@@ -212,25 +212,6 @@ class CountingNoops(ScriptedMailServer):
         return "250 OK"
 
 
-@pytest.fixture
-def serve(monkeypatch):
-    """Start a given mail server handler on 127.0.0.1, as the SMTP server Herald uses."""
-    controllers = []
-
-    def start(handler):
-        port = free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
-        monkeypatch.setattr(settings, "SMTP_PORT", port)
-        return handler
-
-    yield start
-    for controller in controllers:
-        controller.stop()
-
-
 def test_a_connection_lost_after_the_data_went_out_is_not_sent_again(serve, channel):
     server = serve(DroppingAtData())
     channel.send(HELLO, "first@example.md")  # a reused connection would be replaced once

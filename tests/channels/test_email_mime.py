@@ -7,12 +7,10 @@ from email import policy
 from email.utils import parsedate_to_datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from channels.base import PermanentError, Rendered, TransientError
 from channels.email import EmailChannel
 from channels.email_mime import compose
-from dev.embedded_redis import free_port
 from dev.mailcatcher import MailCatcher
 from models.states import FailureReason
 from settings import settings
@@ -32,25 +30,6 @@ def parsed(mail):
 def content(part) -> str:
     """A text part's content, with the wire's CRLF line ends as newlines."""
     return part.get_content().replace("\r\n", "\n")
-
-
-@pytest.fixture
-def smtputf8_server(monkeypatch):
-    """A mail catcher that offers SMTPUTF8 or not, as the test asks: ``start(offers)``."""
-    controllers = []
-
-    def start(offers: bool) -> MailCatcher:
-        catcher, port = MailCatcher(), free_port()
-        controller = Controller(catcher, hostname="127.0.0.1", port=port, enable_SMTPUTF8=offers)
-        controller.start()
-        controllers.append(controller)
-        monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
-        monkeypatch.setattr(settings, "SMTP_PORT", port)
-        return catcher
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def test_headers_and_parts_read_back_as_sent(smtp, channel, monkeypatch):
@@ -114,16 +93,16 @@ def test_a_subject_with_a_line_break_is_refused():
         compose(Rendered(subject="Salut\nBcc: victim@example.md", body="Text"), "a@example.md")
 
 
-def test_a_non_ascii_address_goes_with_smtputf8(smtputf8_server, channel):
-    catcher = smtputf8_server(offers=True)
+def test_a_non_ascii_address_goes_with_smtputf8(serve, channel):
+    catcher = serve(MailCatcher(), enable_SMTPUTF8=True)
     channel.send(Rendered(subject="Salut", body="Text"), "ion@exămple.md")
     (mail,) = catcher.wait_for(1)
     assert mail.rcpt_tos == ["ion@exămple.md"]
     assert email.message_from_bytes(mail.raw, policy=policy.SMTPUTF8)["To"] == "ion@exămple.md"
 
 
-def test_a_non_ascii_address_to_a_server_without_smtputf8_is_not_sent(smtputf8_server, channel):
-    catcher = smtputf8_server(offers=False)
+def test_a_non_ascii_address_to_a_server_without_smtputf8_is_not_sent(serve, channel):
+    catcher = serve(MailCatcher(), enable_SMTPUTF8=False)
     with pytest.raises(TransientError):
         channel.send(Rendered(subject="Salut", body="Text"), "ion@exămple.md")
     channel.send(Rendered(subject="Salut", body="Text"), "ion@example.md")
