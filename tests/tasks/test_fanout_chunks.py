@@ -1,0 +1,284 @@
+"""Fan-out in parallel chunks: a broadcast is cut into chunks once, each a job any worker may
+run; a redelivered job, a worker killed mid-chunk, a worker whose lease ran out, or a cancel
+while chunks are in flight leave every subscriber with one message, or none after a cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+import tasks.fanout as fanout_module
+from models.base import utcnow
+from models.contact import Contact, Subscription, upsert_contacts
+from models.fanout_chunk import FanoutChunk, claim_chunk
+from models.message import Message
+from models.notification import Notification
+from models.states import MessageState
+from scheduler.jobs import replay
+from settings import settings
+from tasks.fanout import fanout, fanout_chunk, run_chunk
+from tests.factories import idnp
+from tests.support import running_worker, wait_until
+from tests.tasks.test_fanout import fanned_out, send
+
+SUBSCRIBERS = 35
+CHUNK = 10  # four chunks: 10, 10, 10, 5
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(settings, "FANOUT_CHUNK_SIZE", CHUNK)
+
+
+def subscribe(count: int, service: str = "water", first: int = 0) -> list[str]:
+    """``count`` registry contacts with an email address, subscribed to ``service``."""
+    rows = [
+        {"idnp": idnp(500 + n), "channels": [{"type": "email", "address": f"p{n}@example.md"}]}
+        for n in range(first, first + count)
+    ]
+    upsert_contacts(rows)
+    people = [row["idnp"] for row in rows]
+    contacts = Contact.select(Contact.id).where(Contact.idnp.in_(people))
+    Subscription.insert_many(
+        [{"contact": c.id, "service_name": service} for c in contacts]
+    ).execute()
+    return people
+
+
+def broadcast(client, sender, service="water") -> str:
+    return send(client, sender, isBroadcast=True, serviceName=service)["id"]
+
+
+def made(notification_id) -> Counter:
+    """How many messages each (recipient, channel) has."""
+    rows = Message.select(Message.recipient_key, Message.channel).where(
+        Message.notification == notification_id
+    )
+    return Counter((m.recipient_key, m.channel) for m in rows)
+
+
+def exactly_once(notification_id, people) -> bool:
+    return made(notification_id) == Counter({(p, "email"): 1 for p in people})
+
+
+def progress(client, sender, notification_id) -> dict:
+    response = client.get(f"/v1/notifications/{notification_id}", headers=sender.headers)
+    return response.get_json()["fanout"]
+
+
+def chunk_jobs(queues) -> list[int]:
+    """The chunk numbers of the fan-out chunk jobs waiting on the broker."""
+    import json
+
+    raws = queues.client.hvals("dramatiq:fanout.msgs")
+    jobs = [json.loads(raw) for raw in raws]
+    return sorted(job["args"][1] for job in jobs if job["actor_name"] == "fanout_chunk")
+
+
+def expire_leases(notification_id) -> None:
+    """What time does to a dead worker's claim: its lease and its last move are past."""
+    past = utcnow() - timedelta(seconds=settings.REPLAY_AFTER_SECONDS + 1)
+    FanoutChunk.update(lease_until=past, updated_at=past).where(
+        FanoutChunk.notification == notification_id
+    ).execute()
+    Notification.update(fanout_updated_at=past).where(Notification.id == notification_id).execute()
+
+
+def test_the_first_job_cuts_the_broadcast_into_chunks_each_a_job_of_its_own(
+    client, sender, queues, small_chunks
+):
+    people = subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+
+    fanout(notification_id)
+
+    assert chunk_jobs(queues) == [1, 2, 3]  # for any worker to take, while this one ran chunk 0
+    assert progress(client, sender, notification_id) == {
+        "chunks": 4,
+        "chunksDone": 1,
+        "people": 10,
+        "messages": 10,
+    }
+    for number in (3, 1, 2):  # in any order
+        fanout_chunk(notification_id, number)
+    assert exactly_once(notification_id, people)
+    assert Notification.get_by_id(notification_id).fanout_state == "done"
+    assert progress(client, sender, notification_id)["chunksDone"] == 4
+    assert queues.client.llen("dramatiq:email") == SUBSCRIBERS
+
+
+def test_workers_run_the_chunks_and_every_subscriber_gets_one_message(
+    client, sender, queues, db, small_chunks
+):
+    people = subscribe(SUBSCRIBERS)
+    with running_worker(queues, threads=4):
+        notification_id = broadcast(client, sender)
+        wait_until(fanned_out(notification_id), timeout=30)
+    assert exactly_once(notification_id, people)
+    assert progress(client, sender, notification_id) == {
+        "chunks": 4,
+        "chunksDone": 4,
+        "people": SUBSCRIBERS,
+        "messages": SUBSCRIBERS,
+    }
+
+
+def test_redelivered_chunk_jobs_and_replays_store_nothing_twice(
+    client, sender, queues, small_chunks
+):
+    people = subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+    fanout(notification_id)
+    fanout(notification_id)  # the first job, delivered twice
+    for _ in range(2):
+        for number in range(4):
+            fanout_chunk(notification_id, number)
+    expire_leases(notification_id)
+    replay(utcnow())
+    fanout(notification_id)
+
+    assert exactly_once(notification_id, people)
+
+
+def test_a_chunk_whose_worker_was_killed_is_run_again_after_its_lease(
+    client, sender, queues, db, small_chunks
+):
+    people = subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+    fanout(notification_id)
+    # A worker claimed chunk 2 and was SIGKILLed: its claim is committed, nothing else is.
+    assert claim_chunk(notification_id, 2, lease_seconds=300) is not None
+    for number in range(4):
+        fanout_chunk(notification_id, number)
+    assert Notification.get_by_id(notification_id).fanout_state == "pending"
+    assert sum(made(notification_id).values()) == 25
+    assert replay(utcnow()) == 0  # the lease holds: nobody else takes the chunk yet
+
+    expire_leases(notification_id)
+    queues.flush_all()
+    assert replay(utcnow()) == 1
+    with running_worker(queues):
+        wait_until(fanned_out(notification_id), timeout=30)
+    assert exactly_once(notification_id, people)
+
+
+def test_a_worker_whose_lease_ran_out_mid_chunk_stores_nothing(
+    client, sender, queues, small_chunks, monkeypatch
+):
+    """Worker A is slow on chunk 0; its lease runs out and worker B runs the chunk; A's
+    messages must not be stored on top of B's."""
+    people = subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+    original = fanout_module.resolve
+    overtaken = []
+
+    def slow_resolve(notification, chunk_people):
+        if not overtaken:
+            overtaken.append(True)
+            expire_leases(notification_id)
+            run_chunk(Notification.get_by_id(notification_id), 0)  # worker B
+        return original(notification, chunk_people)
+
+    monkeypatch.setattr(fanout_module, "resolve", slow_resolve)
+    assert run_chunk(Notification.get_by_id(notification_id), 0) == 0  # worker A, overtaken
+
+    monkeypatch.setattr(fanout_module, "resolve", original)
+    for _ in range(2):
+        fanout(notification_id)
+        for number in range(4):
+            fanout_chunk(notification_id, number)
+    assert exactly_once(notification_id, people)
+
+
+def test_a_cancel_while_chunks_are_in_flight_stops_the_fanout(
+    client, sender, queues, small_chunks, monkeypatch
+):
+    subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+    fanout(notification_id)
+    original = fanout_module.resolve
+
+    def cancelled_meanwhile(notification, chunk_people):
+        response = client.delete(f"/v1/notifications/{notification_id}", headers=sender.headers)
+        assert response.status_code == 204
+        return original(notification, chunk_people)
+
+    monkeypatch.setattr(fanout_module, "resolve", cancelled_meanwhile)
+    assert run_chunk(Notification.get_by_id(notification_id), 1) == 0
+    monkeypatch.setattr(fanout_module, "resolve", original)
+    for number in range(4):  # the jobs still on the broker, and redelivered ones
+        fanout_chunk(notification_id, number)
+    expire_leases(notification_id)
+    replay(utcnow())
+    fanout(notification_id)
+
+    assert sum(made(notification_id).values()) == 10  # chunk 0's, made before the cancel
+    states = {m.state for m in Message.select().where(Message.notification == notification_id)}
+    assert states == {MessageState.CANCELLED}
+    chunks = FanoutChunk.select().where(FanoutChunk.notification == notification_id)
+    assert sorted(c.state for c in chunks) == ["done"] + ["stopped"] * 3
+
+
+def test_a_cancel_racing_a_chunk_commit_cancels_what_the_chunk_stored(
+    client, sender, queues, small_chunks, monkeypatch
+):
+    """The cancel runs on another thread while a chunk is between its inserts and its commit;
+    whichever commits first, no message of the chunk is left to send."""
+    subscribe(SUBSCRIBERS)
+    notification_id = broadcast(client, sender)
+    queues.flush_all()
+    original_insert = fanout_module.bulk_insert
+    cancel_done = threading.Event()
+
+    def insert_then_cancel(model, rows, *args, **kwargs):
+        original_insert(model, rows, *args, **kwargs)
+        thread = threading.Thread(target=_cancel, args=(notification_id, cancel_done))
+        thread.start()
+        thread.join(timeout=0.5)  # on either database the cancel waits for this commit
+
+    monkeypatch.setattr(fanout_module, "bulk_insert", insert_then_cancel)
+    fanout(notification_id)  # plans the chunks and runs chunk 0
+    assert cancel_done.wait(30)
+    monkeypatch.setattr(fanout_module, "bulk_insert", original_insert)
+    for number in range(4):
+        fanout_chunk(notification_id, number)
+
+    rows = list(Message.select().where(Message.notification == notification_id))
+    assert len(rows) == 10
+    assert {m.state for m in rows} == {MessageState.CANCELLED}
+
+
+def _cancel(notification_id, done: threading.Event) -> None:
+    from models.db import database
+    from models.lifecycle import soft_delete
+
+    with database.connection_context():
+        soft_delete(notification_id)
+    done.set()
+
+
+def test_two_senders_broadcasting_to_one_service_each_get_their_own(
+    client, sender, other_sender, queues, db, small_chunks
+):
+    people = subscribe(SUBSCRIBERS)
+    with running_worker(queues, threads=4):
+        mine = broadcast(client, sender)
+        theirs = broadcast(client, other_sender)
+        wait_until(fanned_out(mine), timeout=30)
+        wait_until(fanned_out(theirs), timeout=30)
+    assert exactly_once(mine, people) and exactly_once(theirs, people)
+    for notification_id, owner in ((mine, sender), (theirs, other_sender)):
+        senders = {
+            m.sender_id for m in Message.select().where(Message.notification == notification_id)
+        }
+        assert senders == {owner.sender.id}
+    response = client.get(f"/v1/notifications/{theirs}", headers=sender.headers)
+    assert response.status_code == 404
