@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import threading
 from typing import Any
@@ -98,17 +99,22 @@ def dict_rows(query: peewee.SelectBase) -> list[dict[str, Any]]:
     return list(query.dicts())
 
 
-def bulk_insert(model, rows: list[dict], page_size: int = 1000) -> None:
-    """Insert many rows of ``model`` fast: values converted by the fields, then one
-    ``executemany`` (SQLite) or multi-row ``execute_values`` (PostgreSQL), skipping peewee's
-    per-value SQL generation, which dominates large inserts. Every row has the same keys
-    (field names); call inside a transaction."""
+def bulk_insert(model, rows: list[dict], page_size: int = 1000, converted: bool = False) -> None:
+    """Insert many rows of ``model`` fast: values converted by the fields (unless already
+    ``converted`` to what the database stores), then one ``executemany`` (SQLite) or
+    multi-row ``execute_values`` (PostgreSQL), skipping peewee's per-value SQL generation,
+    which dominates large inserts. Every row has the same keys (field names); call inside a
+    transaction."""
     if not rows:
         return
     fields = [model._meta.fields[name] for name in rows[0]]
     columns = ", ".join(f'"{field.column_name}"' for field in fields)
     table = model._meta.table_name
-    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
+    if converted:
+        names = operator.itemgetter(*rows[0])
+        values = [names(row) for row in rows]
+    else:
+        values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     cursor = database.cursor()
     with _driver_errors_as_peewee:
         if is_sqlite():

@@ -20,6 +20,7 @@ from peewee import SQL, AutoField, BigIntegerField, CharField, ForeignKeyField, 
 from models.base import BaseModel, UTCDateTimeField, new_id, utcnow
 from models.db import run_sql, tuple_rows
 from models.notification import Notification
+from models.preference import EVERYWHERE, PERSON
 from models.states import FanoutState
 
 
@@ -227,3 +228,50 @@ def stalled_fanouts(before: datetime) -> list[str]:
             .execute()
         )
     return stalled
+
+
+def _range_sql(chunk: FanoutChunk, service: str | None) -> tuple[str, list]:
+    """SQL (for ``subscription AS s``) selecting the chunk's subscribers of ``service``, and
+    its parameters."""
+    sql, params = "s.service_name = ? AND s.contact_id >= ?", [service, chunk.low]
+    if chunk.high is not None:
+        sql += " AND s.contact_id < ?"
+        params.append(chunk.high)
+    return sql, params
+
+
+def subscribers_with_channels(
+    chunk: FanoutChunk, service: str | None, kinds: list[str]
+) -> list[tuple]:
+    """The chunk's subscribers of ``service``, each with its active channels of ``kinds`` in
+    priority order: rows (contact id, idnp, preferred language, channel type or None, address
+    or None) by contact id, in one query (plain SQL: building it with peewee cost more than
+    running it)."""
+    where, params = _range_sql(chunk, service)
+    marks = ", ".join("?" * len(kinds))
+    kind_sql = f"cc.type IN ({marks})" if kinds else "1 = 0"
+    sql = (
+        "SELECT c.id, c.idnp, c.preferred_language, cc.type, cc.address"
+        " FROM subscription AS s JOIN contact AS c ON c.id = s.contact_id"
+        " LEFT JOIN contact_channel AS cc"
+        f" ON cc.contact_id = c.id AND cc.active AND {kind_sql}"
+        f" WHERE {where} ORDER BY c.id, cc.priority, cc.id"
+    )
+    return run_sql(sql, [*kinds, *params]).fetchall()
+
+
+def subscribers_opted_out(chunk: FanoutChunk, service: str | None) -> dict[str, set[str]]:
+    """For each of the chunk's subscribers who turned a channel off, everywhere or for
+    ``service``: the channels, by IDNP (one query; see ``models.preference.opted_out``)."""
+    where, params = _range_sql(chunk, service)
+    services = [EVERYWHERE] if not service else [EVERYWHERE, service]
+    sql = (
+        "SELECT p.subject, p.channel FROM preference AS p"
+        f" WHERE p.subject_kind = ? AND p.service IN ({', '.join('?' * len(services))})"
+        " AND NOT p.enabled AND p.subject IN (SELECT c.idnp FROM subscription AS s"
+        f" JOIN contact AS c ON c.id = s.contact_id WHERE {where})"
+    )
+    off: dict[str, set[str]] = {}
+    for subject, channel in run_sql(sql, [PERSON, *services, *params]).fetchall():
+        off.setdefault(subject, set()).add(channel)
+    return off
