@@ -17,7 +17,7 @@ import dramatiq
 from peewee import IntegrityError
 
 from models.base import dashed, utcnow
-from models.db import bulk_insert, write_transaction
+from models.db import bulk_insert, queued_writer, write_transaction
 from models.fanout_chunk import (
     FanoutChunk,
     all_done,
@@ -111,7 +111,7 @@ def run_chunk(notification: Notification, number: int) -> int:
 def store(chunk: FanoutChunk, people: int, rows: list[dict]) -> bool:
     """Insert the chunk's message rows in the transaction that marks it done, if this worker
     still holds it; whether they were stored."""
-    with write_transaction():
+    with queued_writer(), write_transaction():
         stored = finish_chunk(chunk, people, len(rows))
         if stored:
             bulk_insert(Message, rows, converted=True)
