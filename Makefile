@@ -69,10 +69,13 @@ settings-doc: $(RUN_STAMP)
 # History search needs a PostgreSQL database it may wipe: created when the server is reachable,
 # skipped with the reason otherwise.
 BENCH_SEARCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_search
+BENCH_FANOUT_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_fanout
 
 bench: $(TEST_STAMP)
 	$(PIP_INSTALL) -e '.[dev,bench]'
 	$(BIN)/python -m bench.fanout --contacts 100000
+	if $(BIN)/python -m dev.bench_database $(BENCH_FANOUT_DATABASE_URL); then \
+		$(BIN)/python -m bench.fanout --database $(BENCH_FANOUT_DATABASE_URL) --contacts 1000000; fi
 	$(BIN)/python -m bench.email --messages 5000
 	$(BIN)/python -m bench.engine --messages 5000
 	$(BIN)/python -m bench.api --seconds 10

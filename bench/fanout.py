@@ -48,7 +48,7 @@ def main() -> None:
 
     backend = url.split(":", 1)[0]
     save(
-        "fanout",
+        "fanout" if backend == "sqlite" else "fanout_postgresql",
         {"contacts": args.contacts, "backend": backend, "workers": args.workers, **figures},
     )
 
