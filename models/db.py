@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import io
 import operator
 import os
 import threading
@@ -122,10 +123,11 @@ def dict_rows(query: peewee.SelectBase) -> list[dict[str, Any]]:
 
 def bulk_insert(model, rows: list[dict], page_size: int = 1000, converted: bool = False) -> None:
     """Insert many rows of ``model`` fast: values converted by the fields (unless already
-    ``converted`` to what the database stores), then one ``executemany`` (SQLite) or
-    multi-row ``execute_values`` (PostgreSQL), skipping peewee's per-value SQL generation,
-    which dominates large inserts. Every row has the same keys (field names); call inside a
-    transaction."""
+    ``converted`` to what the database stores: text, numbers, booleans, None), then one
+    ``executemany`` (SQLite), or on PostgreSQL a multi-row ``execute_values`` (a ``COPY``
+    for converted rows: half the server's time and a third of ours), skipping peewee's
+    per-value SQL generation, which dominates large inserts. Every row has the same keys
+    (field names); call inside a transaction."""
     if not rows:
         return
     fields = [model._meta.fields[name] for name in rows[0]]
@@ -141,11 +143,29 @@ def bulk_insert(model, rows: list[dict], page_size: int = 1000, converted: bool 
         if is_sqlite():
             marks = ", ".join("?" * len(fields))
             cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', values)
+        elif converted:
+            lines = ("\t".join(map(_copy_text, row)) + "\n" for row in values)
+            cursor.copy_expert(
+                f'COPY "{table}" ({columns}) FROM STDIN', io.StringIO("".join(lines))
+            )
         else:
             from psycopg2.extras import execute_values
 
             sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
             execute_values(cursor, sql, values, page_size=page_size)
+
+
+def _copy_text(value) -> str:
+    """A value in ``COPY``'s text format."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
 
 
 class GroupCommitInterrupted(ModelError, peewee.OperationalError):

@@ -282,3 +282,19 @@ def test_two_senders_broadcasting_to_one_service_each_get_their_own(
         assert senders == {owner.sender.id}
     response = client.get(f"/v1/notifications/{theirs}", headers=sender.headers)
     assert response.status_code == 404
+
+
+def test_a_recipient_s_attributes_are_stored_as_given_whatever_characters_they_hold(
+    client, sender, queues
+):
+    """Rows are written as the columns store them (PostgreSQL: COPY's text format, which
+    escapes tabs, newlines and backslashes)."""
+    odd = {"note": "tab\there\nline\\back\r\u0103\u20ac", "n": 3}
+    recipients = [{"type": "idnp", "value": idnp(900), "attributes": odd}]
+    posted = send(client, sender, recipients=recipients, channels=["email"])
+    queues.flush_all()
+    fanout(posted["id"])
+
+    (message,) = Message.select().where(Message.notification == posted["id"])
+    assert message.attributes == odd
+    assert message.recipient_key == idnp(900)
