@@ -298,3 +298,53 @@ def test_a_recipient_s_attributes_are_stored_as_given_whatever_characters_they_h
     (message,) = Message.select().where(Message.notification == posted["id"])
     assert message.attributes == odd
     assert message.recipient_key == idnp(900)
+
+
+@pytest.mark.parametrize("policy", ["all", "fallback"])
+def test_a_broadcast_resolves_its_subscribers_as_a_list_of_their_idnps_would(
+    client, sender, queues, telegram, policy
+):
+    """Broadcast chunks read channels and opt-outs in plain SQL; an IDNP list through the
+    registry's queries: the same people get the same messages either way."""
+    from models.contact import ContactChannel
+    from models.preference import set_preferences
+    from tests.tasks.test_fanout import person
+
+    people = [
+        person(801, ("email", "a@example.md", 1), ("telegram", "1001", 2)),
+        person(802, ("email", "dead@example.md", 1), ("telegram", "1002", 2)),
+        person(803, ("email", "gone@example.md")),
+        person(804, ("email", "d@example.md", 2), ("telegram", "1004", 1)),
+        person(805, ("telegram", "1005")),
+        person(806, ("email", "f@example.md")),
+    ]
+    ContactChannel.update(active=False).where(
+        ContactChannel.address.in_(["dead@example.md", "gone@example.md"])
+    ).execute()
+    set_preferences(people[3], {"channels": {"telegram": False}})
+    set_preferences(people[4], {"services": {"water": {"telegram": False}}})
+    set_preferences(people[5], {"services": {"gas": {"email": False}}})
+    contacts = Contact.select(Contact.id).where(Contact.idnp.in_(people))
+    Subscription.insert_many(
+        [{"contact": c.id, "service_name": "water"} for c in contacts]
+    ).execute()
+    common = {"serviceName": "water", "channelPolicy": policy, "channels": ["email", "telegram"]}
+    by_broadcast = send(client, sender, isBroadcast=True, **common)["id"]
+    by_list = send(
+        client, sender, recipients=[{"type": "idnp", "value": p} for p in people], **common
+    )["id"]
+    queues.flush_all()
+    fanout(by_broadcast)
+    fanout(by_list)
+
+    def outcome(notification_id):
+        rows = Message.select().where(Message.notification == notification_id)
+        return sorted(
+            (m.recipient_key, m.channel, m.destination, m.state, m.failure_reason, m.fallback_rank)
+            for m in rows
+        )
+
+    assert outcome(by_broadcast) == outcome(by_list)
+    assert len({row[0] for row in outcome(by_broadcast)}) == len(people)
+    assert ("failed", "NO_ACTIVE_CHANNEL") in {row[3:5] for row in outcome(by_broadcast)}
+    assert ("failed", "UNSUBSCRIBED") in {row[3:5] for row in outcome(by_broadcast)}
