@@ -348,3 +348,52 @@ def test_a_broadcast_resolves_its_subscribers_as_a_list_of_their_idnps_would(
     assert len({row[0] for row in outcome(by_broadcast)}) == len(people)
     assert ("failed", "NO_ACTIVE_CHANNEL") in {row[3:5] for row in outcome(by_broadcast)}
     assert ("failed", "UNSUBSCRIBED") in {row[3:5] for row in outcome(by_broadcast)}
+
+
+def test_a_worker_process_sigkilled_during_a_broadcast_loses_and_duplicates_nothing(
+    client, sender, queues, db, redis_url, tmp_path, monkeypatch
+):
+    """A real ``dramatiq tasks.worker`` runs the chunks and is SIGKILLed once some are done;
+    after the leases run out, replay and another worker finish the broadcast. Wherever the
+    kill lands, each subscriber has one message."""
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    from tests.support import started_with_output
+
+    monkeypatch.setattr(settings, "FANOUT_CHUNK_SIZE", 50)
+    people = subscribe(1500)
+    env = dict(
+        os.environ,
+        DATABASE_URL=db.herald_url,
+        REDIS_URL=redis_url,
+        BROKER_URL="",
+        VAR_DIR=str(tmp_path),
+        FANOUT_CHUNK_SIZE="50",
+    )
+    command = [sys.executable, "-m", "dramatiq", "tasks.worker", "--processes", "1"]
+    root = Path(__file__).resolve().parents[2]
+    process, _output, _reader = started_with_output(command + ["--threads", "2"], cwd=root, env=env)
+    try:
+        notification_id = broadcast(client, sender)
+
+        def some_chunks_done():
+            done = FanoutChunk.select().where(
+                (FanoutChunk.notification == notification_id) & (FanoutChunk.state == "done")
+            )
+            return done.count() >= 3
+
+        wait_until(some_chunks_done, timeout=60)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    assert max(made(notification_id).values()) == 1
+
+    expire_leases(notification_id)
+    queues.flush_all()  # what the dead worker had taken is gone with it
+    replay(utcnow())
+    with running_worker(queues, threads=2):
+        wait_until(fanned_out(notification_id), timeout=60)
+    assert exactly_once(notification_id, people)
