@@ -208,8 +208,8 @@ def print_table(url: str, count: int, workers: int, figures: dict[str, float]) -
         print(f"{name:<16}{seconds:>10.2f}{count / seconds if seconds else 0:>14,.0f}")
     print("(resolve, insert, enqueue: seconds summed over the workers; total: wall clock)")
     print(
-        f"CPU seconds: workers {figures['cpu_workers']:.1f}, their database backends "
-        f"{figures['cpu_backend']:.1f}, Redis {figures['cpu_redis']:.1f}"
+        f"CPU seconds: workers {figures['cpu_workers']:.2f}, their database backends "
+        f"{figures['cpu_backend']:.2f}, Redis {figures['cpu_redis']:.2f}"
     )
     target = budget(backend, count)
     verdict = "meets" if total <= target else "misses"
