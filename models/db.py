@@ -110,6 +110,13 @@ def queued_writer() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def asynchronous_commit() -> None:
+    """In a PostgreSQL transaction: its commit returns before its WAL is flushed to disk (see
+    the caller for why that is safe there). Nothing on SQLite."""
+    if not is_sqlite():
+        database.execute_sql("SET LOCAL synchronous_commit TO OFF")
+
+
 def tuple_rows(query: peewee.SelectBase) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as tuples (peewee-stubs types a model query's rows as model
     instances, even after ``.tuples()``)."""

@@ -17,7 +17,7 @@ import dramatiq
 from peewee import IntegrityError
 
 from models.base import dashed, utcnow
-from models.db import bulk_insert, queued_writer, write_transaction
+from models.db import asynchronous_commit, bulk_insert, queued_writer, write_transaction
 from models.fanout_chunk import (
     FanoutChunk,
     all_done,
@@ -110,8 +110,15 @@ def run_chunk(notification: Notification, number: int) -> int:
 
 def store(chunk: FanoutChunk, people: int, rows: list[dict]) -> bool:
     """Insert the chunk's message rows in the transaction that marks it done, if this worker
-    still holds it; whether they were stored."""
+    still holds it; whether they were stored.
+
+    On PostgreSQL the commit does not wait for its WAL flush (``asynchronous_commit``): a
+    server crash can lose only the whole chunk — rows and done mark together, so it is run
+    again after its lease — and never a row a delivery has used, since a delivery's claim
+    commits synchronously, which flushes the WAL before it, this chunk's included.
+    """
     with queued_writer(), write_transaction():
+        asynchronous_commit()
         stored = finish_chunk(chunk, people, len(rows))
         if stored:
             bulk_insert(Message, rows, converted=True)
