@@ -51,9 +51,10 @@ def fanout(notification_id: str) -> None:
     if notification is None or notification.fanout_state != FanoutState.PENDING:
         return
     with log_context(notification_id=notification.id, sender=notification.sender_id):
-        if not is_planned(notification.id):
-            plan(notification)
         left = claimable(notification.id)
+        if not left and not is_planned(notification.id):
+            plan(notification)
+            left = claimable(notification.id)
         start_chunks(notification.id, left[1:])
         if left:
             run_chunk(notification, left[0])
