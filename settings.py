@@ -429,6 +429,11 @@ class Settings(BaseSettings):
     FANOUT_CHUNK_SIZE: Batch = Field(
         default=1000, description="IDNP recipients or subscribers resolved per fan-out job"
     )
+    FANOUT_CHUNK_LEASE_SECONDS: SecondsOfADay = Field(
+        default=300,
+        description="How long a worker owns a fan-out chunk it is resolving; after it, "
+        "another worker may take the chunk over",
+    )
     REPLAY_BATCH_SIZE: Batch = Field(
         default=1000, description="Messages re-enqueued per replay pass"
     )

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g, has_app_context
 from marshmallow import fields, pre_dump
 
+from models.fanout_chunk import progress_of
 from models.message import Attempt, Message
 from models.privacy import destination_as_shown, details_as_shown, text_as_shown
 from models.search import is_retained
@@ -76,6 +77,14 @@ class NotificationSchema(CamelSchema):
     )
     created_at = fields.DateTime()
     messages = fields.Method("get_messages")
+    fanout = fields.Method(
+        "get_fanout",
+        metadata={
+            "description": "How far resolving its people got: {chunks, chunksDone, people, "
+            "messages}; null when there is nothing to resolve (direct recipients) or nothing "
+            "started yet"
+        },
+    )
 
     @pre_dump(pass_collection=True)
     def load_related(self, data, many: bool, **kwargs):
@@ -93,6 +102,9 @@ class NotificationSchema(CamelSchema):
 
     def get_messages(self, notification) -> list:
         return _MESSAGE_SUMMARIES.dump(notification.__dict__["message_list"])
+
+    def get_fanout(self, notification) -> dict | None:
+        return notification.__dict__.get("fanout_progress")
 
 
 def template_shown(notification) -> dict | None:
@@ -174,6 +186,7 @@ def notification_json(notification) -> dict:
             }
             for m in n.__dict__["message_list"]
         ],
+        "fanout": n.__dict__.get("fanout_progress"),
     }
 
 
@@ -189,6 +202,11 @@ def with_related(notifications: list) -> None:
             found[message.notification_id].append(message)
         for notification in unloaded:
             notification.__dict__["message_list"] = found[notification.id]
+    fanning = [n.id for n in notifications if n.fanout_state != FanoutState.NONE]
+    if fanning:
+        progress = progress_of(fanning)
+        for notification in notifications:
+            notification.__dict__["fanout_progress"] = progress.get(notification.id)
     unpinned = [
         n
         for n in notifications

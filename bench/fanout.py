@@ -1,26 +1,34 @@
 """Broadcast fan-out: N contacts subscribed to one service, one broadcast to them.
 
-Prints how long resolving, inserting and enqueueing took, as contacts per second, against the
-DESIGN.md target (bench/targets.py: 100,000 on SQLite, 1,000,000 on PostgreSQL, each in a
-bounded time). Starts its own Redis; uses a fresh SQLite file, or
-the PostgreSQL database in BENCH_DATABASE_URL (its Herald tables are dropped and recreated).
+Prints how long resolving, inserting and enqueueing took, against the DESIGN.md target
+(bench/targets.py: 100,000 contacts on SQLite, 1,000,000 on PostgreSQL, each in a bounded
+time). The chunks run as Herald's workers run them: ``--workers`` processes (default 2, one
+per core of the CI machine) claim them in parallel. Starts its own Redis; uses a fresh SQLite
+file, or the PostgreSQL database in ``--database``/BENCH_DATABASE_URL (its Herald tables are
+dropped and recreated; contacts are seeded with COPY, bench/seed.py).
 
     python -m bench.fanout --contacts 100000
+    python -m bench.fanout --database postgresql://postgres@127.0.0.1:5432/h_x --contacts 1000000
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+
+PHASES = ("plan", "resolve", "insert", "enqueue")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL", ""))
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--profile", default="", help="write a cProfile of worker 0 here")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="herald-bench-")
     url = args.database or f"sqlite:///{workdir}/bench.db"
@@ -31,32 +39,33 @@ def main() -> None:
     redis_server = EmbeddedRedis(directory=workdir).start()
     settings.REDIS_URL = redis_server.url
     try:
-        figures = run(url, redis_server.url, args.contacts)
+        figures = run(url, redis_server.url, args.contacts, args.workers, args.profile)
     finally:
         redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print_table(url, args.contacts, figures)
+    print_table(url, args.contacts, args.workers, figures)
     from bench.harness import save
 
-    name = "fanout" if url.startswith("sqlite") else "fanout_postgresql"  # as bench/chart.py reads
-    save(name, {"contacts": args.contacts, "backend": url.split(":", 1)[0], **figures})
+    backend = url.split(":", 1)[0]
+    save(
+        "fanout" if backend == "sqlite" else "fanout_postgresql",
+        {"contacts": args.contacts, "backend": backend, "workers": args.workers, **figures},
+    )
 
 
-def run(url: str, redis_url: str, count: int) -> dict[str, float]:
-    import tasks.fanout as fanout_module
+def run(url: str, redis_url: str, count: int, workers: int, profile: str) -> dict[str, float]:
+    from bench.seed import seed_broadcast
     from models import upgrade
-    from models.db import open_database
+    from models.db import close_database, open_database
     from tasks import bind_broker
 
     db = open_database(url)
     reset(db)
     upgrade(db)
     broker = bind_broker(redis_url)
-    sender = seed(count)
-
-    timings = {"resolve": 0.0, "insert+cursor": 0.0, "enqueue": 0.0}
-    fanout_module.resolve = timed(fanout_module.resolve, timings, "resolve")
-    fanout_module.enqueue = timed(fanout_module.enqueue, timings, "enqueue")
+    seeding = time.perf_counter()
+    sender = seed_broadcast(count, "water")
+    print(f"seeded {count:,} subscribed contacts in {time.perf_counter() - seeding:.1f} s")
 
     from models.notification import Notification
     from tasks.requests import NotificationCreateSchema
@@ -71,16 +80,98 @@ def run(url: str, redis_url: str, count: int) -> dict[str, float]:
             "message": {"subject": "Apă", "body": "Apa se oprește mâine între 9 și 12."},
         }
     )
+    close_database(db)
+    redis_cpu = _redis_cpu(broker.client)
     started = time.perf_counter()
     notification, _ = submit_notification(sender, request)
-    broker.client.delete("dramatiq:fanout")  # this process plays the worker
-    while Notification.get_by_id(notification.id).fanout_state != "done":
-        fanout_module.fanout(str(notification.id))
+    notification_id = str(notification.id)
+    broker.client.delete("dramatiq:fanout")  # the bench plays the workers
+    plan_started = time.perf_counter()
+    from tasks.fanout import plan
+
+    plan(Notification.get_by_id(notification_id))
+    planned = time.perf_counter() - plan_started
+    close_database(db)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        results = pool.starmap(
+            work,
+            [
+                (url, redis_url, notification_id, n, workers, profile if n == 0 else "")
+                for n in range(workers)
+            ],
+        )
     total = time.perf_counter() - started
+    open_database(url)
+    assert Notification.get_by_id(notification_id).fanout_state == "done", "fan-out not done"
     queued = broker.client.llen("dramatiq:email")
     assert queued == count, f"{queued} messages queued for {count} contacts"
-    timings["insert+cursor"] = total - timings["resolve"] - timings["enqueue"]
-    return {"total": total, **timings}
+    figures = {"total": total, "plan": planned, "cpu_redis": _redis_cpu(broker.client) - redis_cpu}
+    for name in (*PHASES[1:], "cpu_workers", "cpu_backend"):  # summed over the workers
+        figures[name] = sum(result[name] for result in results)
+    return figures
+
+
+def work(url, redis_url, notification_id, number, workers, profile) -> dict[str, float]:
+    """One worker process: claim chunks until none is left (as ``fanout_chunk`` jobs would
+    reach it), timing each phase."""
+    import tasks.fanout as fanout_module
+    from models.db import open_database
+    from models.fanout_chunk import claimable
+    from models.notification import Notification
+    from tasks import bind_broker
+
+    open_database(url)
+    bind_broker(redis_url)
+    timings = dict.fromkeys(PHASES[1:], 0.0)
+    fanout_module.resolve = timed(fanout_module.resolve, timings, "resolve")
+    fanout_module.store = timed(fanout_module.store, timings, "insert")
+    fanout_module.enqueue = timed(fanout_module.enqueue, timings, "enqueue")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    notification = Notification.get_by_id(notification_id)
+    backend = _backend_cpu()
+    cpu = time.process_time()
+    while left := claimable(notification_id):
+        # each worker starts at its own place, as jobs spread over workers would
+        for chunk in left[number % len(left) :] + left[: number % len(left)]:
+            fanout_module.run_chunk(notification, chunk)
+    fanout_module.fanout(notification_id)  # the last chunk job's check: done
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    timings["cpu_backend"] = backend()
+    timings["cpu_workers"] = time.process_time() - cpu
+    return timings
+
+
+def _backend_cpu():
+    """A function giving the CPU seconds the PostgreSQL backend serving this process has used
+    since this call (read from /proc: the server is on this machine); 0 on SQLite, whose work
+    is this process's own."""
+    from models.db import database, is_sqlite
+
+    if is_sqlite():
+        return lambda: 0.0
+    pid = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    start = used()
+    return lambda: used() - start
+
+
+def _redis_cpu(client) -> float:
+    info = client.info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
 
 
 def timed(function, timings: dict, name: str):
@@ -102,60 +193,19 @@ def reset(db) -> None:
         db.execute_sql(f"DROP TABLE IF EXISTS {table}{cascade}")
 
 
-def seed(count: int):
-    """N contacts, each with an email channel and a subscription to "water" (not timed)."""
-    from models.base import utcnow
-    from models.contact import Contact, ContactChannel, Subscription
-    from models.db import database
-    from models.sender import create_sender
-
-    now = utcnow()
-    with database.atomic():
-        for start in range(0, count, 5000):
-            serials = range(start, min(start + 5000, count))
-            Contact.insert_many(
-                [
-                    {"idnp": fake_idnp(n), "attributes": "{}", "created_at": now, "updated_at": now}
-                    for n in serials
-                ]
-            ).execute()
-        ids = [c.id for c in Contact.select(Contact.id).order_by(Contact.id)]
-        for start in range(0, count, 5000):
-            chunk = ids[start : start + 5000]
-            ContactChannel.insert_many(
-                [
-                    {
-                        "contact": i,
-                        "type": "email",
-                        "address": f"p{i}@example.md",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in chunk
-                ]
-            ).execute()
-            Subscription.insert_many(
-                [{"contact": i, "service_name": "water", "created_at": now} for i in chunk]
-            ).execute()
-    if not database.obj.__class__.__name__.startswith("Sqlite"):
-        database.execute_sql("ANALYZE")  # as autovacuum would have, for a registry in use
-    return create_sender("bench")[0]
-
-
-def fake_idnp(serial: int) -> str:
-    digits = f"2{serial:011d}"
-    check = sum(int(d) * (7, 3, 1)[i % 3] for i, d in enumerate(digits)) % 10
-    return f"{digits}{check}"
-
-
-def print_table(url: str, count: int, figures: dict[str, float]) -> None:
+def print_table(url: str, count: int, workers: int, figures: dict[str, float]) -> None:
     backend = url.split(":", 1)[0]
     total = figures["total"]
-    print(f"\nBroadcast fan-out, {count:,} subscribed contacts, {backend}, one process")
+    print(f"\nBroadcast fan-out, {count:,} subscribed contacts, {backend}, {workers} workers")
     print(f"{'phase':<16}{'seconds':>10}{'contacts/s':>14}")
-    for name in ("resolve", "insert+cursor", "enqueue", "total"):
+    for name in (*PHASES, "total"):
         seconds = figures[name]
         print(f"{name:<16}{seconds:>10.2f}{count / seconds if seconds else 0:>14,.0f}")
+    print("(resolve, insert, enqueue: seconds summed over the workers; total: wall clock)")
+    print(
+        f"CPU seconds: workers {figures['cpu_workers']:.2f}, their database backends "
+        f"{figures['cpu_backend']:.2f}, Redis {figures['cpu_redis']:.2f}"
+    )
     from bench.targets import fanout_budget
 
     target = fanout_budget(count, backend)

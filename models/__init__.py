@@ -13,6 +13,7 @@ from models.certificate import ClientCertificate
 from models.contact import Contact, ContactChannel, Subscription
 from models.db import database
 from models.early_receipt import EarlyReceipt
+from models.fanout_chunk import FanoutChunk
 from models.idempotency import IdempotencyRecord
 from models.inbox import BroadcastState
 from models.message import Attempt, Message
@@ -47,6 +48,7 @@ ALL_MODELS = [
     WebhookEndpoint,
     Preference,
     EarlyReceipt,
+    FanoutChunk,
 ]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 MIGRATIONS_TABLE = "schema_migration"

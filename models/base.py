@@ -53,6 +53,33 @@ def new_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` ids as :func:`new_id` makes them, as 32 hex digits (what a UUID column
+    stores), made together: one clock read, lock and random draw for all of them."""
+    with _clock:
+        millis = max(time.time_ns() // 1_000_000, _last[0])
+        counter = _last[1] + 1 if millis == _last[0] else 0
+        first = (millis << 12) + counter  # milliseconds and counter, as one number
+        last = first + count - 1
+        _last[:] = [last >> 12, last & 0xFFF]
+    noise = os.urandom(8 * count)
+    version = 0x7 << 76
+    variant = 0b10 << 62
+    mask = (1 << 62) - 1
+    ids = []
+    for n in range(count):
+        stamp = first + n
+        value = ((stamp >> 12) & ((1 << 48) - 1)) << 80 | version | (stamp & 0xFFF) << 64
+        value |= variant | int.from_bytes(noise[8 * n : 8 * n + 8], "big") & mask
+        ids.append(f"{value:032x}")
+    return ids
+
+
+def dashed(hex_id: str) -> str:
+    """A UUID's 32 hex digits in its usual form, ``8-4-4-4-12``."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+
+
 class UTCDateTimeField(DateTimeField):
     """Stores naive UTC in the database and gives back timezone-aware UTC datetimes."""
 

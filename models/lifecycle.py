@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from models.base import utcnow
 from models.db import write_transaction
+from models.fanout_chunk import stop_chunks
 from models.message import Message
 from models.notification import Notification
 from models.states import FanoutState, MessageState
@@ -28,8 +29,11 @@ class DeleteOutcome(StrEnum):
 def cancel_pending(notification_id, now: datetime | None = None) -> int:
     """Move the notification's messages still ``scheduled``, ``queued``, ``retrying`` or
     ``held`` to ``cancelled`` (one guarded UPDATE: a message a worker already claimed is left
-    alone); stop any fan-out still to come. Returns how many messages were cancelled."""
+    alone); stop any fan-out still to come (its chunks first: one finishing now is waited
+    for, and its messages are cancelled with the others). Returns how many messages were
+    cancelled."""
     now = now or utcnow()
+    stop_chunks(notification_id, now)
     (
         Notification.update(fanout_state=FanoutState.DONE, fanout_updated_at=now)
         .where(

@@ -66,25 +66,6 @@ class Notification(BaseModel):
         )
 
 
-def stalled_fanouts(before) -> list[str]:
-    """Notifications whose fan-out is pending and has not moved since ``before``; their
-    timestamp is touched so each is restarted once per interval."""
-    stalled = [
-        str(n.id)
-        for n in Notification.select(Notification.id).where(
-            (Notification.fanout_state == FanoutState.PENDING)
-            & (Notification.fanout_updated_at < before)
-        )
-    ]
-    if stalled:
-        (
-            Notification.update(fanout_updated_at=utcnow())
-            .where(Notification.id.in_(stalled))
-            .execute()
-        )
-    return stalled
-
-
 def notification_for(sender: Sender, notification_id) -> Notification | None:
     """The notification with this id if ``sender`` may see it (its own, or any for an admin)."""
     query = Notification.select().where(Notification.id == notification_id)

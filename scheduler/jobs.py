@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from channels import documents
 from models.base import utcnow
 from models.callback import mark_enqueued, overdue_callbacks
+from models.fanout_chunk import stalled_fanouts
 from models.housekeeping import (
     expire_inapp,
     expire_push,
@@ -20,7 +21,6 @@ from models.housekeeping import (
 )
 from models.idempotency import expire_idempotency_records
 from models.message import release_stuck
-from models.notification import stalled_fanouts
 from models.reminder import purge_finished_requests
 from models.states import FailureReason
 from settings import settings

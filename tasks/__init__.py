@@ -7,11 +7,17 @@ import dramatiq
 from tasks.broker import create_broker, use_broker
 from tasks.callbacks import callback_actor
 from tasks.deliver import ACTORS as DELIVER_ACTORS
-from tasks.fanout import fanout_actor
+from tasks.fanout import fanout_actor, fanout_chunk_actor
 
 #: Every actor, by its Dramatiq name.
 ACTORS: dict[str, dramatiq.Actor] = {
-    actor.actor_name: actor for actor in (*DELIVER_ACTORS.values(), callback_actor, fanout_actor)
+    actor.actor_name: actor
+    for actor in (
+        *DELIVER_ACTORS.values(),
+        callback_actor,
+        fanout_actor,
+        fanout_chunk_actor,
+    )
 }
 
 
