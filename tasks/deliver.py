@@ -274,7 +274,7 @@ def _record(message: Message, outcome: AttemptOutcome, state: MessageState, **at
     work: list[Callable[[], object]] = [owed.store] if owed else []
     if attempt.get("failure_reason") == FailureReason.DEAD_ADDRESS and message.contact_id:
         work.append(functools.partial(switch_off_address, message, attempt.get("error")))
-    if state != MessageState.FAILED and message.fallback_rank is not None:
+    if outcome == AttemptOutcome.SENT and message.fallback_rank is not None:
         work.append(functools.partial(end_chain, message))  # the rest of its chain is not needed
     recorded = finish_attempt(
         message, outcome, state=state, also=_together(work) if work else None, **attempt
