@@ -403,41 +403,6 @@ def requeue(where, now: datetime, limit: int, **changes) -> list[tuple[str, str]
     return [(str(message_id), channel) for message_id, channel in rows]
 
 
-def _chain(message: Message):
-    return (Message.notification == message.notification_id) & (
-        Message.recipient_key == message.recipient_key
-    )
-
-
-def next_in_chain(message: Message) -> tuple[str, str] | None:
-    """After ``message`` failed: queue the next held channel of its fallback chain; return its
-    (id, channel) for enqueueing, or None at the end of the chain."""
-    held = (
-        Message.select(Message.id, Message.channel)
-        .where(_chain(message) & (Message.state == MessageState.HELD))
-        .order_by(Message.fallback_rank)
-        .first()
-    )
-    if held is None:
-        return None
-    now = utcnow()
-    queued = (
-        Message.update(state=MessageState.QUEUED, due_at=now, updated_at=now)
-        .where((Message.id == held.id) & (Message.state == MessageState.HELD))
-        .execute()
-    )
-    return (str(held.id), held.channel) if queued else None
-
-
-def end_chain(message: Message) -> None:
-    """After ``message`` reached its recipient: the held channels after it are not needed."""
-    (
-        Message.update(state=MessageState.CANCELLED, updated_at=utcnow())
-        .where(_chain(message) & (Message.state == MessageState.HELD))
-        .execute()
-    )
-
-
 def unclaim(message: Message, state: MessageState, **changes) -> bool:
     """Hand a just-claimed message back without an attempt: to ``scheduled`` (quiet hours,
     with ``due_at``) or to a final state (expired). Fenced like :func:`finish_attempt`."""

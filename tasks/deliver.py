@@ -33,12 +33,11 @@ from models.base import utcnow
 from models.callback import owed_callback
 from models.contact import quiet_hours_of, quiet_until
 from models.db import write_transaction
+from models.fallback_chain import end_chain, next_in_chain
 from models.message import (
     Message,
     claim_message,
-    end_chain,
     finish_attempt,
-    next_in_chain,
     peek_message,
     unclaim,
 )
