@@ -84,7 +84,6 @@ def test_every_script_that_judges_a_figure_reads_the_targets():
 
 
 def test_the_chart_and_its_table_are_drawn_and_the_readme_is_left_alone(results, tmp_path):
-    pytest.importorskip("matplotlib", reason="make bench installs the bench extra")
     figures = tmp_path / "results.json"
     shutil.copy(FIXTURE, figures)
     readme = (ROOT / "README.md").read_text()
