@@ -183,7 +183,6 @@ def sent(
     ):
         logger.info("message %s: %s", message.id, state)
         metrics.sent_after_accept(message.channel, message.created_at)
-        settled(message, state)
 
 
 def send_failed(channel: Channel, message: Message, started_at, error: BaseException) -> None:
@@ -303,15 +302,13 @@ def _fail(message, started_at, outcome, reason, error) -> None:
         failure_reason=reason,
         error=error,
     ):
-        settled(message, MessageState.FAILED)
+        _fall_back(message)
 
 
-def settled(message: Message, state: str) -> None:
-    """What follows a final outcome (its callback, any switch-off of a dead address and, for a
-    success, the end of its fallback chain are committed with it): for a failure, the next
-    channel of a fallback chain queued."""
-    if state != MessageState.FAILED:
-        return
+def _fall_back(message: Message) -> None:
+    """After a failure (its callback and any switch-off of a dead address are committed with
+    it): the next channel of its fallback chain queued. A success ends its chain in the
+    transaction that records it (:func:`_record`)."""
     if message.fallback_rank is not None and (follow := next_in_chain(message)):
         enqueue([follow], quiet=True)
 
