@@ -24,6 +24,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from models.base import dashed
 from models.db import database, is_sqlite
 from settings import settings
 from tasks.errors import TaskError
@@ -236,10 +237,7 @@ def _redis_message_ids(count: int) -> list[str]:
     """``count`` random ids in UUID form (what ``RedisBroker.enqueue`` gives each job), drawn
     at once."""
     digits = os.urandom(16 * count).hex()
-    return [
-        f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}"
-        for d in (digits[32 * n : 32 * n + 32] for n in range(count))
-    ]
+    return [dashed(digits[32 * n : 32 * n + 32]) for n in range(count)]
 
 
 class _Encoder:
